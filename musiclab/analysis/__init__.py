@@ -1,0 +1,1 @@
+"""analysis workbench core. No Qt."""

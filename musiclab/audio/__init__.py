@@ -1,0 +1,1 @@
+"""Audio input/output, playback and synthesis. No Qt."""

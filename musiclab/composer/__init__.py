@@ -1,0 +1,1 @@
+"""composer workbench core. No Qt."""

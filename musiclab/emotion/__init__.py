@@ -1,0 +1,1 @@
+"""emotion workbench core. No Qt."""

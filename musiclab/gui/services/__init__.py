@@ -1,0 +1,3 @@
+from .base import ModelService
+
+__all__ = ["ModelService"]

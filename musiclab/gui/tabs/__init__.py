@@ -1,0 +1,1 @@
+"""The four workbenches. Each is a :class:`~musiclab.gui.tabs.base.WorkbenchTab`."""

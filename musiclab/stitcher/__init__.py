@@ -1,0 +1,1 @@
+"""stitcher workbench core. No Qt."""
