@@ -1,0 +1,89 @@
+"""Test setup: offscreen Qt, private user folders, no sound card, shared data location."""
+
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+os.environ.setdefault("PYQTGRAPH_QT_LIB", "PySide6")
+_tmp = Path(tempfile.mkdtemp(prefix="musiclab-tests-"))
+os.environ.setdefault("MUSICLAB_USER_DATA", str(_tmp / "user"))
+os.environ.setdefault("MUSICLAB_CACHE", str(_tmp / "cache"))
+os.environ.setdefault("MUSICLAB_SETTINGS", str(_tmp / "settings.ini"))
+
+from musiclab.paths import shared_data_dir  # noqa: E402
+
+DATA = shared_data_dir()
+
+
+def data_file(*parts: str) -> Path:
+    p = DATA.joinpath(*parts)
+    if not p.exists():
+        pytest.skip(f"shared data not found: {p}")
+    return p
+
+
+@pytest.fixture
+def shared_data() -> Path:
+    if not DATA.is_dir():
+        pytest.skip(f"shared data folder not found: {DATA}")
+    return DATA
+
+
+class FakeOutputStream:
+    """Stands in for sounddevice.OutputStream: the test pulls blocks with ``pull``."""
+
+    instances: list = []
+
+    def __init__(self, samplerate, channels, dtype, callback, device=None):
+        self.samplerate, self.channels, self.callback = samplerate, channels, callback
+        self.active = False
+        self.closed = False
+        FakeOutputStream.instances.append(self)
+
+    def start(self):
+        self.active = True
+
+    def stop(self):
+        self.active = False
+
+    def close(self):
+        self.closed = True
+
+    def pull(self, frames: int):
+        import numpy as np
+
+        out = np.full((frames, self.channels), np.nan, dtype=np.float32)
+        self.callback(out, frames, None, None)
+        return out
+
+
+@pytest.fixture
+def fake_player():
+    from musiclab.audio.playback import Player
+
+    FakeOutputStream.instances.clear()
+    return Player(stream_factory=FakeOutputStream)
+
+
+@pytest.fixture
+def settings_path(tmp_path) -> str:
+    return str(tmp_path / "musiclab.ini")
+
+
+@pytest.fixture
+def main_window(qtbot, settings_path, fake_player):
+    from PySide6.QtCore import QSettings
+
+    from musiclab.gui.main_window import MainWindow
+    from musiclab.gui.player import PlayerController
+
+    win = MainWindow(settings=QSettings(settings_path, QSettings.IniFormat),
+                     player=PlayerController(fake_player), headless=True)
+    qtbot.addWidget(win)
+    win.show()
+    yield win
+    win.close()

@@ -1,0 +1,188 @@
+"""The main window: tabs, drag and drop routing, messages, transport, jobs, settings."""
+
+import subprocess
+import sys
+import threading
+
+import numpy as np
+import pytest
+from PySide6.QtCore import QMimeData, QPointF, QSettings, Qt, QUrl
+from PySide6.QtGui import QDragEnterEvent, QDropEvent, QImage
+from PySide6.QtWidgets import QApplication
+
+from musiclab.jobs import check_stop
+
+from conftest import data_file
+
+
+def drop(win, paths):
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(p)) for p in paths])
+    pos = QPointF(win.width() / 2, win.height() / 2)
+    enter = QDragEnterEvent(pos.toPoint(), Qt.CopyAction, mime, Qt.LeftButton, Qt.NoModifier)
+    QApplication.sendEvent(win, enter)
+    assert enter.isAccepted()
+    ev = QDropEvent(pos, Qt.CopyAction, mime, Qt.LeftButton, Qt.NoModifier)
+    QApplication.sendEvent(win, ev)
+
+
+def spy_on(tab, kinds=("audio",)):
+    from musiclab.audio.io import is_audio_file, is_midi_file
+
+    got = []
+    tab.accepts = lambda p: ("audio" in kinds and is_audio_file(p)) or ("midi" in kinds and is_midi_file(p))
+    tab.open_files = lambda paths: got.extend(paths)
+    return got
+
+
+def test_window_has_four_workbenches(main_window):
+    titles = [main_window.tabs.tabText(i) for i in range(main_window.tabs.count())]
+    assert titles == ["Live", "Composer", "Stitcher", "Emotion"]
+    menus = [a.text().replace("&", "") for a in main_window.menuBar().actions()]
+    assert menus == ["File", "View", "Playback", "Help"]
+
+
+def test_dropped_real_audio_reaches_current_tab(main_window):
+    f = sorted(data_file("audio", "librosa").glob("*.ogg"))[0]
+    main_window.tabs.setCurrentWidget(main_window.tab_by_key["stitcher"])
+    got = spy_on(main_window.current_tab())
+    drop(main_window, [f])
+    assert got == [f]
+    assert main_window.recent_files()[0] == str(f)
+    assert not [m for m, err in main_window.messages if err]
+
+
+def test_dropped_folder_is_expanded(main_window, tmp_path):
+    import soundfile as sf
+
+    for name in ["b.wav", "a.flac"]:
+        sf.write(tmp_path / name, np.zeros(800, dtype=np.float32), 8000)
+    (tmp_path / "notes.txt").write_text("x")
+    got = spy_on(main_window.current_tab())
+    drop(main_window, [tmp_path])
+    assert [p.name for p in got] == ["a.flac", "b.wav"]
+
+
+def test_broken_and_unsupported_files_give_messages_and_no_crash(main_window, tmp_path):
+    broken = tmp_path / "broken song.ogg"
+    broken.write_bytes(b"OggS" + b"\x00" * 200)
+    empty = tmp_path / "empty.wav"
+    empty.write_bytes(b"")
+    other = tmp_path / "photo.jpg"
+    other.write_bytes(b"\xff\xd8\xff")
+    good = sorted(data_file("audio", "librosa").glob("*.ogg"))[0]
+    got = spy_on(main_window.current_tab())
+    drop(main_window, [broken, empty, other, good])
+    errors = [m for m, err in main_window.messages if err]
+    assert any("broken song.ogg" in m for m in errors)
+    assert any("empty.wav" in m and "empty" in m for m in errors)
+    assert any("photo.jpg" in m and "unsupported" in m for m in errors)
+    assert got == [good]  # the good file still arrives
+    assert main_window.isVisible()
+
+
+def test_midi_goes_to_composer(main_window, tmp_path):
+    f = sorted(data_file("midi", "nottingham").glob("*.mid"))[0]
+    got = spy_on(main_window.tab_by_key["composer"], kinds=("midi",))
+    spy_on(main_window.current_tab())
+    drop(main_window, [f])
+    assert got == [f]
+    assert main_window.current_tab() is main_window.tab_by_key["composer"]
+
+
+def test_transport_plays_the_current_tabs_audio(main_window, qtbot):
+    tab = main_window.current_tab()
+    y = np.sin(np.arange(44100) / 10).astype(np.float32) * 0.1
+    tab.playable_audio = lambda: (y, 44100, "test tone")
+    positions = []
+    tab.on_playback_position = positions.append
+    main_window.act_play.trigger()
+    assert main_window.player.state == "playing"
+    assert main_window.now_playing.text() == "test tone"
+    stream = main_window.player.core._stream
+    stream.pull(22050)
+    qtbot.waitUntil(lambda: positions and positions[-1] == pytest.approx(0.5), timeout=2000)
+    assert main_window.time_label.text() == "0:00 / 0:01"
+    main_window.act_play.trigger()  # Space again pauses
+    assert main_window.player.state == "paused"
+    main_window.act_stop.trigger()
+    assert main_window.player.state == "stopped"
+
+
+def test_space_is_the_play_shortcut(main_window):
+    assert main_window.act_play.shortcut().toString() == "Space"
+
+
+def test_no_audio_output_is_reported_and_app_keeps_working(qtbot, monkeypatch, settings_path):
+    import musiclab.audio.playback as pb
+    from musiclab.errors import NoAudioDeviceError
+    from musiclab.gui.main_window import MainWindow
+    from musiclab.gui.player import PlayerController
+
+    def no_portaudio():
+        raise NoAudioDeviceError("No audio output: the PortAudio library is not available (test).")
+
+    monkeypatch.setattr(pb, "import_sounddevice", no_portaudio)
+    win = MainWindow(settings=QSettings(settings_path, QSettings.IniFormat),
+                     player=PlayerController(pb.Player()), headless=True)
+    qtbot.addWidget(win)
+    assert win.audio_status.text() == "no audio output"
+    win.current_tab().playable_audio = lambda: (np.zeros(100, dtype=np.float32), 8000, "x")
+    win.act_play.trigger()
+    assert any("PortAudio" in m for m, err in win.messages if err)
+    assert win.player.state == "stopped"
+
+
+def test_job_progress_and_cancel_in_status_bar(main_window, qtbot):
+    svc = main_window.ctx.make_service("test-job")
+    started = threading.Event()
+
+    def long_job(*, should_stop, on_progress):
+        started.set()
+        for i in range(100000):
+            check_stop(should_stop)
+            on_progress(i, 100000, "working")
+            threading.Event().wait(0.001)
+
+    with qtbot.waitSignal(svc.job_started, timeout=3000):
+        svc.submit(long_job, label="Long job")
+    qtbot.waitUntil(lambda: main_window.cancel_button.isVisible() and main_window.progress.isVisible(), timeout=3000)
+    qtbot.waitUntil(lambda: "Long job" in main_window.job_label.text(), timeout=3000)
+    with qtbot.waitSignal(svc.cancelled, timeout=5000):
+        main_window.cancel_button.click()
+    qtbot.waitUntil(lambda: not main_window.cancel_button.isVisible(), timeout=3000)
+
+
+def test_settings_survive_a_restart(qtbot, settings_path, fake_player):
+    from musiclab.gui.main_window import MainWindow
+    from musiclab.gui.player import PlayerController
+
+    def make():
+        w = MainWindow(settings=QSettings(settings_path, QSettings.IniFormat),
+                       player=PlayerController(fake_player), headless=True)
+        qtbot.addWidget(w)
+        return w
+
+    w1 = make()
+    w1.resize(640, 480)  # the offscreen screen is 800x600
+    w1.show()
+    w1.tabs.setCurrentWidget(w1.tab_by_key["emotion"])
+    w1.add_recent("/music/one.ogg")
+    w1.add_recent("/music/two.flac")
+    w1.close()
+    w2 = make()
+    assert w2.current_tab().key == "emotion"
+    assert w2.recent_files() == ["/music/two.flac", "/music/one.ogg"]
+    assert [a.text() for a in w2.recent_menu.actions()][:2] == ["&1 two.flac", "&2 one.ogg"]
+    assert (w2.width(), w2.height()) == (640, 480)
+
+
+def test_screenshot_command(tmp_path):
+    out = tmp_path / "shot.png"
+    proc = subprocess.run(
+        [sys.executable, "-m", "musiclab", "--screenshot", str(out), "--tab", "live",
+         "--settings", str(tmp_path / "s.ini"), "--timeout", "60"],
+        capture_output=True, text=True, timeout=240)
+    assert proc.returncode == 0, proc.stderr
+    img = QImage(str(out))
+    assert img.width() == 1280 and img.height() == 820

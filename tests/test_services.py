@@ -1,0 +1,109 @@
+"""The QThread model service: results, progress, cancel, errors, stale requests, shutdown."""
+
+import threading
+import time
+
+import pytest
+
+from musiclab.errors import MusiclabError
+from musiclab.gui.services.base import ModelService
+from musiclab.jobs import check_stop
+
+
+def count_to(n, *, should_stop=None, on_progress=None, delay=0.0):
+    total = 0
+    for i in range(n):
+        check_stop(should_stop)
+        total += i
+        if on_progress:
+            on_progress(i + 1, n, f"step {i + 1}")
+        if delay:
+            time.sleep(delay)
+    return total
+
+
+@pytest.fixture
+def service(qtbot):
+    svc = ModelService("test")
+    yield svc
+    svc.shutdown()
+
+
+def test_result_and_progress_on_worker_thread(qtbot, service):
+    progress = []
+    threads = []
+    service.progress.connect(lambda rid, d, t, m: progress.append((d, t, m)))
+
+    def job(*, should_stop, on_progress):
+        threads.append(threading.current_thread())
+        return count_to(5, should_stop=should_stop, on_progress=on_progress)
+
+    with qtbot.waitSignal(service.result, timeout=5000) as blocker:
+        rid = service.submit(job, label="count")
+    assert blocker.args == [rid, 10]
+    assert threads[0] is not threading.main_thread()
+    qtbot.waitUntil(lambda: progress and progress[-1][0] == 5, timeout=2000)
+    assert progress[-1] == (5, 5, "step 5")
+    qtbot.waitUntil(lambda: not service.is_busy(), timeout=2000)
+
+
+def test_cancel_stops_a_running_job(qtbot, service):
+    started = threading.Event()
+
+    def job(*, should_stop, on_progress):
+        started.set()
+        return count_to(10_000, should_stop=should_stop, on_progress=on_progress, delay=0.001)
+
+    results = []
+    service.result.connect(lambda rid, v: results.append(v))
+    with qtbot.waitSignal(service.cancelled, timeout=5000):
+        rid = service.submit(job)
+        assert started.wait(2)
+        service.cancel(rid)
+    assert results == []
+    assert not service.is_busy()
+
+
+def test_exception_becomes_error_signal(qtbot, service):
+    def bad(*, should_stop, on_progress):
+        raise MusiclabError("'x.ogg' is damaged.")
+
+    def bug(*, should_stop, on_progress):
+        return 1 / 0
+
+    with qtbot.waitSignal(service.error, timeout=5000) as b1:
+        service.submit(bad)
+    assert b1.args[1] == "'x.ogg' is damaged."
+    with qtbot.waitSignal(service.error, timeout=5000) as b2:
+        service.submit(bug)
+    assert b2.args[1].startswith("ZeroDivisionError")
+    # the service keeps working after errors
+    with qtbot.waitSignal(service.result, timeout=5000) as b3:
+        service.submit(count_to, 3)
+    assert b3.args[1] == 3
+
+
+def test_latest_only_drops_stale_results(qtbot, service):
+    results = []
+    service.result.connect(lambda rid, v: results.append(v))
+    gate = threading.Event()
+
+    def slow(value, *, should_stop, on_progress):
+        gate.wait(2)
+        check_stop(should_stop)
+        return value
+
+    service.submit(slow, "old", label="preview", latest_only=True)
+    with qtbot.waitSignal(service.result, timeout=5000):
+        service.submit(slow, "new", label="preview", latest_only=True)
+        gate.set()
+    assert results == ["new"]
+
+
+def test_shutdown_while_running_returns(qtbot):
+    svc = ModelService("shutdown")
+    svc.submit(count_to, 10_000_000, delay=0.0)
+    t0 = time.monotonic()
+    svc.shutdown()
+    assert not svc._thread.isRunning()
+    assert time.monotonic() - t0 < 10
