@@ -67,3 +67,20 @@ def test_core_imports_without_qt_and_heavy_libs():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == ""
+
+
+def test_window_starts_without_torch_or_librosa(tmp_path):
+    code = (
+        "import os, sys\n"
+        "os.environ['QT_QPA_PLATFORM'] = 'offscreen'\n"
+        f"os.environ['MUSICLAB_SETTINGS'] = {str(tmp_path / 's.ini')!r}\n"
+        "from PySide6.QtWidgets import QApplication\n"
+        "app = QApplication([])\n"
+        "from musiclab.gui.main_window import MainWindow\n"
+        "w = MainWindow(headless=True); w.show(); app.processEvents()\n"
+        "print(','.join(m for m in ('torch', 'librosa', 'music21') if m in sys.modules))\n"
+        "w.close()\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == ""

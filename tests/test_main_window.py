@@ -186,3 +186,20 @@ def test_screenshot_command(tmp_path):
     assert proc.returncode == 0, proc.stderr
     img = QImage(str(out))
     assert img.width() == 1280 and img.height() == 820
+
+
+def test_output_device_choice_is_remembered(qtbot, settings_path, fake_player):
+    from musiclab.gui.main_window import MainWindow
+    from musiclab.gui.player import PlayerController
+
+    w1 = MainWindow(settings=QSettings(settings_path, QSettings.IniFormat),
+                    player=PlayerController(fake_player), headless=True)
+    qtbot.addWidget(w1)
+    w1.set_output_device("USB Speakers")
+    w1.close()
+    from musiclab.audio.playback import Player
+
+    w2 = MainWindow(settings=QSettings(settings_path, QSettings.IniFormat),
+                    player=PlayerController(Player(stream_factory=fake_player._factory)), headless=True)
+    qtbot.addWidget(w2)
+    assert w2.player.core.device == "USB Speakers"

@@ -22,6 +22,7 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     p.add_argument("--size", default="1280x820", help="window size for --screenshot (WxH)")
     p.add_argument("--timeout", type=float, default=120.0, help="--screenshot: longest wait for the first render (s)")
     p.add_argument("--settings", metavar="FILE.ini", help="use this settings file instead of the user's")
+    p.add_argument("--exit-when-shown", action="store_true", help=argparse.SUPPRESS)  # benchmarks/startup.py
     return p.parse_args(argv)
 
 
@@ -57,6 +58,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         w, h = (int(x) for x in args.size.lower().split("x"))
         win.resize(w, h)
     win.show()
+    if args.exit_when_shown:
+        app.processEvents()
+        print("shown", flush=True)
+        win.close()
+        return 0
     files = list(args.files) + list(args.open)
     if files:
         QTimer.singleShot(0, lambda: win.open_paths(files))

@@ -54,7 +54,7 @@ class MainWindow(QMainWindow):
         super().__init__()
         self.setWindowTitle("musiclab")
         self.setAcceptDrops(True)
-        icon = resources_dir() / "icons" / "musiclab.svg"
+        icon = resources_dir() / "icons" / "musiclab.png"
         if icon.exists():
             self.setWindowIcon(QIcon(str(icon)))
         self.settings = settings or QSettings()
@@ -195,6 +195,9 @@ class MainWindow(QMainWindow):
         p = mb.addMenu("&Playback")
         for a in (self.act_play, self.act_stop, self.act_back, self.act_fwd):
             p.addAction(a)
+        p.addSeparator()
+        self.device_menu = p.addMenu("Output &Device")
+        self.device_menu.aboutToShow.connect(self._rebuild_device_menu)
 
         h = mb.addMenu("&Help")
         h.addAction("&About musiclab", self.show_about)
@@ -367,6 +370,29 @@ class MainWindow(QMainWindow):
         self.act_play.setIcon(st.standardIcon(QStyle.SP_MediaPause if playing else QStyle.SP_MediaPlay))
         self.act_play.setText("Pause" if playing else "Play")
 
+    def _rebuild_device_menu(self) -> None:
+        from ..audio.playback import output_devices
+
+        self.device_menu.clear()
+        current = self.player.core.device
+        act = self.device_menu.addAction("System default", lambda: self.set_output_device(None))
+        act.setCheckable(True)
+        act.setChecked(current is None)
+        devices = output_devices()
+        for d in devices:
+            act = self.device_menu.addAction(d["name"], lambda name=d["name"]: self.set_output_device(name))
+            act.setCheckable(True)
+            act.setChecked(current == d["name"])
+        if not devices:
+            self.device_menu.addAction(self.audio_status.toolTip() or "No output devices").setEnabled(False)
+
+    def set_output_device(self, name: Optional[str]) -> None:
+        """Choose the output device by name (None = system default); remembered."""
+        self.player.stop()
+        self.player.core.device = name
+        self.settings.setValue("audio/output_device", name or "")
+        self._update_audio_status()
+
     def _update_audio_status(self) -> None:
         ok, msg = self.player.available()
         if ok:
@@ -471,6 +497,9 @@ class MainWindow(QMainWindow):
             self.restoreGeometry(geo)
         else:
             self.resize(1280, 820)
+        device = self.settings.value("audio/output_device", "")
+        if device:
+            self.player.core.device = str(device)
         state = self.settings.value("window_state")
         if state is not None:
             self.restoreState(state)

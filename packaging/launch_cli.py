@@ -1,0 +1,5 @@
+import sys
+
+from musiclab.cli import main
+
+sys.exit(main())
