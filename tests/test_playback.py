@@ -56,3 +56,50 @@ def test_no_device_is_a_typed_error():
     with pytest.raises(NoAudioDeviceError, match="gone"):
         p.play()
     assert p.state == "stopped"
+
+
+REAL_PLAYBACK = """
+import time, numpy as np
+from musiclab.audio.playback import Player, import_sounddevice
+from musiclab.errors import NoAudioDeviceError
+try:
+    import_sounddevice()
+except NoAudioDeviceError as exc:
+    print('SKIP', exc); raise SystemExit(0)
+p = Player()
+ok, name = p.available()
+assert ok, name
+p.load(np.zeros(11025, dtype=np.float32), 22050, 'silence')
+p.play()
+t0 = time.monotonic()
+while not p.finished() and time.monotonic() - t0 < 10:
+    time.sleep(0.05)
+assert p.finished(), (p.state, p.position)
+p.play()  # a finished stream is reopened and plays again from the top
+t0 = time.monotonic()
+while not p.finished() and time.monotonic() - t0 < 10:
+    time.sleep(0.05)
+assert p.finished(); p.stop(); assert p.position == 0
+print('OK', name)
+"""
+
+
+def test_real_portaudio_playback_on_alsa_null_device(tmp_path):
+    """Runs the real sounddevice path against ALSA's null device (skips without PortAudio)."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    alsa = Path("/usr/share/alsa/alsa.conf")
+    if not alsa.exists():
+        pytest.skip("no ALSA configuration on this machine")
+    conf = tmp_path / "asound.conf"
+    conf.write_text(f"<{alsa}>\npcm.!default {{ type null }}\n")
+    import os
+
+    env = dict(os.environ, ALSA_CONFIG_PATH=str(conf))
+    out = subprocess.run([sys.executable, "-c", REAL_PLAYBACK], capture_output=True, text=True, env=env, timeout=60)
+    assert out.returncode == 0, out.stderr
+    if out.stdout.startswith("SKIP"):
+        pytest.skip(out.stdout.strip())
+    assert out.stdout.startswith("OK")

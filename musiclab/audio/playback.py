@@ -135,12 +135,13 @@ class Player:
             self._close_stream()  # a stream that ran to its end cannot be restarted
         if self._stream is None:
             self._stream = self._make_stream(self._sr, self._data.shape[1])
+        self.state = "playing"  # before start(): the callback may finish a short clip at once
         try:
             self._stream.start()
         except Exception as exc:
+            self.state = "stopped"
             self._close_stream()
             raise NoAudioDeviceError(f"No audio output: {exc}") from exc
-        self.state = "playing"
 
     def pause(self) -> None:
         if self.state == "playing":
@@ -190,10 +191,9 @@ class Player:
             if n < frames:
                 outdata[n:] = 0
             self._pos = start + n
-        if n < frames:
+            ended = self._pos >= len(self._data)
+        if ended:  # this buffer holds the last samples: PortAudio plays it out, then stops
             self.state = "stopped"
-            with self._lock:
-                self._pos = len(self._data)
             cb = self.on_finished
             if cb is not None:
                 cb()
