@@ -7,9 +7,13 @@ from pathlib import Path
 
 import pytest
 
-os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-os.environ.setdefault("PYQTGRAPH_QT_LIB", "PySide6")
 _tmp = Path(tempfile.mkdtemp(prefix="musiclab-tests-"))
+# offscreen Qt with a 1920x1200 virtual screen (the plugin's default is 800x600)
+(_tmp / "screen.json").write_text(
+    '{"screens": [{"name": "test", "x": 0, "y": 0, "width": 1920, "height": 1200, '
+    '"logicalDpiX": 96, "logicalDpiY": 96}]}')
+os.environ.setdefault("QT_QPA_PLATFORM", f"offscreen:configfile={_tmp / 'screen.json'}")
+os.environ.setdefault("PYQTGRAPH_QT_LIB", "PySide6")
 os.environ.setdefault("MUSICLAB_USER_DATA", str(_tmp / "user"))
 os.environ.setdefault("MUSICLAB_CACHE", str(_tmp / "cache"))
 os.environ.setdefault("MUSICLAB_SETTINGS", str(_tmp / "settings.ini"))

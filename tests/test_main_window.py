@@ -164,7 +164,7 @@ def test_settings_survive_a_restart(qtbot, settings_path, fake_player):
         return w
 
     w1 = make()
-    w1.resize(640, 480)  # the offscreen screen is 800x600
+    w1.resize(1100, 760)
     w1.show()
     w1.tabs.setCurrentWidget(w1.tab_by_key["emotion"])
     w1.add_recent("/music/one.ogg")
@@ -174,7 +174,7 @@ def test_settings_survive_a_restart(qtbot, settings_path, fake_player):
     assert w2.current_tab().key == "emotion"
     assert w2.recent_files() == ["/music/two.flac", "/music/one.ogg"]
     assert [a.text() for a in w2.recent_menu.actions()][:2] == ["&1 two.flac", "&2 one.ogg"]
-    assert (w2.width(), w2.height()) == (640, 480)
+    assert (w2.width(), w2.height()) == (1100, 760)
 
 
 def test_screenshot_command(tmp_path):
