@@ -1,0 +1,297 @@
+"""Transition scorers: how well may chunk B follow chunk A?
+
+Every scorer encodes the edges of all chunks of a pool ONCE (:meth:`Scorer.encode`) and
+then scores whole rows of candidates at a time (:meth:`Encoded.scores`), so a pool of
+thousands of chunks costs one batch of feature extraction and matrix products.
+
+* ``boundary``: hand-made cosine of MFCC + chroma over the last 0.5 s of A against the
+  first 0.5 s of B (the baseline).
+* ``seed``: the seed study's CNN-LSTM on raw edge samples (see :mod:`.seed`).
+* ``edge`` (the default, ``resources/models/stitcher/default.pt``): a learned
+  multi-scale metric between the log-mel/chroma of A's end and B's start (windows of
+  0.14-0.42 s next to the seam), trained contrastively on random cut points inside songs
+  (see :mod:`.train`).
+* ``random``: random scores (chance level for the evaluation).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+
+from ..errors import ModelFileError
+from ..jobs import OnProgress, ShouldStop, check_stop, report
+from .features import N_CHANNELS, N_MELS, edge_features, mfcc_from_logmel
+
+KIND = "stitcher"
+EDGE_ARCH = "edge-metric-v3"
+
+
+class Encoded:
+    """Edge codes of a pool: ``scores(rows)`` -> ``(len(rows), N)`` float32."""
+
+    def __init__(self, ends: np.ndarray, starts: np.ndarray):
+        self.ends = np.ascontiguousarray(ends, dtype=np.float32)
+        self.starts = np.ascontiguousarray(starts, dtype=np.float32)
+
+    def __len__(self) -> int:
+        return len(self.ends)
+
+    def scores(self, rows) -> np.ndarray:
+        rows = np.atleast_1d(np.asarray(rows, dtype=np.int64))
+        return self.ends[rows] @ self.starts.T
+
+    def pair(self, a: int, b: int) -> float:
+        return float(self.ends[a] @ self.starts[b])
+
+
+class Scorer:
+    name = "scorer"
+    description = ""
+
+    def encode(self, pool, trim: int = 0, should_stop: ShouldStop = None,
+               on_progress: OnProgress = None) -> Encoded:
+        raise NotImplementedError
+
+
+def _unit(x: np.ndarray) -> np.ndarray:
+    return x / (np.linalg.norm(x, axis=1, keepdims=True) + 1e-8)
+
+
+class BoundaryScorer(Scorer):
+    """Cosine of standardised MFCC(13) + chroma(12) means over 0.5 s edges."""
+
+    name = "boundary"
+    description = "hand-made: cosine of MFCC+chroma, last 0.5 s of A vs first 0.5 s of B"
+    frames = 18  # (18-1)*512+2048 samples = 0.49 s at 22.05 kHz
+
+    def _vectors(self, feats) -> np.ndarray:
+        logmel = feats[:, :N_MELS]
+        mfcc = mfcc_from_logmel(logmel).mean(dim=2).numpy()
+        chroma = feats[:, N_MELS:N_MELS + 12].mean(dim=2).numpy()
+        return mfcc, chroma
+
+    def encode(self, pool, trim=0, should_stop=None, on_progress=None) -> Encoded:
+        check_stop(should_stop)
+        report(on_progress, 0, 1, "boundary features")
+        fe, fs = edge_features(pool, self.frames, trim)
+        me, ce = self._vectors(fe)
+        ms, cs = self._vectors(fs)
+        allm = np.concatenate([me, ms])
+        mu, sd = allm.mean(0), allm.std(0) + 1e-6
+        ce_c = ce - ce.mean(1, keepdims=True)
+        cs_c = cs - cs.mean(1, keepdims=True)
+        ve = np.concatenate([_unit((me - mu) / sd), _unit(ce_c)], axis=1)
+        vs = np.concatenate([_unit((ms - mu) / sd), _unit(cs_c)], axis=1)
+        report(on_progress, 1, 1, "boundary features")
+        return Encoded(_unit(ve), _unit(vs))
+
+
+class RandomScorer(Scorer):
+    name = "random"
+    description = "random scores (chance level)"
+
+    def __init__(self, seed: int = 0):
+        self.seed = seed
+
+    def encode(self, pool, trim=0, should_stop=None, on_progress=None) -> "Encoded":
+        rng = np.random.default_rng(self.seed)
+        n = len(pool.chunks)
+        return _RandomEncoded(rng, n)
+
+
+class _RandomEncoded(Encoded):
+    def __init__(self, rng, n):
+        self.rng, self.n = rng, n
+        self.ends = np.zeros((n, 1), np.float32)
+        self.starts = np.zeros((n, 1), np.float32)
+
+    def scores(self, rows):
+        rows = np.atleast_1d(rows)
+        return self.rng.random((len(rows), self.n)).astype(np.float32)
+
+    def pair(self, a, b):
+        return float(self.rng.random())
+
+
+# -- the learned default ---------------------------------------------------------------------
+
+WINDOWS = ((0, 4), (0, 8), (0, 16))  # frames next to the seam (0 = nearest): 0.14, 0.23, 0.42 s
+
+
+def _edge_modules():
+    import torch
+    from torch import nn
+
+    class EdgeNet(nn.Module):
+        """A learned multi-scale metric between A's end and B's start.
+
+        For each window of frames next to the seam (position 0 = the frame at the seam;
+        the end context is reversed in time) the standardised log-mel (64 bands) and the
+        centred chroma (12) are averaged and projected by a learned matrix ``I + D_w``
+        (shared by both sides, so "sounds the same across the seam" is built in; the
+        asymmetric ``E_w`` lets the end side predict how music moves on). The score is a
+        learned, positively weighted sum of the cosines of the projected windows. Every
+        term is a dot product, so each chunk edge is encoded once and a whole pool is
+        scored with one matrix product. Few parameters (the data are ~16 songs): the
+        richer convolutional encoders we tried memorised the training songs and ranked
+        held-out songs worse than this (see the model card). ``rhythm=R`` adds an
+        optional term (off in the shipped model: no gain measured): a learned linear
+        map from A's onset envelope over R frames to B's; ``xpred=1`` a cross-window
+        trend-extrapolation term (also off: no gain).
+        """
+
+        def __init__(self, frames: int = 16, width: int = 0, dim: int = 0, rhythm: int = 0, xpred: int = 0):
+            super().__init__()
+            self.frames, self.width, self.dim, self.rhythm_frames = frames, width, dim, min(rhythm, frames)
+            self.xpred_on = int(bool(xpred))
+            nb = N_MELS + 12
+            nw = len(WINDOWS) + (1 if self.rhythm_frames else 0) + self.xpred_on
+            self.register_buffer("mean", torch.zeros(N_CHANNELS, 1))
+            self.register_buffer("std", torch.ones(N_CHANNELS, 1))
+            self.delta = nn.Parameter(torch.zeros(len(WINDOWS), nb, nb))
+            self.pred = nn.Parameter(torch.zeros(len(WINDOWS), nb, nb))
+            if self.xpred_on:
+                # all windows of A's end -> B's nearest window (trend extrapolation)
+                xp = torch.zeros(len(WINDOWS), nb, nb)
+                xp[0] = torch.eye(nb)
+                self.xpred = nn.Parameter(xp)
+            if self.rhythm_frames:
+                # onset envelope of A's end (reversed) -> expected onset envelope of B's start
+                g = torch.Generator().manual_seed(0)
+                r = self.rhythm_frames
+                self.rhythm = nn.Parameter(torch.randn(r, r, generator=g) * 0.05)
+            init = torch.ones(nw)
+            init[0] = 0.0
+            self.log_w = nn.Parameter(init)
+            self.chroma_gain = nn.Parameter(torch.tensor(-1.0))
+            self.logit_scale = nn.Parameter(torch.tensor(np.log(10.0), dtype=torch.float32))
+
+        def _windows(self, x):  # -> (B, nw, nb)
+            z = (x[:, :N_MELS] - self.mean[:N_MELS]) / self.std[:N_MELS]
+            c = x[:, N_MELS:N_MELS + 12]
+            c = (c - c.mean(dim=1, keepdim=True)) * self.chroma_gain.exp()
+            f = torch.cat([z, c], dim=1)
+            T = f.shape[2]
+            win = [(min(a, T - 1), max(min(a, T - 1) + 1, min(b, T))) for a, b in WINDOWS]
+            return torch.stack([f[:, :, a:b].mean(dim=2) for a, b in win], dim=1)
+
+        def _embed(self, x, end: bool):
+            v = self._windows(x)
+            eye = torch.eye(v.shape[2])
+            m = eye + self.delta + (self.pred if end else 0.0)
+            p = torch.einsum("bwi,wji->bwj", v, m)
+            w = torch.softmax(self.log_w, 0).sqrt()
+            p = nn.functional.normalize(p, dim=2) * w[None, : len(WINDOWS), None]
+            out = p.flatten(1)
+            if self.xpred_on:
+                q = torch.einsum("bwi,wji->bj", v, self.xpred) if end else v[:, 0]
+                out = torch.cat([out, nn.functional.normalize(q, dim=1) * w[len(WINDOWS)]], dim=1)
+            if self.rhythm_frames:
+                o = x[:, N_MELS + 12, : self.rhythm_frames]
+                o = (o - o.mean(dim=1, keepdim=True)) / (o.std(dim=1, keepdim=True) + 1e-3)
+                if end:
+                    o = o @ self.rhythm.T
+                out = torch.cat([out, nn.functional.normalize(o, dim=1) * w[-1]], dim=1)
+            return out
+
+        def embed_end(self, x):
+            return self._embed(torch.flip(x, dims=[2]), True)
+
+        def embed_start(self, x):
+            return self._embed(x, False)
+
+    return EdgeNet
+
+
+def make_edge_net(frames: int = 16, width: int = 0, dim: int = 0, rhythm: int = 0, xpred: int = 0):
+    return _edge_modules()(frames, width, dim, rhythm, xpred)
+
+
+class EdgeScorer(Scorer):
+    """The learned default: cosine of end/start embeddings."""
+
+    name = "edge"
+    description = "learned: contrastive end/start encoders on log-mel + chroma + onset"
+
+    def __init__(self, net, meta: Optional[dict] = None):
+        self.net = net.eval()
+        self.meta = meta or {}
+
+    @classmethod
+    def load(cls, name_or_path: str = "default") -> "EdgeScorer":
+        from ..models import load_model_file, load_state_checked, resolve_model
+
+        path = resolve_model(KIND, name_or_path)
+        obj = load_model_file(path, KIND, archs=[EDGE_ARCH])
+        cfg = obj.get("config") or {}
+        try:
+            net = make_edge_net(int(cfg.get("frames", 16)), rhythm=int(cfg.get("rhythm", 0)),
+                               xpred=int(cfg.get("xpred", 0)))
+        except (TypeError, ValueError) as exc:
+            raise ModelFileError(f"'{Path(path).name}' has an invalid configuration ({exc}).") from exc
+        load_state_checked(net, obj["state_dict"], Path(path).name)
+        return cls(net, obj["meta"])
+
+    def to_file(self, path, **extra) -> Path:
+        from ..models import make_meta, save_model
+
+        net = self.net
+        obj = {"meta": make_meta(KIND, EDGE_ARCH, **{**self.meta, **extra}),
+               "config": {"frames": net.frames, "width": net.width, "dim": net.dim, "rhythm": net.rhythm_frames,
+                          "xpred": net.xpred_on},
+               "state_dict": {k: v.detach().cpu() for k, v in net.state_dict().items()}}
+        return save_model(obj, path)
+
+    def encode(self, pool, trim=0, should_stop=None, on_progress=None, batch: int = 256) -> Encoded:
+        import torch
+
+        check_stop(should_stop)
+        report(on_progress, 0, 2, "edge features")
+        fe, fs = edge_features(pool, self.net.frames, trim)
+        ends, starts = [], []
+        with torch.inference_mode():
+            for k in range(0, len(fe), batch):
+                check_stop(should_stop)
+                ends.append(self.net.embed_end(fe[k: k + batch]))
+                starts.append(self.net.embed_start(fs[k: k + batch]))
+        report(on_progress, 2, 2, "edges encoded")
+        return Encoded(torch.cat(ends).numpy(), torch.cat(starts).numpy())
+
+
+SCORER_NAMES = ("edge", "boundary", "seed", "random")
+
+
+def get_scorer(name: str = "edge", model: Optional[str] = None) -> Scorer:
+    """``edge`` (model default or a file), ``boundary``, ``seed`` (model or the shipped
+    seed preset), ``random``."""
+    if name in ("edge", "default", "learned"):
+        return EdgeScorer.load(model or "default")
+    if name == "boundary":
+        return BoundaryScorer()
+    if name == "random":
+        return RandomScorer()
+    if name == "seed":
+        from .seed import SeedScorer
+
+        return SeedScorer.load(model or "seed")
+    if name.endswith(".pt") or Path(name).exists():
+        return load_any(name)
+    raise ModelFileError(f"Unknown scorer '{name}' (choose from {', '.join(SCORER_NAMES)} or a .pt file).")
+
+
+def load_any(path: str) -> Scorer:
+    """A stitcher model file of either architecture."""
+    from ..models import load_model_file, resolve_model
+
+    p = resolve_model(KIND, path)
+    arch = load_model_file(p, KIND)["meta"].get("arch")
+    if arch == EDGE_ARCH:
+        return EdgeScorer.load(str(p))
+    from .seed import SEED_ARCH, SeedScorer
+
+    if arch == SEED_ARCH:
+        return SeedScorer.load(str(p))
+    raise ModelFileError(f"'{p.name}' has an unknown architecture {arch!r}.")

@@ -1,0 +1,183 @@
+"""Training the learned edge scorer (contrastive, on random cut points). No Qt.
+
+The data are few songs, so positives are not only chunk boundaries: any frame-aligned
+cut point ``t`` inside a song gives one (the audio before t -> the audio after t, with
+a random gap of 0-140 ms so that a trimmed seam looks like training data). A batch
+holds cut points from a few songs at once, so the negatives (every other start in the
+batch, InfoNCE in both directions) include other moments of the same song, which is
+what the ranking has to tell apart. Features of every song are computed once and
+cached on disk.
+
+Reproduce the shipped default::
+
+    python -m musiclab.stitcher.train_default
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Optional, Sequence
+
+import numpy as np
+
+from ..jobs import OnProgress, ShouldStop, check_stop, report
+from .features import N_MELS, song_frames
+from .pool import Song, _cache_dir, _song_hash, load_songs
+
+MAX_GAP = 6  # frames (6*512/22050 = 139 ms)
+
+
+def cached_song_frames(song: Song, use_cache: bool = True):
+    import torch
+
+    path = _cache_dir() / f"frames_{_song_hash(song)}.npy" if use_cache else None
+    if path is not None and path.exists():
+        try:
+            return torch.from_numpy(np.load(path))
+        except Exception:
+            pass
+    f = song_frames(song.y, song.sr)
+    if path is not None:
+        try:
+            np.save(path, f.numpy().astype(np.float32))
+        except OSError:
+            pass
+    return f
+
+
+def train_edge(
+    songs: Sequence[Song],
+    steps: int = 600,
+    frames: int = 16,
+    width: int = 0,
+    dim: int = 0,
+    rhythm: int = 0,
+    xpred: int = 0,
+    songs_per_batch: int = 8,
+    cuts_per_song: int = 24,
+    lr: float = 3e-3,
+    seed: int = 0,
+    threads: Optional[int] = None,
+    should_stop: ShouldStop = None,
+    on_progress: OnProgress = None,
+    on_loss=None,
+    max_seconds: Optional[float] = None,
+):
+    """Train an :class:`~musiclab.stitcher.scorers.EdgeScorer` on ``songs``.
+
+    ``on_loss(step, loss)`` is called every few steps (for a loss plot). Returns the
+    scorer and a history dict."""
+    import torch
+    import torch.nn.functional as F
+
+    from .scorers import EdgeScorer, make_edge_net
+
+    if threads:
+        torch.set_num_threads(int(threads))
+    torch.manual_seed(seed)
+    rng = np.random.default_rng(seed)
+    feats = []
+    for k, s in enumerate(songs):
+        check_stop(should_stop)
+        report(on_progress, 0, steps, f"features {k + 1}/{len(songs)}: {s.name}")
+        f = cached_song_frames(s)
+        if f.shape[1] >= 2 * frames + 3 + MAX_GAP + 8:
+            feats.append(f)
+    if not feats:
+        from .pool import StitcherError
+
+        raise StitcherError("No song is long enough to train on (each needs a few seconds).")
+    allf = torch.cat(feats, dim=1)
+    frames = max(frames, rhythm)
+    net = make_edge_net(frames, width, dim, rhythm, xpred)
+    net.mean.copy_(allf.mean(dim=1, keepdim=True))
+    net.std.copy_(allf.std(dim=1, keepdim=True).clamp(min=1e-3))
+    del allf
+    lens = np.array([f.shape[1] for f in feats], dtype=np.float64)
+    prob = np.sqrt(lens) / np.sqrt(lens).sum()
+    opt = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=1e-2)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps, pct_start=0.1)
+    spb = min(songs_per_batch, len(feats))
+    hist = {"step": [], "loss": [], "acc": []}
+    t0 = time.monotonic()
+    net.train()
+    run_loss, run_acc = 0.0, 0.0
+    for step in range(1, steps + 1):
+        check_stop(should_stop)
+        sidx = rng.choice(len(feats), size=spb, replace=False, p=prob)
+        E, S, tags = [], [], []
+        for si in sidx:
+            f = feats[si]
+            lo, hi = frames + 3, f.shape[1] - frames - MAX_GAP
+            ks = rng.integers(lo, hi, size=cuts_per_song)
+            gaps = rng.integers(0, MAX_GAP + 1, size=cuts_per_song)
+            for k, g in zip(ks, gaps):
+                E.append(f[:, k - frames - 3: k - 3])
+                S.append(f[:, k + g: k + g + frames])
+                tags.append((si, k))
+        e = torch.stack(E)
+        s = torch.stack(S)
+        # augmentation, the same on both sides of a cut: loudness and a random EQ
+        # (tilt + smooth ripple over the mel bands), so that the model cannot simply
+        # memorise the timbre of the training songs
+        B = len(E)
+        band = torch.linspace(-1, 1, N_MELS)
+        gain = torch.from_numpy(rng.uniform(-0.3, 0.3, size=(B, 1)).astype(np.float32))
+        tilt = torch.from_numpy(rng.uniform(-0.25, 0.25, size=(B, 1)).astype(np.float32))
+        rip = torch.from_numpy(rng.uniform(-0.1, 0.1, size=(B, 1)).astype(np.float32))
+        fr = torch.from_numpy(rng.uniform(1, 4, size=(B, 1)).astype(np.float32))
+        ph = torch.from_numpy(rng.uniform(0, 6.28, size=(B, 1)).astype(np.float32))
+        eq = (gain + tilt * band + rip * torch.sin(fr * 3.14 * band + ph))[:, :, None]
+        e[:, :N_MELS] += eq
+        s[:, :N_MELS] += eq
+        ze, zs = net.embed_end(e), net.embed_start(s)
+        logits = net.logit_scale.exp().clamp(max=100.0) * (ze @ zs.T)
+        # cut points of one song closer than ~0.5 s are not negatives of each other
+        song_ids = torch.tensor([t[0] for t in tags])
+        pos = torch.tensor([t[1] for t in tags])
+        near = (song_ids[:, None] == song_ids[None, :]) & ((pos[:, None] - pos[None, :]).abs() < 24)
+        near.fill_diagonal_(False)
+        logits = logits.masked_fill(near, -1e4)
+        target = torch.arange(len(E))
+        loss = 0.5 * (F.cross_entropy(logits, target) + F.cross_entropy(logits.T, target))
+        opt.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(net.parameters(), 5.0)
+        opt.step()
+        sched.step()
+        acc = float((logits.argmax(1) == target).float().mean())
+        lv = float(loss.detach())
+        run_loss = 0.9 * run_loss + 0.1 * lv if step > 1 else lv
+        run_acc = 0.9 * run_acc + 0.1 * acc if step > 1 else acc
+        if step % 10 == 0 or step == steps:
+            hist["step"].append(step)
+            hist["loss"].append(round(run_loss, 4))
+            hist["acc"].append(round(run_acc, 4))
+            if on_loss is not None:
+                on_loss(step, run_loss)
+            report(on_progress, step, steps, f"loss {run_loss:.3f}, batch top-1 {run_acc:.2f}")
+        if max_seconds is not None and time.monotonic() - t0 > max_seconds:
+            report(on_progress, steps, steps, f"time limit reached after {step} steps")
+            break
+    net.eval()
+    hist["seconds"] = round(time.monotonic() - t0, 1)
+    hist["steps_done"] = step
+    meta = {"frames": frames, "songs": [s.name for s in songs], "steps": step, "final_loss": round(run_loss, 4),
+            "date": time.strftime("%Y-%m-%d")}
+    return EdgeScorer(net, meta), hist
+
+
+def train_from_paths(paths: Sequence[str | Path], out: Optional[str | Path] = None, steps: int = 1200,
+                     should_stop: ShouldStop = None, on_progress: OnProgress = None, on_loss=None, **kw):
+    """Load songs (skipping bad files), train, optionally save. Returns (scorer, history, messages)."""
+    songs, msgs = load_songs(paths, should_stop=should_stop, on_progress=on_progress)
+    if not songs:
+        from .pool import StitcherError
+
+        raise StitcherError("No usable song to train on. " + " ".join(msgs))
+    scorer, hist = train_edge(songs, steps=steps, should_stop=should_stop, on_progress=on_progress,
+                              on_loss=on_loss, **kw)
+    if out:
+        scorer.to_file(out)
+    return scorer, hist, msgs

@@ -1,0 +1,214 @@
+"""Stitcher core: chunking, bad input, scorers, chaining, rendering, model files."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from musiclab.errors import ModelFileError
+from musiclab.stitcher.chain import ChainRules, alternatives, build_chain, render, seam_report, swap, write_csv
+from musiclab.stitcher.evaluate import evaluate
+from musiclab.stitcher.pool import SR, Song, StitcherError, build_pool, load_pool, load_songs, parse_chunking
+from musiclab.stitcher.scorers import BoundaryScorer, Encoded, RandomScorer
+
+rng = np.random.default_rng(0)
+
+
+def melody(seconds: float, seed: int, sr: int = SR, bpm: float = 120.0) -> np.ndarray:
+    """A tune: one random note per beat (harmonic tone) plus a click on every beat."""
+    r = np.random.default_rng(seed)
+    n = int(seconds * sr)
+    y = np.zeros(n, np.float32)
+    beat = int(sr * 60 / bpm)
+    t = np.arange(beat) / sr
+    base = 220 * 2 ** (r.integers(0, 12) / 12)
+    for k, a in enumerate(range(0, n - beat + 1, beat)):
+        f = base * 2 ** (r.choice([0, 2, 4, 5, 7, 9, 11, 12]) / 12)
+        tone = sum(np.sin(2 * np.pi * f * h * t) / h for h in (1, 2, 3)) * np.exp(-3 * t)
+        y[a: a + beat] += 0.25 * tone.astype(np.float32)
+        y[a: a + 200] += 0.5 * np.exp(-np.arange(200) / 30).astype(np.float32) * (k % 2 == 0)
+    return np.clip(y, -1, 1)
+
+
+def glide(seconds: float, seed: int, sr: int = SR) -> np.ndarray:
+    """A tone whose pitch wanders smoothly: the end of a chunk predicts the next start."""
+    r = np.random.default_rng(seed)
+    n = int(seconds * sr)
+    knots = r.uniform(0, 2.5, size=int(seconds) + 2)
+    octs = np.interp(np.arange(n) / sr, np.arange(len(knots)), knots)
+    phase = 2 * np.pi * np.cumsum(150 * 2 ** octs) / sr
+    return (0.5 * np.sin(phase) + 0.2 * np.sin(2 * phase)).astype(np.float32)
+
+
+def song(seconds=20.0, seed=0, name=None) -> Song:
+    return Song(name=name or f"s{seed}", path=f"/x/s{seed}.wav", y=melody(seconds, seed))
+
+
+def test_parse_chunking():
+    assert parse_chunking("fixed:5") == ("fixed", 5.0, 0.0)
+    assert parse_chunking("beats:8") == ("beats", 8.0, 0.0)
+    assert parse_chunking("silence") == ("silence", -16.0, 300.0)
+    assert parse_chunking("silence:-30:500") == ("silence", -30.0, 500.0)
+    for bad in ("fixed:0.1", "beats:0", "wobble:3", "fixed:abc"):
+        with pytest.raises(StitcherError):
+            parse_chunking(bad)
+
+
+def test_fixed_chunks_are_exact_and_successors_known():
+    pool = build_pool([song(21, 0), song(12, 1)], "fixed:5")
+    a = [c for c in pool.chunks if c.song == 0]
+    assert [(c.start, c.end) for c in a] == [(k * 5 * SR, (k + 1) * 5 * SR) for k in range(4)]
+    assert pool.successor(0) == 1 and pool.successor(3) is None  # last chunk of song 0
+    assert pool.successor(4) == 5
+
+
+def test_silence_chunks_follow_the_gaps():
+    y = np.zeros(SR * 6, np.float32)
+    t = np.arange(SR) / SR
+    for k in (0, 2.5, 4.5):  # three 1 s tones separated by silence
+        a = int(k * SR)
+        y[a: a + SR] = 0.8 * np.sin(2 * np.pi * 440 * t)
+    pool = build_pool([Song("g", "/g.wav", y)], "silence")
+    assert len(pool.chunks) == 3
+    starts = [c.start / SR for c in pool.chunks]
+    assert starts == pytest.approx([0.0, 2.4, 4.4], abs=0.03)  # 100 ms of silence kept
+
+
+def test_beat_chunks_match_the_click_track():
+    pool = build_pool([song(24, 3)], "beats:4")
+    lens = np.array([c.length for c in pool.chunks]) / SR
+    assert len(lens) >= 4
+    assert np.median(lens) == pytest.approx(2.0, rel=0.1)  # 4 beats at 120 bpm
+
+
+def test_bad_input_is_skipped_with_messages(tmp_path):
+    sf.write(tmp_path / "good stereo 44k.wav", np.stack([melody(8, 1, 44100)] * 2, 1), 44100)
+    sf.write(tmp_path / "good mono 16k.flac", melody(8, 2, 16000), 16000)
+    sf.write(tmp_path / "silent.wav", np.zeros(SR * 3, np.float32), SR)
+    sf.write(tmp_path / "tiny.wav", melody(0.2, 3), SR)
+    (tmp_path / "broken.ogg").write_bytes(b"OggS not really" * 10)
+    songs, msgs = load_songs([tmp_path])
+    assert sorted(s.name for s in songs) == ["good mono 16k", "good stereo 44k"]
+    assert all(s.sr == SR and s.y.ndim == 1 for s in songs)
+    text = " ".join(msgs)
+    assert "broken.ogg" in text and "silent" in text and "tiny.wav" in text
+    with pytest.raises(StitcherError):
+        load_pool([tmp_path / "broken.ogg"])
+
+
+def test_song_shorter_than_a_chunk_becomes_one_chunk():
+    pool = build_pool([song(3, 0), song(12, 1)], "fixed:5")
+    assert [c.song for c in pool.chunks].count(0) == 1
+    assert any("shorter than one chunk" in m for m in pool.messages)
+
+
+def test_boundary_scorer_finds_true_successors_better_than_chance():
+    pool = build_pool([Song(f"g{k}", f"/g{k}.wav", glide(40, k)) for k in range(3)], "fixed:2")
+    m = evaluate(pool, BoundaryScorer())
+    r = evaluate(pool, RandomScorer())
+    assert m["queries"] == r["queries"] > 30
+    assert m["mrr"] > r["mrr"] + 0.1
+    assert 0.0 <= m["auc"] <= 1.0
+
+
+class Toy(Encoded):
+    """Scores that prefer the natural successor, then anything of the same song."""
+
+    def __init__(self, pool):
+        n = len(pool.chunks)
+        s = np.zeros((n, n), np.float32)
+        for i in range(n):
+            for j in range(n):
+                s[i, j] = 0.5 * (pool.chunks[i].song == pool.chunks[j].song) + 0.01 * ((i * 7 + j * 3) % 11)
+            if pool.successor(i) is not None:
+                s[i, pool.successor(i)] = 2.0
+        self.m = s
+        self.ends = self.starts = np.zeros((n, 1), np.float32)
+
+    def scores(self, rows):
+        return self.m[np.atleast_1d(rows)]
+
+    def pair(self, a, b):
+        return float(self.m[a, b])
+
+
+def test_chain_rules_reuse_and_runs():
+    pool = build_pool([song(30, k) for k in range(3)], "fixed:2")
+    enc = Toy(pool)
+    chain = build_chain(pool, enc, ChainRules(target_s=40, start=0, reuse=1, max_run=1))
+    items = chain.items
+    assert len(set(items)) == len(items)  # reuse limit 1
+    assert all(a != b for a, b in zip(items, items[1:]))
+    runs = [pool.successor(a) == b for a, b in zip(items, items[1:])]
+    assert not any(x and y for x, y in zip(runs, runs[1:]))  # never 2 natural successors in a row
+    assert sum(pool.chunks[i].length for i in items) / SR >= 40
+    beam = build_chain(pool, enc, ChainRules(target_s=20, start=0, method="beam", beam=3))
+    assert beam.items[0] == 0 and len(beam.items) >= 10
+    alts = alternatives(pool, enc, chain, 3, count=4)
+    assert len(alts) == 4 and chain.items[3] not in [a for a, _ in alts]
+    new = swap(pool, enc, chain, 3, alts[1][0], ChainRules(target_s=40, start=0))
+    assert new.items[:3] == chain.items[:3] and new.items[3] == alts[1][0]
+
+
+def test_render_crossfades_without_clicks(tmp_path):
+    t = np.arange(SR * 4) / SR
+    a = Song("a", "/a.wav", (0.9 * np.sin(2 * np.pi * 100 * t)).astype(np.float32))
+    b = Song("b", "/b.wav", (-0.9 * np.cos(2 * np.pi * 137 * t)).astype(np.float32))
+    pool = build_pool([a, b], "fixed:1")
+    chain = build_chain(pool, Toy(pool), ChainRules(target_s=3, start=0))
+    chain.items = [0, 5, 2]  # a -> b -> a: hard cuts would jump by up to 1.8
+    chain.scores = [float("nan"), 0.1, 0.1]
+    r = render(pool, chain, crossfade_ms=40, beat_align=False)
+    assert len(r.y) == 3 * SR and len(r.joins) == 2
+    max_step = 2 * np.pi * 137 / SR * 0.9 * 1.5  # the largest step of the sines, with margin
+    assert np.max(np.abs(np.diff(r.y))) < max_step
+    rep = seam_report(pool, r, chain)
+    assert len(rep["joins"]) == 2 and rep["max_jump"] < max_step
+    p = write_csv(tmp_path / "c.csv", pool, r, chain)
+    lines = p.read_text().splitlines()
+    assert lines[0] == "position_s,source,start_s,end_s,score" and len(lines) == 4
+    assert lines[2].split(",")[1] == "b.wav"
+
+
+def test_pool_of_one_song():
+    pool = build_pool([song(20, 5)], "fixed:2")
+    enc = BoundaryScorer().encode(pool)
+    chain = build_chain(pool, enc, ChainRules(target_s=30, start=0, reuse=1))
+    assert len(chain.items) >= 10  # reuse limit relaxed rather than stopping short
+    assert all(a != b for a, b in zip(chain.items, chain.items[1:]))
+
+
+def test_tiny_training_and_model_file_roundtrip(tmp_path):
+    from musiclab.stitcher.scorers import EdgeScorer, load_any
+    from musiclab.stitcher.train import train_edge
+
+    songs = [song(20, k) for k in range(3)]
+    sc, hist = train_edge(songs, steps=6, frames=16, width=8, dim=8, cuts_per_song=8, threads=1)
+    assert hist["steps_done"] == 6 and np.isfinite(hist["loss"][-1])
+    path = sc.to_file(tmp_path / "m.pt")
+    back = load_any(str(path))
+    assert isinstance(back, EdgeScorer) and back.net.frames == 16
+    pool = build_pool(songs, "fixed:2")
+    e1, e2 = sc.encode(pool), back.encode(pool)
+    np.testing.assert_allclose(e1.scores([0, 1]), e2.scores([0, 1]), atol=1e-5)
+    (tmp_path / "junk.pt").write_bytes(b"not a model")
+    with pytest.raises(ModelFileError):
+        EdgeScorer.load(str(tmp_path / "junk.pt"))
+
+
+def test_seed_model_scores_match_its_forward_pass():
+    """The factorised pair scoring of the seed CNN-LSTM equals its plain forward pass."""
+    import torch
+
+    from musiclab.stitcher.seed import SeedScorer, _edges, _modules
+
+    torch.manual_seed(0)
+    net = _modules()(filters=16, hidden=8, dense=4)
+    pool = build_pool([song(12, k) for k in range(2)], "fixed:2")
+    sc = SeedScorer(net)
+    s = sc.encode(pool).scores([0, 3])
+    e, st = _edges(pool)
+    with torch.no_grad():
+        ref = net(torch.from_numpy(e[[0] * len(st)]), torch.from_numpy(st)).numpy()
+    np.testing.assert_allclose(s[0], ref, atol=1e-4)
