@@ -1,0 +1,94 @@
+"""Composer speed: events generated per second by the shipped model (500 events incl.
+writing the MIDI file), and training throughput in events per second.
+
+    .venv/bin/python benchmarks/composer.py [--model folk] [--train-steps 20]
+
+Prints JSON as its last line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--model", default="folk")
+    ap.add_argument("--events", type=int, default=500)
+    ap.add_argument("--train-steps", type=int, default=20)
+    ap.add_argument("--threads", type=int, default=1)
+    args = ap.parse_args()
+
+    import torch
+
+    torch.set_num_threads(args.threads)
+    from musiclab.composer.events import load_corpus
+    from musiclab.composer.generate import generate, write_output
+    from musiclab.composer.model import load_composer, new_model
+    from musiclab.composer.train import _batches, _stream_event
+    from musiclab.paths import shared_data_dir
+
+    model = load_composer(args.model)
+    generate(model, [], 20, seed=0)  # warm-up (builds the numpy weights)
+    runs = []
+    with tempfile.TemporaryDirectory() as td:
+        for seed in range(3):
+            t = time.perf_counter()
+            ev = generate(model, [], args.events, temperature=1.0, top_p=0.95, seed=seed)
+            write_output(ev, Path(td) / "bench.mid")
+            runs.append(time.perf_counter() - t)
+    gen_s = sorted(runs)[1]
+
+    # training throughput of the default preset on real tunes
+    files = sorted((shared_data_dir() / "midi" / "nottingham").glob("*.mid"))[:30]
+    corpus = load_corpus(files)
+    m = new_model("default")
+    net = m.net
+    net.train()
+    opt = torch.optim.Adam(net.parameters(), lr=1e-3)
+    stream = _stream_event(corpus.pieces, None)
+    ev_per_tok = corpus.n_events / len(stream)
+    import torch.nn.functional as F
+
+    steps = 0
+    toks = 0
+    t = time.perf_counter()
+    while steps < args.train_steps:
+        for x, y in _batches(stream, 32, 128):
+            logits, _ = net(x)
+            loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1))
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            steps += 1
+            toks += x.numel()
+            if steps >= args.train_steps:
+                break
+    train_s = time.perf_counter() - t
+    res = {
+        "model": args.model,
+        "generate_events": args.events,
+        "generate_seconds_incl_midi": round(gen_s, 4),
+        "generated_events_per_s": round(args.events / gen_s, 1),
+        "goal_500_events_under_1s": bool(gen_s * 500 / args.events < 1.0),
+        "train_preset": "default",
+        "train_batch": [32, 128],
+        "train_events_per_s": round(toks * ev_per_tok / train_s, 1),
+        "train_subtokens_per_s": round(toks / train_s, 1),
+        "torch_threads": args.threads,
+        "cpu_count": os.cpu_count(),
+    }
+    print(json.dumps(res))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

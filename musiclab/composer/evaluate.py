@@ -1,0 +1,194 @@
+"""``composer eval``: score every event of every piece given the events before it.
+
+Default model: the LSTM runs through each piece once (state kept); at every event
+boundary the event's NLL is the sum of its sub-token NLLs, and a beam search over
+sub-tokens from that state gives the model's top-5 events (top-1 = the best beam).
+Seed model: softmax over its tokens; tokens it never saw are misses (OOV).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Optional
+
+import numpy as np
+
+from ..jobs import OnProgress, ShouldStop, check_stop, report
+from . import encoding as enc
+from .events import seed_token
+from .stats import Trigram
+
+
+def _stack_states(states):
+    import torch
+
+    h = torch.stack([s[0] for s in states], 1)
+    c = torch.stack([s[1] for s in states], 1)
+    return h, c
+
+
+def beam_topk(net, h, c, first_logp, beam: int = 8, k: int = 5, max_len: int = 14):
+    """Beam search over sub-tokens for N start states at once.
+
+    h, c: (layers, N, H) states; first_logp: (N, V) log-probs of the first sub-token.
+    Returns a list (len N) of up to ``k`` (tokens tuple, logp) completed events, best first.
+    """
+    import torch
+
+    N, V = first_logp.shape
+    B = beam
+    scores, toks = first_logp.topk(B, dim=1)  # (N, B)
+    seqs = toks.unsqueeze(-1)  # (N, B, 1)
+    done = toks >= enc.D0
+    L, _, H = h.shape
+    h = h.unsqueeze(2).expand(L, N, B, H).reshape(L, N * B, H).contiguous()
+    c = c.unsqueeze(2).expand(L, N, B, H).reshape(L, N * B, H).contiguous()
+    neg = torch.tensor(-1e9)
+    for _ in range(max_len - 1):
+        if bool(done.all()):
+            break
+        last = seqs[:, :, -1].reshape(-1, 1)
+        logits, (h2, c2) = net(last, (h, c))
+        logp = torch.log_softmax(logits[:, 0, :], dim=-1).reshape(N, B, V)
+        cand = scores.unsqueeze(-1) + logp
+        # finished beams stay as they are (one candidate: PAD, same score)
+        cand = torch.where(done.unsqueeze(-1), neg, cand)
+        cand[..., enc.PAD] = torch.where(done, scores, neg)
+        flat = cand.reshape(N, B * V)
+        scores, idx = flat.topk(B, dim=1)
+        parent = idx // V
+        tok = idx % V
+        seqs = torch.cat([torch.gather(seqs, 1, parent.unsqueeze(-1).expand(-1, -1, seqs.shape[-1])), tok.unsqueeze(-1)], -1)
+        pdone = torch.gather(done, 1, parent)
+        done = pdone | (tok >= enc.D0)
+        gidx = (parent + torch.arange(N).unsqueeze(1) * B).reshape(-1)
+        h = h2[:, gidx, :]
+        c = c2[:, gidx, :]
+    out = []
+    seqs_l = seqs.tolist()
+    sc = scores.tolist()
+    dn = done.tolist()
+    for i in range(N):
+        res = []
+        for b in range(B):
+            if dn[i][b]:
+                res.append((tuple(t for t in seqs_l[i][b] if t != enc.PAD), sc[i][b]))
+        res.sort(key=lambda r: -r[1])
+        out.append(res[:k])
+    return out
+
+
+def _score_event_model(model, pieces, beam, should_stop, on_progress, total_events):
+    """Returns (n_events, n_repr, hits1, hits5, nll_sum)."""
+    import torch
+
+    net = model.net
+    n = n_repr = h1 = h5 = 0
+    nll = 0.0
+    done_events = 0
+    with torch.inference_mode():
+        for piece in pieces:
+            check_stop(should_stop)
+            keys = [enc.event_key(e) for e in piece.events]
+            toks_per_event = [enc.encode_event(e) for e in piece.events]
+            stream = [enc.BOS]
+            bounds = []  # (event index, position of the token before the event)
+            for i, t in enumerate(toks_per_event):
+                if t is None:
+                    continue
+                bounds.append((i, len(stream) - 1))
+                stream.extend(t)
+            n += len(piece.events)
+            if not bounds:
+                continue
+            x = torch.tensor(stream, dtype=torch.long).unsqueeze(0)
+            # one pass for the log-probs, and states at boundary positions via a step loop
+            # over events (cheap: states only at boundaries)
+            logits, _ = net(x)
+            logp = torch.log_softmax(logits[0], -1)  # (T, V)
+            tgt = x[0, 1:]
+            tok_nll = -logp[:-1].gather(1, tgt.unsqueeze(1)).squeeze(1)  # nll of token t+1
+            # states at boundaries: run the LSTM event by event
+            hs, cs = [], []
+            state = None
+            pos = 0
+            bpos = [b[1] for b in bounds]
+            for bp in bpos:
+                seg = x[:, pos : bp + 1]
+                _, state = net.lstm(net.emb(seg), state)
+                hs.append(state[0][:, 0])
+                cs.append(state[1][:, 0])
+                pos = bp + 1
+            H = torch.stack(hs, 1)
+            C = torch.stack(cs, 1)
+            first = logp[bpos]  # (N, V)
+            for s in range(0, len(bounds), 512):
+                check_stop(should_stop)
+                res = beam_topk(net, H[:, s : s + 512].contiguous(), C[:, s : s + 512].contiguous(), first[s : s + 512], beam=beam)
+                for j, r in enumerate(res):
+                    ei, _ = bounds[s + j]
+                    key = keys[ei]
+                    cands = [enc.decode_event(tk) for tk in (rr[0] for rr in r)]
+                    if cands and cands[0] == key:
+                        h1 += 1
+                    if key in cands[:5]:
+                        h5 += 1
+            for ei, bp in bounds:
+                L = len(toks_per_event[ei])
+                nll += float(tok_nll[bp : bp + L].sum())
+            n_repr += len(bounds)
+            done_events += len(piece.events)
+            report(on_progress, done_events, total_events, piece.name)
+    return n, n_repr, h1, h5, nll
+
+
+def _score_seed_model(model, pieces, should_stop, on_progress, total_events):
+    import torch
+
+    index = {t: i + 2 for i, t in enumerate(model.seed_vocab)}
+    net = model.net
+    n = n_repr = h1 = h5 = 0
+    nll = 0.0
+    with torch.inference_mode():
+        for piece in pieces:
+            check_stop(should_stop)
+            ids = [index.get(seed_token(e), 1) for e in piece.events]
+            x = torch.tensor([0] + ids[:-1], dtype=torch.long).unsqueeze(0)
+            logits, _ = net(x)
+            logp = torch.log_softmax(logits[0, :, 2:], -1)  # only real tokens are predictable
+            top5 = logp.topk(min(5, logp.shape[-1]), -1).indices.tolist()
+            for t, w in enumerate(ids):
+                n += 1
+                if w < 2:
+                    continue
+                n_repr += 1
+                nll -= float(logp[t, w - 2])
+                if top5[t][0] == w - 2:
+                    h1 += 1
+                if (w - 2) in top5[t]:
+                    h5 += 1
+            report(on_progress, n, total_events, piece.name)
+    return n, n_repr, h1, h5, nll
+
+
+def evaluate(model, corpus, beam: int = 8, should_stop: ShouldStop = None, on_progress: OnProgress = None) -> dict:
+    total = corpus.n_events
+    pieces = corpus.pieces
+    if model.arch == "event-lstm":
+        n, n_repr, h1, h5, nll = _score_event_model(model, pieces, beam, should_stop, on_progress, total)
+    else:
+        n, n_repr, h1, h5, nll = _score_seed_model(model, pieces, should_stop, on_progress, total)
+    base = {"top1": None, "nll_per_event": None}
+    if model.trigram is not None:
+        tg = Trigram(model.trigram).score([p.events for p in pieces])
+        base = {"top1": tg["top1"], "nll_per_event": tg["nll_per_event"]}
+    return {
+        "pieces": len(pieces),
+        "skipped": len(corpus.skipped),
+        "events": n,
+        "top1": h1 / n if n else None,
+        "top5": h5 / n if n else None,
+        "nll_per_event": nll / n_repr if n_repr else None,
+        "oov_rate": 1 - n_repr / n if n else None,
+        "baselines": {"trigram": base},
+    }

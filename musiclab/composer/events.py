@@ -1,0 +1,356 @@
+"""MIDI / score files -> events, exactly as the seed study extracts them.
+
+An *event* is a note (pitch + quarterLength), a chord (its pitches + quarterLength) or a
+rest (+ quarterLength), taken with music21 from ``instrument.partitionByInstrument(score)``
+-> the first part's notes, chords and rests in order (``.recurse()``); if that fails or
+gives nothing, the flattened score's notes and rests.
+
+Each event is kept as ``(pitches, seed_pitch, dur)``:
+
+* ``pitches``: sorted tuple of distinct MIDI numbers (empty for a rest),
+* ``seed_pitch``: the seed's pitch part, ``"C4"`` / ``"0.4.7"`` (normalOrder) / ``"rest"``,
+* ``dur``: ``str(quarterLength)`` as music21 prints it (``"0.5"``, ``"1/3"``).
+
+The seed token is ``f"{seed_pitch} {dur}"``. Parsing is slow, so events are cached per
+file (JSON keyed by path, size and mtime).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from dataclasses import dataclass, field
+from fractions import Fraction
+from pathlib import Path
+from typing import Iterable, Optional
+
+from ..jobs import OnProgress, ShouldStop, check_stop, report
+
+EXTRACT_VERSION = 2
+MIDI_EXTS = {".mid", ".midi", ".kar"}
+SCORE_EXTS = MIDI_EXTS | {".mxl", ".musicxml", ".xml", ".abc", ".krn"}
+
+Event = tuple  # (tuple[int, ...], str, str)
+
+
+def seed_token(ev: Event) -> str:
+    return f"{ev[1]} {ev[2]}"
+
+
+def dur_value(dur: str) -> float:
+    return float(Fraction(dur))
+
+
+@dataclass
+class Piece:
+    name: str  # display name ("file.mid" or "file.abc#3")
+    source: str  # path of the file it came from
+    events: list  # list[Event]
+
+
+@dataclass
+class Corpus:
+    pieces: list = field(default_factory=list)  # list[Piece]
+    skipped: list = field(default_factory=list)  # list[(path, reason)]
+
+    @property
+    def n_events(self) -> int:
+        return sum(len(p.events) for p in self.pieces)
+
+    def distinct_tokens(self) -> int:
+        return len({seed_token(e) for p in self.pieces for e in p.events})
+
+    def summary(self) -> dict:
+        return {
+            "pieces": len(self.pieces),
+            "events": self.n_events,
+            "distinct_tokens": self.distinct_tokens(),
+            "skipped": len(self.skipped),
+        }
+
+
+# --------------------------------------------------------------------------- parsing
+def _events_from_stream(s) -> list:
+    from music21 import chord, instrument, note
+
+    def collect(elements) -> list:
+        out = []
+        for el in elements:
+            if isinstance(el, note.Rest):
+                out.append(((), "rest", str(el.quarterLength)))
+            elif isinstance(el, chord.Chord):
+                if isinstance(el, getattr(chord, "PercussionChord", ())) or not el.pitches:
+                    continue
+                pitches = tuple(sorted({int(p.midi) for p in el.pitches}))
+                try:
+                    no = ".".join(str(n) for n in el.normalOrder)
+                except Exception:
+                    no = ".".join(str(p % 12) for p in pitches)
+                out.append((pitches, no, str(el.quarterLength)))
+            elif isinstance(el, note.Note):
+                out.append(((int(el.pitch.midi),), str(el.pitch), str(el.quarterLength)))
+        return out
+
+    events = []
+    try:
+        parts = instrument.partitionByInstrument(s)
+        if parts is not None and len(parts.parts) > 0:
+            events = collect(parts.parts[0].recurse())
+    except Exception:
+        events = []
+    if not any(e[0] for e in events):
+        try:
+            events = collect(s.flatten().notesAndRests)
+        except Exception:
+            events = []
+    return events
+
+
+def _midi_check(path: Path) -> Optional[str]:
+    """A reason to skip a MIDI file (no notes / drums only), or None."""
+    import mido
+
+    mf = mido.MidiFile(str(path), clip=True)
+    tonal = drums = 0
+    for track in mf.tracks:
+        for msg in track:
+            if msg.type == "note_on" and msg.velocity > 0:
+                if msg.channel == 9:
+                    drums += 1
+                else:
+                    tonal += 1
+    if tonal == 0 and drums == 0:
+        return "no notes"
+    if tonal == 0:
+        return "drums only (channel 10)"
+    return None
+
+
+def _parse_midi_clipped(path: Path):
+    """music21 rejects some files (data bytes > 127): re-save them through mido(clip=True)."""
+    import mido
+    from music21 import converter
+
+    mf = mido.MidiFile(str(path), clip=True)
+    fd, tmp = tempfile.mkstemp(suffix=".mid")
+    os.close(fd)
+    try:
+        mf.save(tmp)
+        return converter.parse(tmp)
+    finally:
+        os.unlink(tmp)
+
+
+def parse_file(path: str | os.PathLike) -> dict:
+    """Parse one file: ``{"pieces": [[name, events], ...], "skipped": reason|None}``."""
+    p = Path(path)
+    if p.suffix.lower() in MIDI_EXTS:
+        try:
+            reason = _midi_check(p)
+        except Exception as exc:
+            return {"pieces": [], "skipped": f"unreadable MIDI ({_short(exc)})"}
+        if reason:
+            return {"pieces": [], "skipped": reason}
+    from music21 import converter, stream
+
+    try:
+        s = converter.parse(str(p))
+    except Exception as exc:
+        if p.suffix.lower() not in MIDI_EXTS:
+            return {"pieces": [], "skipped": f"unreadable ({_short(exc)})"}
+        try:
+            s = _parse_midi_clipped(p)
+        except Exception as exc2:
+            return {"pieces": [], "skipped": f"unreadable ({_short(exc2)})"}
+    scores = list(s.scores) if isinstance(s, stream.Opus) else [s]
+    pieces = []
+    for i, sc in enumerate(scores):
+        ev = _events_from_stream(sc)
+        if any(e[0] for e in ev):
+            name = p.name if len(scores) == 1 else f"{p.name}#{i + 1}"
+            pieces.append([name, [[list(e[0]), e[1], e[2]] for e in ev]])
+    if not pieces:
+        return {"pieces": [], "skipped": "no notes"}
+    return {"pieces": pieces, "skipped": None}
+
+
+def _short(exc: BaseException) -> str:
+    s = str(exc).strip().splitlines()
+    return (s[0][:120] if s else type(exc).__name__) or type(exc).__name__
+
+
+# --------------------------------------------------------------------------- cache
+def cache_dir() -> Path:
+    env = os.environ.get("MUSICLAB_CACHE")
+    if env:
+        d = Path(env) / "composer"
+    else:
+        from ..paths import resources_dir, user_cache_dir
+
+        repo_cache = resources_dir().parent / "cache"
+        d = (repo_cache if repo_cache.is_dir() else user_cache_dir()) / "composer"
+    d.mkdir(parents=True, exist_ok=True)
+    return d
+
+
+def _cache_file(path: Path) -> Path:
+    st = path.stat()
+    key = f"{path.resolve()}|{st.st_size}|{st.st_mtime_ns}|{EXTRACT_VERSION}"
+    return cache_dir() / (hashlib.sha1(key.encode()).hexdigest() + ".json")
+
+
+def _parse_cached(path: str) -> dict:
+    p = Path(path)
+    try:
+        cf = _cache_file(p)
+    except OSError as exc:
+        return {"pieces": [], "skipped": f"unreadable ({_short(exc)})"}
+    if cf.is_file():
+        try:
+            return json.loads(cf.read_text())
+        except Exception:
+            pass
+    res = parse_file(p)
+    tmp = cf.with_name(cf.name + f".{os.getpid()}.tmp")
+    try:
+        tmp.write_text(json.dumps(res))
+        os.replace(tmp, cf)
+    except OSError:
+        pass
+    return res
+
+
+def _to_piece(source: str, name: str, evs: list) -> Piece:
+    return Piece(name, source, [(tuple(e[0]), e[1], e[2]) for e in evs])
+
+
+def find_score_files(paths: Iterable) -> list[Path]:
+    out: list[Path] = []
+    for item in paths:
+        p = Path(item)
+        if p.is_dir():
+            out.extend(sorted(q for q in p.rglob("*") if q.is_file() and q.suffix.lower() in SCORE_EXTS))
+        else:
+            out.append(p)
+    return out
+
+
+def load_corpus(
+    paths: Iterable,
+    workers: int = 1,
+    should_stop: ShouldStop = None,
+    on_progress: OnProgress = None,
+) -> Corpus:
+    """Events of every piece in files/folders ``paths`` (cached); unusable files are
+    listed in ``corpus.skipped`` with a reason."""
+    files = find_score_files(paths)
+    corpus = Corpus()
+    results: dict[int, dict] = {}
+    todo = []
+    for i, f in enumerate(files):
+        check_stop(should_stop)
+        if not f.is_file():
+            results[i] = {"pieces": [], "skipped": "file not found"}
+            continue
+        try:
+            cf = _cache_file(f)
+            if cf.is_file():
+                results[i] = json.loads(cf.read_text())
+                continue
+        except Exception:
+            pass
+        todo.append(i)
+    report(on_progress, len(results), len(files), "reading cache")
+    if todo and workers > 1 and len(todo) > 8:
+        import multiprocessing as mp
+        from concurrent.futures import ProcessPoolExecutor
+
+        with ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn")) as ex:
+            futs = {i: ex.submit(_parse_cached, str(files[i])) for i in todo}
+            try:
+                for n, (i, fu) in enumerate(futs.items()):
+                    while True:
+                        check_stop(should_stop)
+                        try:
+                            results[i] = fu.result(timeout=0.2)
+                            break
+                        except TimeoutError:
+                            continue
+                        except Exception as exc:
+                            if type(exc).__name__ == "TimeoutError":
+                                continue
+                            if type(exc).__name__ == "BrokenProcessPool":
+                                results[i] = _parse_cached(str(files[i]))  # pool died: do it here
+                            else:
+                                results[i] = {"pieces": [], "skipped": f"unreadable ({_short(exc)})"}
+                            break
+                    report(on_progress, len(results), len(files), files[i].name)
+            except BaseException:
+                for fu in futs.values():
+                    fu.cancel()
+                raise
+    else:
+        for i in todo:
+            check_stop(should_stop)
+            try:
+                results[i] = _parse_cached(str(files[i]))
+            except Exception as exc:
+                results[i] = {"pieces": [], "skipped": f"unreadable ({_short(exc)})"}
+            report(on_progress, len(results), len(files), files[i].name)
+    for i, f in enumerate(files):
+        r = results.get(i) or {"pieces": [], "skipped": "not parsed"}
+        if r.get("skipped"):
+            corpus.skipped.append((str(f), r["skipped"]))
+        for name, evs in r.get("pieces", []):
+            corpus.pieces.append(_to_piece(str(f), name, evs))
+    report(on_progress, len(files), len(files), "done")
+    return corpus
+
+
+# --------------------------------------------------------------------------- built-in corpora
+_SHARED = (("Nottingham folk", "nottingham"), ("Jazz", "jazz"), ("Piano covers", "piano-covers"),
+           ("EMOPIA pop piano", "emopia"))
+_M21 = (("Bach chorales (music21)", "bach"), ("O'Neill's 1850 (music21)", "oneills1850"),
+        ("Ryan's Mammoth (music21)", "ryansMammoth"))
+
+
+def builtin_corpus_names() -> list[str]:
+    """Names of the built-in corpora (cheap: does not import music21)."""
+    from ..paths import shared_data_dir
+
+    midi = shared_data_dir() / "midi"
+    names = [n for n, sub in _SHARED if (midi / sub).is_dir()]
+    return names + [n for n, _ in _M21]
+
+
+def builtin_corpus_paths(name: str) -> list[Path]:
+    """Files/folders of a built-in corpus (music21's corpus is searched on demand)."""
+    from ..paths import shared_data_dir
+
+    for n, sub in _SHARED:
+        if n == name:
+            return [shared_data_dir() / "midi" / sub]
+    for n, key in _M21:
+        if n == name:
+            from music21 import corpus as m21corpus
+
+            if key == "bach":
+                return [Path(p) for p in m21corpus.getComposer("bach") if str(p).endswith((".mxl", ".xml", ".krn"))]
+            return [Path(p) for p in m21corpus.getPaths() if key in str(p)]
+    return []
+
+
+def builtin_corpora() -> dict[str, list[Path]]:
+    """Name -> list of files/folders for every built-in corpus."""
+    return {n: builtin_corpus_paths(n) for n in builtin_corpus_names()}
+
+
+def split_by_piece(pieces: list, val_fraction: float = 0.1, seed: int = 0) -> tuple[list, list]:
+    """Deterministic split by piece (hash of the piece name, so it is stable)."""
+    train, val = [], []
+    for p in pieces:
+        h = int(hashlib.md5(f"{seed}:{Path(p.source).name}:{p.name}".encode()).hexdigest()[:8], 16)
+        (val if (h % 10000) / 10000 < val_fraction else train).append(p)
+    return train, val

@@ -1,0 +1,168 @@
+"""The networks and their model files.
+
+* ``event-lstm`` (preset ``default``): sub-token embeddings -> 2-layer LSTM with dropout ->
+  linear over the factorised vocabulary (see :mod:`.encoding`), logits masked to
+  canonical continuations.
+* ``seed-lstm`` (preset ``seed``): the seed study's network for comparison: one scalar per
+  step (token index / vocabulary size), LSTM 512 -> 1024 -> 1024, batch norm, dropout 0.3,
+  dense 512 + ReLU, batch norm, dropout, softmax over the seed's tokens.
+
+torch is imported lazily; import this module only where torch is fine.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..errors import ModelFileError
+from ..models import load_model_file, load_state_checked, make_meta, resolve_model, save_model
+from . import encoding as enc
+
+KIND = "composer"
+ARCHS = ("event-lstm", "seed-lstm")
+
+PRESETS = {
+    "default": {"arch": "event-lstm", "emb": 128, "hidden": 256, "layers": 2, "dropout": 0.3},
+    "small": {"arch": "event-lstm", "emb": 64, "hidden": 128, "layers": 2, "dropout": 0.2},
+    "seed": {"arch": "seed-lstm"},
+}
+
+
+class EventLSTM(nn.Module):
+    def __init__(self, vocab: int = enc.VOCAB, emb: int = 128, hidden: int = 384, layers: int = 2, dropout: float = 0.3):
+        super().__init__()
+        self.vocab, self.hidden, self.layers = vocab, hidden, layers
+        self.emb = nn.Embedding(vocab, emb)
+        self.lstm = nn.LSTM(emb, hidden, layers, batch_first=True, dropout=dropout if layers > 1 else 0.0)
+        self.drop = nn.Dropout(dropout)
+        self.out = nn.Linear(hidden, vocab)
+        mask = torch.zeros(vocab, vocab)
+        mask[~torch.from_numpy(enc.allowed_matrix())] = -1e4
+        self.register_buffer("mask", mask, persistent=False)
+
+    def forward(self, x, state=None):
+        """x: (B, T) sub-token ids -> masked logits (B, T, V), new state."""
+        e = self.drop(self.emb(x))
+        y, state = self.lstm(e, state)
+        logits = self.out(self.drop(y)) + self.mask[x]
+        return logits, state
+
+
+class SeedLSTM(nn.Module):
+    """The seed's architecture, applied at every step (many-to-many)."""
+
+    def __init__(self, vocab: int):
+        super().__init__()
+        self.vocab = vocab  # number of input ids (tokens + BOS + UNK)
+        self.l1 = nn.LSTM(1, 512, batch_first=True)
+        self.l2 = nn.LSTM(512, 1024, batch_first=True)
+        self.l3 = nn.LSTM(1024, 1024, batch_first=True)
+        self.rdrop = nn.Dropout(0.3)
+        self.bn1 = nn.BatchNorm1d(1024)
+        self.d1 = nn.Linear(1024, 512)
+        self.bn2 = nn.BatchNorm1d(512)
+        self.drop = nn.Dropout(0.3)
+        self.out = nn.Linear(512, vocab)
+
+    def forward(self, x, state=None):
+        s1, s2, s3 = state if state is not None else (None, None, None)
+        v = (x.float() / self.vocab).unsqueeze(-1)
+        y, s1 = self.l1(v, s1)
+        y, s2 = self.l2(self.rdrop(y), s2)
+        y, s3 = self.l3(y, s3)
+        b, t, h = y.shape
+        z = self.drop(self.bn1(y.reshape(b * t, h)))
+        z = self.drop(self.bn2(torch.relu(self.d1(z))))
+        return self.out(z).reshape(b, t, -1), (s1, s2, s3)
+
+
+@dataclass
+class ComposerModel:
+    """A loaded composer model: network + what eval and the copy metric need."""
+
+    net: nn.Module
+    meta: dict
+    path: Optional[Path] = None
+    seed_vocab: list = field(default_factory=list)  # seed-lstm: token strings (ids offset by 2)
+    trigram: Optional[dict] = None
+    ngram_hashes: Optional[np.ndarray] = None  # sorted uint32 hashes of training 8-grams
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def arch(self) -> str:
+        return self.meta["arch"]
+
+    @property
+    def name(self) -> str:
+        return self.path.stem if self.path else "untitled"
+
+
+def build_net(hp: dict, seed_vocab_size: int = 0) -> nn.Module:
+    if hp["arch"] == "event-lstm":
+        return EventLSTM(enc.VOCAB, hp["emb"], hp["hidden"], hp["layers"], hp["dropout"])
+    if hp["arch"] == "seed-lstm":
+        return SeedLSTM(seed_vocab_size + 2)
+    raise ModelFileError(f"Unknown composer architecture {hp['arch']!r}.")
+
+
+def model_to_dict(model: ComposerModel, half: bool = True, train_state: Optional[dict] = None) -> dict:
+    sd = {k: (v.half() if half and v.is_floating_point() else v).clone() for k, v in model.net.state_dict().items()}
+    obj: dict[str, Any] = {"meta": model.meta, "state_dict": sd}
+    if model.seed_vocab:
+        obj["seed_vocab"] = list(model.seed_vocab)
+    if model.trigram is not None:
+        obj["trigram"] = model.trigram
+    if model.ngram_hashes is not None:
+        obj["ngram_hashes"] = torch.from_numpy(model.ngram_hashes.astype(np.int64).astype(np.int32))
+    if train_state is not None:
+        obj["train_state"] = train_state
+    return obj
+
+
+def save_composer(model: ComposerModel, path, half: bool = True, train_state: Optional[dict] = None) -> Path:
+    return save_model(model_to_dict(model, half, train_state), path)
+
+
+def load_composer(name_or_path: str | Path, with_train_state: bool = False) -> ComposerModel:
+    p = resolve_model(KIND, str(name_or_path))
+    obj = load_model_file(p, KIND, ARCHS)
+    meta = obj["meta"]
+    hp = meta.get("hparams")
+    if not isinstance(hp, dict) or hp.get("arch") != meta["arch"]:
+        raise ModelFileError(f"'{p.name}' has no valid hyper-parameters.")
+    seed_vocab = list(obj.get("seed_vocab", []))
+    try:
+        net = build_net(hp, len(seed_vocab))
+    except (KeyError, TypeError) as exc:
+        raise ModelFileError(f"'{p.name}' has incomplete hyper-parameters ({exc}).") from exc
+    sd = {k: (v.float() if v.is_floating_point() else v) for k, v in obj["state_dict"].items()}
+    load_state_checked(net, sd, p.name)
+    net.eval()
+    hashes = obj.get("ngram_hashes")
+    m = ComposerModel(
+        net=net,
+        meta=meta,
+        path=p,
+        seed_vocab=seed_vocab,
+        trigram=obj.get("trigram"),
+        ngram_hashes=None if hashes is None else np.sort(hashes.numpy().astype(np.uint32)),
+    )
+    if with_train_state and isinstance(obj.get("train_state"), dict):
+        m.extra["train_state"] = obj["train_state"]
+    return m
+
+
+def new_model(preset: str, seed_vocab: Optional[list] = None, **meta_extra) -> ComposerModel:
+    if preset not in PRESETS:
+        raise ModelFileError(f"Unknown preset {preset!r} (choose {', '.join(PRESETS)}).")
+    hp = dict(PRESETS[preset])
+    sv = list(seed_vocab or [])
+    net = build_net(hp, len(sv))
+    meta = make_meta(KIND, hp["arch"], hparams=hp, preset=preset, **meta_extra)
+    return ComposerModel(net=net, meta=meta, seed_vocab=sv)

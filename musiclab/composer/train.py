@@ -1,0 +1,293 @@
+"""Training loop: truncated BPTT over a stream of pieces, transposition augmentation,
+early stopping on a validation split by piece, best checkpoint written atomically,
+resumable from that checkpoint."""
+
+from __future__ import annotations
+
+import datetime as _dt
+import math
+import random
+import time
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+
+from ..errors import MusiclabError
+from ..jobs import OnProgress, ShouldStop, check_stop, report
+from . import encoding as enc
+from .events import seed_token
+
+
+def _stream_event(pieces, rng: Optional[random.Random]) -> list[int]:
+    out: list[int] = []
+    for p in pieces:
+        shift = 0
+        if rng is not None:
+            ps = [x for e in p.events for x in e[0]]
+            if ps:
+                lo, hi = max(-5, -min(ps)), min(6, 127 - max(ps))
+                if lo <= hi:
+                    shift = rng.randint(lo, hi)
+        out.extend(enc.encode_piece(p.events, shift))
+    return out
+
+
+def _stream_seed(pieces, index: dict, rng: Optional[random.Random] = None) -> list[int]:
+    out: list[int] = []
+    for p in pieces:
+        out.append(0)
+        out.extend(index.get(seed_token(e), 1) for e in p.events)
+    return out
+
+
+def _batches(stream: list[int], batch: int, seq_len: int):
+    import torch
+
+    data = torch.tensor(stream, dtype=torch.long)
+    n = (len(data) - 1) // batch
+    if n < 2:
+        batch = max(1, (len(data) - 1) // max(2, seq_len // 4))
+        n = (len(data) - 1) // batch
+    x = data[: n * batch].reshape(batch, n)
+    y = data[1 : n * batch + 1].reshape(batch, n)
+    for s in range(0, n, seq_len):
+        yield x[:, s : s + seq_len], y[:, s : s + seq_len]
+
+
+def _detach(state):
+    if state is None:
+        return None
+    if isinstance(state, tuple) and len(state) == 2 and hasattr(state[0], "detach"):
+        return (state[0].detach(), state[1].detach())
+    return tuple(_detach(s) for s in state)
+
+
+def _targets(y, arch):
+    y = y.clone()
+    y[y == (enc.BOS if arch == "event-lstm" else 0)] = -100
+    return y
+
+
+def evaluate_loss(model, pieces, seq_len: int = 256, batch: int = 16, should_stop: ShouldStop = None) -> dict:
+    """Mean NLL per predicted sub-token and per event on ``pieces`` (no augmentation)."""
+    import torch
+    import torch.nn.functional as F
+
+    net = model.net
+    net.eval()
+    if model.arch == "event-lstm":
+        stream = _stream_event(pieces, None)
+    else:
+        stream = _stream_seed(pieces, {t: i + 2 for i, t in enumerate(model.seed_vocab)})
+    total = 0.0
+    n_tok = n_ev = 0
+    state = None
+    with torch.inference_mode():
+        for x, y in _batches(stream, batch, seq_len):
+            check_stop(should_stop)
+            logits, state = net(x, state)
+            t = _targets(y, model.arch)
+            loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), t.reshape(-1), ignore_index=-100, reduction="sum")
+            total += float(loss)
+            n_tok += int((t != -100).sum())
+            n_ev += int((t >= enc.D0).sum()) if model.arch == "event-lstm" else int((t != -100).sum())
+    return {"loss": total / max(n_tok, 1), "nats_per_event": total / max(n_ev, 1)}
+
+
+def train_model(
+    model,
+    train_pieces: list,
+    val_pieces: list,
+    out_path,
+    epochs: int = 20,
+    seq_len: int = 128,
+    batch: int = 32,
+    lr: float = 2e-3,
+    augment: bool = True,
+    patience: int = 4,
+    time_budget: Optional[float] = None,
+    history: Optional[list] = None,
+    start_epoch: int = 0,
+    best_val: float = math.inf,
+    seed: int = 0,
+    step_log: Optional[list] = None,
+    should_stop: ShouldStop = None,
+    on_progress: OnProgress = None,
+) -> dict:
+    """Train ``model`` (a :class:`~.model.ComposerModel`) in place; the best model by
+    validation loss is saved to ``out_path`` after every improvement. ``history`` (a list)
+    receives one dict per epoch and ``step_log`` (a list) ``(fractional epoch, running
+    training loss)`` pairs; the GUI polls both. Returns a summary dict."""
+    import torch
+    import torch.nn.functional as F
+
+    from .model import save_composer
+
+    if not train_pieces:
+        raise MusiclabError("No training pieces: the corpus yielded no events.")
+    if not val_pieces:
+        val_pieces = train_pieces[-max(1, len(train_pieces) // 10) :]
+    history = history if history is not None else []
+    rng = random.Random(seed)
+    torch.manual_seed(seed)
+    net = model.net
+    opt = torch.optim.Adam(net.parameters(), lr=lr)
+    sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, factor=0.5, patience=0)
+    seed_index = {t: i + 2 for i, t in enumerate(model.seed_vocab)}
+    t0 = time.monotonic()
+    bad = 0
+    steps_done = 0
+    events_seen = 0
+    # estimate steps per epoch for progress
+    probe = _stream_event(train_pieces, None) if model.arch == "event-lstm" else _stream_seed(train_pieces, seed_index)
+    steps_per_epoch = max(1, math.ceil(((len(probe) - 1) // batch) / seq_len))
+    ev_per_tok = (sum(len(p.events) for p in train_pieces) / max(1, len(probe)))
+    total_steps = steps_per_epoch * max(1, epochs - start_epoch)
+    stopped_by = "epochs"
+    epoch = start_epoch
+    for epoch in range(start_epoch, epochs):
+        net.train()
+        if model.arch == "event-lstm":
+            order = list(train_pieces)
+            rng.shuffle(order)
+            stream = _stream_event(order, rng if augment else None)
+        else:
+            order = list(train_pieces)
+            rng.shuffle(order)
+            stream = _stream_seed(order, seed_index)
+        state = None
+        tl = 0.0
+        tn = 0
+        for x, y in _batches(stream, batch, seq_len):
+            check_stop(should_stop)
+            logits, state = net(x, state)
+            state = _detach(state)
+            t = _targets(y, model.arch)
+            loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), t.reshape(-1), ignore_index=-100)
+            opt.zero_grad()
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
+            opt.step()
+            tl += float(loss.detach())
+            tn += 1
+            steps_done += 1
+            if step_log is not None and tn % 5 == 0:
+                step_log.append((epoch + min(1.0, tn / steps_per_epoch), tl / tn))
+            events_seen += x.numel() * ev_per_tok
+            el = time.monotonic() - t0
+            left = el / steps_done * (total_steps - steps_done)
+            if time_budget:
+                left = min(left, max(0.0, time_budget - el))
+            report(
+                on_progress,
+                steps_done,
+                total_steps,
+                f"epoch {epoch + 1}/{epochs}, loss {tl / tn:.3f}, {int(left // 60)}m{int(left % 60):02d}s left",
+            )
+            if time_budget and el > time_budget:
+                stopped_by = "time budget"
+                break
+        vl = evaluate_loss(model, val_pieces, should_stop=should_stop)
+        sched.step(vl["loss"])
+        rec = {
+            "epoch": epoch + 1,
+            "train_loss": tl / max(tn, 1),
+            "val_loss": vl["loss"],
+            "val_nats_per_event": vl["nats_per_event"],
+            "seconds": time.monotonic() - t0,
+        }
+        history.append(rec)
+        improved = vl["loss"] < best_val - 1e-4
+        if improved:
+            best_val = vl["loss"]
+            bad = 0
+            model.meta["val"] = {"loss": vl["loss"], "nats_per_event": vl["nats_per_event"], "epoch": epoch + 1}
+            model.meta["trained"] = _dt.date.today().isoformat()
+            save_composer(model, out_path, train_state={"epoch": epoch + 1, "best_val": best_val, "history": list(history)})
+        else:
+            bad += 1
+        if stopped_by == "time budget":
+            break
+        if bad >= patience:
+            stopped_by = "early stopping"
+            break
+    el = time.monotonic() - t0
+    return {
+        "epochs": epoch + 1,
+        "best_val_loss": best_val,
+        "stopped_by": stopped_by,
+        "seconds": el,
+        "train_events_per_s": events_seen / el if el > 0 else None,
+        "history": history,
+        "out": str(out_path),
+    }
+
+
+def prepare_model(preset: str, train_pieces: list, val_pieces: list, sources: list, init=None, **meta):
+    """A fresh (or ``init``-initialised) model with its trigram and 8-gram hashes."""
+    from .model import new_model, load_composer
+    from .stats import fit_trigram, ngram_hashes
+
+    evs = [p.events for p in train_pieces]
+    if init is not None:
+        base = load_composer(init)
+        model = base
+        model.meta["finetuned_from"] = str(Path(str(init)).name)
+        model.meta.setdefault("pretrain_sources", model.meta.get("sources"))
+    else:
+        seed_vocab = sorted({seed_token(e) for e in (x for ev in evs for x in ev)}) if preset == "seed" else None
+        model = new_model(preset, seed_vocab)
+    model.meta.update(meta)
+    model.meta["sources"] = [str(s) for s in sources]
+    model.meta["train_pieces"] = len(train_pieces)
+    model.meta["val_pieces"] = len(val_pieces)
+    model.meta["train_events"] = sum(len(e) for e in evs)
+    model.meta["val_piece_names"] = [p.name for p in val_pieces][:5000]
+    model.trigram = fit_trigram(evs)
+    new_h = ngram_hashes(evs)
+    if init is not None and model.ngram_hashes is not None:
+        new_h = np.union1d(model.ngram_hashes, new_h).astype(np.uint32)
+    model.ngram_hashes = new_h
+    return model
+
+
+def train_on_corpus(
+    corpus,
+    preset: str,
+    out_path,
+    epochs: int = 20,
+    seq_len: int = 128,
+    resume: bool = False,
+    time_budget: Optional[float] = None,
+    history: Optional[list] = None,
+    step_log: Optional[list] = None,
+    sources: Optional[list] = None,
+    should_stop: ShouldStop = None,
+    on_progress: OnProgress = None,
+) -> dict:
+    """Split ``corpus`` by piece, build (or resume) a model and train it (GUI entry point)."""
+    import torch
+
+    from .events import split_by_piece
+    from .model import load_composer
+
+    torch.set_num_threads(1)
+    train, val = split_by_piece(corpus.pieces, 0.1)
+    if len(train) < 1:
+        raise MusiclabError("The corpus has no usable pieces to train on.")
+    history = history if history is not None else []
+    start_epoch, best = 0, math.inf
+    if resume and Path(out_path).is_file():
+        model = load_composer(out_path, with_train_state=True)
+        ts = model.extra.get("train_state", {})
+        start_epoch = int(ts.get("epoch", 0))
+        best = float(ts.get("best_val", math.inf))
+        history.extend(ts.get("history", []))
+    else:
+        model = prepare_model(preset, train, val, sources or [], command="GUI")
+    res = train_model(model, train, val, out_path, epochs=epochs, seq_len=seq_len, history=history,
+                      step_log=step_log, start_epoch=start_epoch, best_val=best, time_budget=time_budget,
+                      should_stop=should_stop, on_progress=on_progress)
+    res["train_pieces"], res["val_pieces"] = len(train), len(val)
+    return res
