@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 import soundfile as sf
@@ -86,9 +88,9 @@ def test_pool_build_swap_export(tab, qtbot, tmp_path):
     assert all(a != b for a, b in zip(chain.items, chain.items[1:]))
 
     tab._select_join(2)
-    assert tab.alt_list.count() > 0
-    tab.alt_list.setCurrentRow(0)
-    alt = tab.alt_list.currentItem().data(0x0100)
+    assert tab.alt_list.topLevelItemCount() > 0
+    tab.alt_list.setCurrentItem(tab.alt_list.topLevelItem(0))
+    alt = tab.selected_alternative()
     old = tab.built
     tab.swap_selected()
     qtbot.waitUntil(lambda: tab.built is not old, timeout=60000)
@@ -132,3 +134,107 @@ def test_train_in_background_with_loss_plot(tab, qtbot, tmp_path):
     tab.build()
     qtbot.waitUntil(lambda: tab.built is not None, timeout=60000)
     tab.grab().save(str(tmp_path / "stitcher.png"))
+
+
+def test_whole_flow_through_the_main_window(main_window, qtbot, tmp_path):
+    """Empty state -> songs dropped on the window (one bad) -> Build -> the result coloured by
+    source song with join scores -> a click on a join -> alternatives -> swap -> Play with the
+    window's transport -> Export WAV + CSV; a cancelled build keeps the result."""
+    import csv
+
+    from PySide6.QtCore import QPoint, QPointF, Qt
+
+    from musiclab.gui.widgets.stitcher_timeline import song_color
+
+    win = main_window
+    tab = win.tab_by_key["stitcher"]
+    win.tabs.setCurrentWidget(tab)
+    win.resize(1280, 820)
+    # a clean empty state: hints in both plots, an axis in seconds from 0, nothing to play
+    assert tab.song_view.is_empty() and tab.result_view.is_empty()
+    (x0, x1), _ = tab.result_view.getPlotItem().vb.viewRange()
+    assert x0 <= 0 < 5 < x1 <= 11
+    assert tab.side.width() <= 520 and tab.result_view.width() >= 700  # the plots get the width
+    assert not tab.btn_build.isEnabled()
+    win.act_play.trigger()
+    assert win.player.state != "playing" and "Nothing to play in Stitcher" in win.messages[-1][0]
+
+    started = []
+    tab.svc.job_started.connect(lambda _rid, label: started.append(label))
+    sf.write(tmp_path / "a.wav", melody(14, 3, 22050), 22050)
+    sf.write(tmp_path / "b.flac", np.stack([melody(12, 4, 44100)] * 2, 1), 44100)
+    (tmp_path / "broken.wav").write_bytes(b"RIFF not really a wave file" * 20)
+    tab.set_chunking("fixed:2")
+    routed = win.open_paths([tmp_path])
+    assert [p.name for p in routed["stitcher"]] == ["a.wav", "b.flac"]
+    assert any("broken.wav" in m and err for m, err in win.messages)
+    qtbot.waitUntil(lambda: tab.pool is not None and not tab.svc.is_busy(), timeout=30000)
+    assert len(tab.pool.songs) == 2 and len(tab.pool.chunks) == 13
+    assert not tab.song_view.is_empty() and tab.song_list.count() == 2
+
+    tab.minutes.setValue(0.3)
+    win.activateWindow()
+    qtbot.waitUntil(lambda: win.isActiveWindow(), timeout=5000)
+    qtbot.keyClick(tab.song_list, Qt.Key_B, Qt.ControlModifier)  # Ctrl+B builds
+    qtbot.waitUntil(lambda: tab.built is not None and not tab.svc.is_busy(), timeout=60000)
+    assert "Loading songs" in started and "Building song" in started  # progress went through the service
+    built = tab.built
+    r, pool = built.rendered, built.pool
+    assert not tab.result_view.is_empty() and len(r.joins) == len(built.chain.items) - 1 >= 3
+    # segments coloured by their source song, a score label at every join (some visible)
+    import pyqtgraph as pg
+
+    regions = [it for it in tab.result_view._items if isinstance(it, pg.LinearRegionItem)]
+    assert len(regions) == len(r.segments)
+    for reg, (_a, _b, i, _s, _e) in zip(regions, r.segments):
+        assert reg.brush.color().rgb() == song_color(pool.chunks[i].song).rgb()
+    assert len(tab.result_view._labels) == len(r.joins) and tab.result_view.visible_labels() >= 1
+    assert tab.seam_fields["joins"].text() == str(len(r.joins))
+
+    # a real mouse click on join 2 in the result view
+    vb = tab.result_view.getPlotItem().vb
+    scene_pt = vb.mapViewToScene(QPointF(r.joins[1], 0.0))
+    pt = tab.result_view.mapFromScene(scene_pt)
+    qtbot.mouseClick(tab.result_view.viewport(), Qt.LeftButton, pos=QPoint(pt.x(), pt.y()))
+    qtbot.waitUntil(lambda: tab._sel_join == 2, timeout=5000)
+    assert tab.alt_list.topLevelItemCount() > 0 and "Join 2" in tab.join_label.text()
+    tab._step_join(+1)  # Alt+Right
+    assert tab._sel_join == 3
+    tab._step_join(-1)
+    assert tab._sel_join == 2
+    alt = tab.selected_alternative()
+    assert alt is not None and alt != built.chain.items[2]
+    tab.alt_list.setFocus()
+    qtbot.keyClick(tab.alt_list, Qt.Key_Return)  # Enter swaps the selected alternative in
+    qtbot.waitUntil(lambda: tab.built is not built and not tab.svc.is_busy(), timeout=60000)
+    assert tab.built.chain.items[:2] == built.chain.items[:2] and tab.built.chain.items[2] == alt
+    assert tab._sel_join == 2 and tab.alt_list.topLevelItemCount() > 0  # the join stays selected
+
+    # a cancelled build leaves the result as it was
+    kept = tab.built
+    tab.seed.setValue(7)
+    tab.build()
+    tab.btn_cancel.click()
+    qtbot.waitUntil(lambda: not tab.svc.is_busy(), timeout=30000)
+    assert tab.built is kept and "Cancelled" in tab.status_label.text()
+
+    # Play through the window's transport (Space); the cursor follows in the result
+    win.act_play.trigger()
+    assert win.player.state == "playing" and win.player.label == "stitched song" and win.player.owner is tab
+    assert abs(win.player.duration - len(kept.rendered.y) / kept.rendered.sr) < 0.05
+    win._on_position(2.5)
+    assert tab.result_view._cursor.isVisible() and tab.result_view._cursor.value() == 2.5
+    tab.btn_play.click()  # the tab's own button toggles the same transport
+    assert win.player.state == "paused"
+    tab._play_chunk(tab.pool.song_chunks(1)[0])  # a chunk of the song view plays on its own
+    assert win.player.label.startswith("chunk") and win.player.owner is tab
+
+    wav = tab.export_to(str(tmp_path / "out" / "new song.wav"))
+    assert wav is not None and sf.info(str(wav)).frames == len(kept.rendered.y)
+    rows = list(csv.DictReader(open(wav.with_suffix(".csv"), encoding="utf-8")))
+    assert len(rows) == len(kept.chain.items) and {row["source"] for row in rows} <= {"a.wav", "b.flac"}
+    assert tab.export_to(str(tmp_path / "nowhere\0bad.wav")) is None  # a message, not a crash
+    assert win.messages[-1][1]
+    tab.grab().save(str(tmp_path / "stitcher_built.png"))
+    if os.environ.get("STITCHER_SCREENSHOT"):
+        win.grab().save(os.environ["STITCHER_SCREENSHOT"])

@@ -396,7 +396,7 @@ class MainWindow(QMainWindow):
     def _update_audio_status(self) -> None:
         ok, msg = self.player.available()
         if ok:
-            self.audio_status.setText(f"🔊 {msg}")
+            self.audio_status.setText(f"Output: {msg}")
             self.audio_status.setToolTip(f"Audio output: {msg}")
         else:
             self.audio_status.setText("no audio output")

@@ -30,16 +30,55 @@ def envelope(y: np.ndarray, sr: int, bins: int = 4000) -> tuple[np.ndarray, np.n
     return t, m.min(axis=1), m.max(axis=1)
 
 
+def pretty_name(name: str, limit: int = 0) -> str:
+    """A song's file stem as a musician reads it: underscores as spaces, optionally shortened."""
+    s = " ".join(name.replace("_", " ").split())
+    if limit and len(s) > limit:
+        s = s[: limit - 1].rstrip() + "…"
+    return s
+
+
+def fmt_seconds(x: float) -> str:
+    """``75.5`` -> ``1:15.5``; below a minute plain seconds."""
+    if abs(x) < 60:
+        return f"{x:.1f} s"
+    m, s = divmod(x, 60)
+    return f"{int(m)}:{s:04.1f}"
+
+
+class TimeAxis(pg.AxisItem):
+    """Seconds below a minute, m:ss beyond (no SI prefixes: never 'ms' on an empty plot)."""
+
+    def __init__(self, **kw):
+        super().__init__("bottom", **kw)
+        self.enableAutoSIPrefix(False)
+
+    def tickStrings(self, values, scale, spacing):  # noqa: N802 (pyqtgraph naming)
+        lo, hi = (getattr(self, "range", None) or (0, 0))[:2]
+        minutes = max(abs(lo), abs(hi)) >= 60  # one format for all tick levels of a view
+        out = []
+        for v in values:
+            if v < 0:
+                out.append("")
+            elif minutes:
+                m, s = divmod(v, 60)
+                out.append(f"{int(m)}:{s:02.0f}" if spacing >= 1 else f"{int(m)}:{s:04.1f}")
+            else:
+                out.append(f"{v:g}")
+        return out
+
+
 class _Base(pg.PlotWidget):
-    def __init__(self, parent=None):
-        super().__init__(parent=parent, background="#1e1f22")
+    #: the x range shown while empty (s)
+    EMPTY_RANGE = 10.0
+
+    def __init__(self, parent=None, hint: str = ""):
+        super().__init__(parent=parent, background="#1e1f22", axisItems={"bottom": TimeAxis()})
         self.setMenuEnabled(False)
         self.getPlotItem().hideButtons()
         self.setMouseEnabled(x=True, y=False)
-        self.setYRange(-1.05, 1.05, padding=0)
-        self.getAxis("left").setWidth(36)
-        self.setLabel("bottom", "time", units="s")
-        self.getAxis("left").setTicks([[(-1, "-1"), (0, "0"), (1, "1")]])
+        self.setYRange(-1.08, 1.08, padding=0)
+        self.hideAxis("left")
         self._cursor = pg.InfiniteLine(0, angle=90, pen=pg.mkPen("#ffffff", width=1.5))
         self._cursor.setZValue(50)
         self._cursor.hide()
@@ -48,13 +87,46 @@ class _Base(pg.PlotWidget):
         self._wave_lo = self.plot([], [], pen=pg.mkPen("#c8ccd4", width=1))
         self._fill = pg.FillBetweenItem(self._wave_lo, self._wave_hi, brush=pg.mkBrush(200, 204, 212, 110))
         self.addItem(self._fill)
+        self._hint = pg.TextItem("", color="#9aa0a6", anchor=(0.5, 0.5))
+        self._hint.setZValue(60)
+        self.addItem(self._hint, ignoreBounds=True)
+        self.duration = 0.0
+        self.set_hint(hint)
         self.scene().sigMouseClicked.connect(self._clicked)
 
+    def set_hint(self, text: str) -> None:
+        """Show ``text`` in the middle of an empty plot (with a 0..10 s axis)."""
+        html = "<br>".join(line.replace("&", "&amp;").replace("<", "&lt;") for line in text.split("\n"))
+        self._hint.setHtml(f"<div style='text-align:center; color:#9aa0a6'>{html}</div>")
+        self._hint.textItem.setTextWidth(560)
+        self._hint.setVisible(bool(text))
+        if text:
+            self.duration = 0.0
+            self.getPlotItem().vb.setLimits(xMin=None, xMax=None, minXRange=None)
+            self.getAxis("bottom").setLabel("time (s)")
+            self.setXRange(0, self.EMPTY_RANGE, padding=0.02)
+            self._hint.setPos(self.EMPTY_RANGE / 2, 0)
+
+    def is_empty(self) -> bool:
+        return self._hint.isVisible()
+
     def _set_wave(self, y: np.ndarray, sr: int) -> None:
+        self._hint.hide()
         t, lo, hi = envelope(y, sr)
         self._wave_hi.setData(t, hi)
         self._wave_lo.setData(t, lo)
-        self.setXRange(0, max(1e-3, len(y) / sr), padding=0.01)
+        dur = max(1e-3, len(y) / sr)
+        self.duration = dur
+        vb = self.getPlotItem().vb
+        vb.setLimits(xMin=-0.02 * dur, xMax=1.02 * dur, minXRange=min(0.05, dur))
+        self.getAxis("bottom").setLabel("time (s)" if dur < 60 else "time (min:s)")
+        self.setXRange(0, dur, padding=0.01)
+
+    def _clear_wave(self, hint: str) -> None:
+        self._wave_hi.setData([], [])
+        self._wave_lo.setData([], [])
+        self.set_cursor(None)
+        self.set_hint(hint)
 
     def set_cursor(self, seconds: Optional[float]) -> None:
         if seconds is None:
@@ -78,9 +150,11 @@ class SongTimeline(_Base):
     """One song's waveform with its chunk boundaries; a click on a chunk emits its index."""
 
     chunk_clicked = Signal(int)
+    HINT = ("No song yet.\nPress Demo pool, or drop songs or a folder on the window,\n"
+            "to see a song and its chunks here.")
 
     def __init__(self, parent=None):
-        super().__init__(parent)
+        super().__init__(parent, hint=self.HINT)
         self._spans: list[tuple[int, float, float]] = []
         self._lines: list = []
         self._regions: list = []
@@ -100,8 +174,7 @@ class SongTimeline(_Base):
         self._hl.hide()
         self._spans = list(spans)
         if y is None:
-            self._wave_hi.setData([], [])
-            self._wave_lo.setData([], [])
+            self._clear_wave(self.HINT)
             return
         self._set_wave(y, sr)
         edges = sorted({round(s, 4) for _i, s, _e in spans} | {round(e, 4) for _i, _s, e in spans})
@@ -155,14 +228,20 @@ class ResultTimeline(_Base):
 
     join_clicked = Signal(int)
     seek_requested = Signal(float)
+    HINT = ("Nothing built yet.\nBuild a song (Ctrl+B): it appears here coloured by source song,\n"
+            "with the scorer's score at every join.")
+    #: least horizontal room (px) between two visible score labels
+    LABEL_GAP = 38
 
     def __init__(self, parent=None):
-        super().__init__(parent)
+        super().__init__(parent, hint=self.HINT)
         self._items: list = []
         self._joins: list[float] = []
+        self._labels: list = []  # (time, TextItem, bad)
         self._sel = pg.InfiniteLine(0, angle=90, pen=pg.mkPen("#ffd250", width=3))
         self._sel.hide()
         self.addItem(self._sel)
+        self.getPlotItem().vb.sigXRangeChanged.connect(self._thin_labels)
         self.setToolTip("The built song, coloured by source song. Numbers are join scores.\n"
                         "Click a join to see alternatives; click elsewhere to move the play cursor.")
 
@@ -174,9 +253,9 @@ class ResultTimeline(_Base):
         self._items = []
         self._sel.hide()
         self._joins = [j[0] for j in joins]
+        self._labels = []
         if y is None:
-            self._wave_hi.setData([], [])
-            self._wave_lo.setData([], [])
+            self._clear_wave(self.HINT)
             return
         self._set_wave(y, sr)
         for s, e, song in segments:
@@ -193,9 +272,35 @@ class ResultTimeline(_Base):
             self.addItem(line)
             self._items.append(line)
             txt = pg.TextItem(f"{score:.2f}", color="#ff8080" if bad else "#e8e8e8", anchor=(0.5, 0))
-            txt.setPos(t, 1.04)
-            self.addItem(txt)
+            txt.setPos(t, 1.07)
+            txt.setToolTip(f"join at {fmt_seconds(t)}: score {score:.3f}"
+                           + (f", novelty z {z:+.2f}" if z is not None else ""))
+            self.addItem(txt, ignoreBounds=True)
             self._items.append(txt)
+            self._labels.append((t, txt, bad))
+        self._thin_labels()
+
+    def _thin_labels(self, *_a) -> None:
+        """Show as many score labels as fit without overlapping (rough seams first)."""
+        if not getattr(self, "_labels", None):
+            return
+        (x0, x1), _ = self.getPlotItem().vb.viewRange()
+        width = max(1.0, self.getPlotItem().vb.width())
+        px = width / max(1e-9, x1 - x0)
+        taken: list[float] = []
+        for t, txt, bad in sorted(self._labels, key=lambda r: not r[2]):  # bad seams win
+            x = (t - x0) * px
+            ok = 0 <= x <= width and all(abs(x - o) >= self.LABEL_GAP for o in taken)
+            txt.setVisible(ok)
+            if ok:
+                taken.append(x)
+
+    def resizeEvent(self, ev) -> None:  # noqa: N802
+        super().resizeEvent(ev)
+        self._thin_labels()
+
+    def visible_labels(self) -> int:
+        return sum(1 for _t, txt, _b in self._labels if txt.isVisible())
 
     def select_join(self, k: Optional[int]) -> None:
         if k is None or not 1 <= k <= len(self._joins):
