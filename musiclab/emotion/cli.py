@@ -1,0 +1,148 @@
+"""``musiclab-cli emotion predict|train|eval|models``. Imports nothing heavy at module level."""
+
+from __future__ import annotations
+
+import sys
+
+
+def add_parser(subparsers) -> None:
+    p = subparsers.add_parser("emotion", help="music emotion recognition (Russell quadrants, valence/arousal)")
+    sub = p.add_subparsers(dest="emotion_command", metavar="ACTION")
+
+    pp = sub.add_parser("predict", help="quadrant probabilities, valence and arousal of audio files")
+    pp.add_argument("files", nargs="+", help="audio files or folders")
+    pp.add_argument("--model", default="default", help="model name (default, seed-cnn, seed-lstm, ...) or .pt path")
+    pp.add_argument("--json", action="store_true", help="print one JSON object (results + errors) as the last line")
+    pp.add_argument("--segments", action="store_true", help="also print the per-segment timeline")
+    pp.set_defaults(func=_predict)
+
+    pt = sub.add_parser("train", help="train or fine-tune a model on labelled folders (Q1..Q4 subfolders or CSV)")
+    pt.add_argument("--data", nargs="+", required=True, metavar="DIR", help="labelled folder(s) or CSV file(s)")
+    pt.add_argument("--out", required=True, metavar="MODEL", help="output model file (.pt) or a model name")
+    pt.add_argument("--arch", default="ensemble", choices=["ensemble", "crnn", "linear", "seed-cnn", "seed-lstm"])
+    pt.add_argument("--epochs", type=int, default=None, help="epochs of the neural part (default per architecture)")
+    pt.add_argument("--val-fraction", type=float, default=0.2, help="share of artists held out for validation")
+    pt.add_argument("--refit-all", action="store_true", help="after validation, refit on all clips")
+    pt.add_argument("--init", default=None, help="fine-tune from this model (same architecture)")
+    pt.add_argument("--ensemble-weights", default=None, metavar="linear=W,crnn=W",
+                    help="weights of the ensemble members' probabilities (default linear=0.25,crnn=0.75)")
+    pt.add_argument("--seed", type=int, default=0)
+    pt.add_argument("--cache", default=None, help="feature cache folder")
+    pt.add_argument("--workers", type=int, default=1, help="processes for feature extraction")
+    pt.add_argument("--threads", type=int, default=1, help="torch threads")
+    pt.add_argument("--json", action="store_true", help="print the training report as JSON (last line)")
+    pt.set_defaults(func=_train)
+
+    pe = sub.add_parser("eval", help="accuracy, per-class P/R/F1, confusion matrix (and Spearman) on labelled data")
+    pe.add_argument("--data", required=True, metavar="DIR", help="labelled folder or CSV")
+    pe.add_argument("--model", default="default", help="model name or .pt path")
+    pe.add_argument("--json", action="store_true", help="print the metrics as JSON (last line)")
+    pe.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    pe.set_defaults(func=_eval)
+
+    pm = sub.add_parser("models", help="list the available emotion models")
+    pm.set_defaults(func=_models)
+    p.set_defaults(func=lambda args: (p.print_help(), 2)[1])
+
+
+def _threads(n: int) -> None:
+    if n and n > 0:
+        import torch
+
+        torch.set_num_threads(n)
+
+
+def _predict(args) -> int:
+    from ..cli import TextProgress, json_line
+    from .predict import get_model, predict_files
+
+    model = get_model(args.model)
+    res = predict_files(args.files, model, on_progress=TextProgress("emotion"))
+    for e in res["errors"]:
+        print(f"error: {e['error']}", file=sys.stderr)
+    if args.json:
+        if not args.segments:
+            for r in res["results"]:
+                r.pop("segments", None)
+        print(json_line(res))
+    else:
+        for r in res["results"]:
+            pr = " ".join(f"{q}={v:.2f}" for q, v in r["probs"].items())
+            warn = f"  [{'; '.join(r['warnings'])}]" if r["warnings"] else ""
+            print(f"{r['name']}: {r['quadrant']} ({r['mood']})  valence {r['valence']:+.2f}  "
+                  f"arousal {r['arousal']:+.2f}  uncertainty {r['uncertainty']:.2f}  {pr}{warn}")
+            if args.segments:
+                for s in r["segments"]:
+                    print(f"    {s['start']:8.1f}-{s['end']:8.1f} s  valence {s['valence']:+.2f}  "
+                          f"arousal {s['arousal']:+.2f}")
+    return 0 if res["results"] or not res["errors"] else 1
+
+
+def _train(args) -> int:
+    from pathlib import Path
+
+    from ..cli import TextProgress, json_line
+    from ..models import user_models_dir
+    from .train import train
+
+    _threads(args.threads)
+    out = Path(args.out)
+    if out.suffix != ".pt" and "/" not in args.out:
+        out = user_models_dir("emotion") / f"{args.out}.pt"
+    weights = None
+    if args.ensemble_weights:
+        try:
+            weights = {k.strip(): float(v) for k, v in (kv.split("=") for kv in args.ensemble_weights.split(","))}
+        except ValueError:
+            print("error: --ensemble-weights wants e.g. linear=0.25,crnn=0.75", file=sys.stderr)
+            return 2
+        if set(weights) != {"linear", "crnn"}:
+            print("error: --ensemble-weights needs exactly the members linear and crnn", file=sys.stderr)
+            return 2
+    rep = train(args.data, out, arch=args.arch, ensemble_weights=weights, epochs=args.epochs, val_fraction=args.val_fraction,
+                refit_all=args.refit_all, init=args.init, seed=args.seed, cache_dir=args.cache,
+                workers=args.workers, on_progress=TextProgress("train"),
+                log=lambda s: print(s, file=sys.stderr, flush=True))
+    if "validation" in rep:
+        v = rep["validation"]
+        print(f"validation ({rep['val_clips']} clips of unseen artists): accuracy {v['accuracy']:.3f}, "
+              f"macro F1 {v['macro_f1']:.3f}, arousal {v['arousal_accuracy']:.3f}, valence {v['valence_accuracy']:.3f}",
+              file=sys.stderr)
+    print(f"wrote {rep['out']}", file=sys.stderr)
+    if args.json:
+        print(json_line(rep))
+    return 0
+
+
+def _eval(args) -> int:
+    from ..cli import TextProgress, json_line
+    from .predict import evaluate_labelled
+
+    _threads(args.threads)
+    res = evaluate_labelled(args.data, args.model, on_progress=TextProgress("eval"))
+    for s in res.get("skipped", []):
+        print(f"skipped: {s}", file=sys.stderr)
+    keys = ["clips", "accuracy", "macro_f1", "arousal_accuracy", "valence_accuracy", "per_class", "confusion"]
+    out = {k: res[k] for k in keys}
+    for k in ("spearman_valence", "spearman_arousal"):
+        if k in res:
+            out[k] = res[k]
+    if args.json:
+        print(json_line(out))
+    else:
+        print(f"{res['clips']} clips: accuracy {res['accuracy']:.3f}, macro F1 {res['macro_f1']:.3f}, "
+              f"arousal {res['arousal_accuracy']:.3f}, valence {res['valence_accuracy']:.3f}")
+        for q, d in res["per_class"].items():
+            print(f"  {q}: precision {d['precision']:.3f} recall {d['recall']:.3f} f1 {d['f1']:.3f}  AUC {res['auc'][q]}")
+        print("confusion (rows true Q1..Q4, columns predicted):")
+        for row in res["confusion"]:
+            print("  " + " ".join(f"{x:4d}" for x in row))
+    return 0
+
+
+def _models(args) -> int:
+    from .model import available
+
+    for name, path in available().items():
+        print(f"{name}\t{path}")
+    return 0

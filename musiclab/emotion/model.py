@@ -1,0 +1,226 @@
+"""Emotion models: architectures, loading/saving, window-level prediction. No Qt.
+
+Every model maps one 10 s *window* of a recording to probabilities of the four
+quadrants of Russell's plane (Q1 happy/excited, Q2 angry/tense, Q3 sad/depressed,
+Q4 calm/relaxed). Architectures (``meta["arch"]``):
+
+* ``seed-cnn``  - the study material's CNN on 128x128 log-mel patches: Conv 32/64/128
+  3x3 + max-pool, Dense 128, softmax (a 4x4 average pool before the dense layer keeps
+  the file small); a window is scored as the mean of three patches;
+* ``seed-lstm`` - the study material's 3 x LSTM 128 (dropout 0.3) over log-mel frames
+  (4 frames averaged per step, about 93 ms);
+* ``crnn``      - a small convolutional-recurrent net on the whole 10 s log-mel window;
+* ``linear``    - multinomial logistic regression on 183 summary features
+  (:mod:`musiclab.emotion.features`), stored as tensors;
+* ``ensemble``  - a weighted mean of the probabilities of several of the above; its
+  state dict holds the members' tensors under ``"<member>."`` prefixes.
+
+torch is imported lazily.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+
+from ..errors import ModelFileError
+
+KIND = "emotion"
+QUADRANTS = ("Q1", "Q2", "Q3", "Q4")
+QUADRANT_NAMES = {"Q1": "happy / excited", "Q2": "angry / tense", "Q3": "sad / depressed", "Q4": "calm / relaxed"}
+ARCHS = ("seed-cnn", "seed-lstm", "crnn", "linear", "ensemble")
+NEURAL = ("seed-cnn", "seed-lstm", "crnn")
+PATCH = 128  # frames of a seed-cnn patch (about 3 s)
+LSTM_POOL = 4
+
+
+def va_from_probs(p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Valence and arousal in [-1, 1] from quadrant probabilities (..., 4)."""
+    p = np.asarray(p)
+    v = p[..., 0] + p[..., 3] - p[..., 1] - p[..., 2]
+    a = p[..., 0] + p[..., 1] - p[..., 2] - p[..., 3]
+    return v, a
+
+
+def entropy_norm(p: np.ndarray) -> np.ndarray:
+    """Entropy of quadrant probabilities divided by log 4: 0 certain, 1 no idea."""
+    p = np.clip(np.asarray(p, dtype=np.float64), 1e-12, 1.0)
+    return -(p * np.log(p)).sum(axis=-1) / np.log(4)
+
+
+def build_net(arch: str):
+    """A fresh torch module for a neural architecture."""
+    import torch
+    from torch import nn
+
+    if arch == "seed-cnn":
+        class SeedCNN(nn.Module):
+            def __init__(self):
+                super().__init__()
+                def block(i, o):
+                    return nn.Sequential(nn.Conv2d(i, o, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2))
+                self.features = nn.Sequential(block(1, 32), block(32, 64), block(64, 128), nn.AdaptiveAvgPool2d(4))
+                self.head = nn.Sequential(nn.Flatten(), nn.Linear(128 * 16, 128), nn.ReLU(), nn.Dropout(0.3),
+                                          nn.Linear(128, 4))
+
+            def forward(self, x):  # (B, 128 mels, 128 frames)
+                return self.head(self.features(x.unsqueeze(1)))
+        return SeedCNN()
+    if arch == "seed-lstm":
+        class SeedLSTM(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.lstm = nn.LSTM(128, 128, num_layers=3, batch_first=True, dropout=0.3)
+                self.drop = nn.Dropout(0.3)
+                self.out = nn.Linear(128, 4)
+
+            def forward(self, x):  # (B, 128 mels, T frames)
+                B, M, T = x.shape
+                T4 = max(1, T // LSTM_POOL)
+                x = x[:, :, : T4 * LSTM_POOL].reshape(B, M, T4, -1).mean(-1) if T >= LSTM_POOL else x
+                h, _ = self.lstm(x.transpose(1, 2))
+                return self.out(self.drop(h[:, -1]))
+        return SeedLSTM()
+    if arch == "crnn":
+        class CRNN(nn.Module):
+            def __init__(self):
+                super().__init__()
+                def block(i, o, pool):
+                    return nn.Sequential(nn.Conv2d(i, o, 3, padding=1, bias=False), nn.BatchNorm2d(o), nn.ReLU(),
+                                         nn.MaxPool2d(pool))
+                self.pre = nn.AvgPool2d(2)
+                self.conv = nn.Sequential(block(1, 16, 2), block(16, 32, 2), block(32, 64, 2), block(64, 64, (2, 1)),
+                                          nn.Dropout(0.1))
+                self.gru = nn.GRU(64 * 4, 64, batch_first=True, bidirectional=True)
+                self.drop = nn.Dropout(0.3)
+                self.out = nn.Linear(256, 4)
+
+            def forward(self, x):  # (B, 128 mels, T frames)
+                z = self.conv(self.pre(x.unsqueeze(1)))  # (B, 64, 4, T')
+                B, C, F, T = z.shape
+                h, _ = self.gru(z.reshape(B, C * F, T).transpose(1, 2))
+                pooled = torch.cat([h.mean(1), h.amax(1)], dim=1)
+                return self.out(self.drop(pooled))
+        return CRNN()
+    raise ModelFileError(f"Unknown neural architecture {arch!r}.")
+
+
+def fit_window(logmel: np.ndarray, frames: int) -> np.ndarray:
+    """Pad (by repeating the audio's frames) or cut a log-mel to exactly ``frames``."""
+    T = logmel.shape[1]
+    if T >= frames:
+        return logmel[:, :frames]
+    reps = int(np.ceil(frames / max(T, 1)))
+    return np.tile(logmel, (1, reps))[:, :frames]
+
+
+class EmotionModel:
+    """A loaded model of any architecture; see :meth:`predict_windows`."""
+
+    def __init__(self, obj: dict, name: str = "model"):
+        import torch
+
+        self.obj = obj
+        self.meta = obj["meta"]
+        self.arch = self.meta["arch"]
+        self.name = name
+        sd = obj.get("state_dict", {})
+        if self.arch == "ensemble":
+            members = self.meta.get("members")
+            if not isinstance(members, list) or not members:
+                raise ModelFileError(f"'{name}': ensemble without members.")
+            self.members = []
+            for m in members:
+                arch, weight = str(m[0]), float(m[1])
+                prefix = f"{arch}."
+                sub = {k[len(prefix):]: v for k, v in sd.items() if k.startswith(prefix)}
+                norm = obj.get("norms", {}).get(arch, {})
+                self.members.append((_Member(arch, sub, norm, name), weight))
+        else:
+            self.members = [(_Member(self.arch, sd, obj.get("norm", {}), name), 1.0)]
+        self.torch = torch
+
+    def predict_windows(self, logmel: np.ndarray, ff: np.ndarray, starts: list[int], win: int) -> np.ndarray:
+        """Probabilities ``(len(starts), 4)`` for windows of ``win`` frames at ``starts``."""
+        total = None
+        wsum = 0.0
+        for member, w in self.members:
+            p = member.predict(logmel, ff, starts, win)
+            total = p * w if total is None else total + p * w
+            wsum += w
+        return total / max(wsum, 1e-9)
+
+
+class _Member:
+    def __init__(self, arch: str, sd: dict, norm: dict, name: str):
+        import torch
+        from ..models import load_state_checked
+
+        self.arch = arch
+        if arch == "linear":
+            try:
+                self.mean = sd["mean"].float().numpy()
+                self.scale = sd["scale"].float().numpy()
+                self.W = sd["weight"].float().numpy()
+                self.b = sd["bias"].float().numpy()
+            except (KeyError, AttributeError) as exc:
+                raise ModelFileError(f"'{name}': linear model without mean/scale/weight/bias.") from exc
+            from .features import N_SUMMARY
+            if self.W.shape != (4, N_SUMMARY) or self.mean.shape != (N_SUMMARY,) or self.b.shape != (4,):
+                raise ModelFileError(f"'{name}': linear model has shape {tuple(self.W.shape)}, expected (4, {N_SUMMARY}).")
+        elif arch in NEURAL:
+            self.net = build_net(arch)
+            load_state_checked(self.net, {k: v.float() if v.is_floating_point() else v for k, v in sd.items()}, name)
+            self.net.eval()
+            self.mu = float(norm.get("mean", -40.0))
+            self.sigma = float(norm.get("std", 20.0))
+        else:
+            raise ModelFileError(f"'{name}': unknown member architecture {arch!r}.")
+
+    def predict(self, logmel, ff, starts, win) -> np.ndarray:
+        if self.arch == "linear":
+            from .features import window_summary
+
+            X = np.stack([window_summary(ff, s, s + win) for s in starts])
+            z = ((X - self.mean) / self.scale) @ self.W.T + self.b
+            z = z - z.max(axis=1, keepdims=True)
+            e = np.exp(z)
+            return e / e.sum(axis=1, keepdims=True)
+        import torch
+
+        crops = []
+        index = []
+        for i, s in enumerate(starts):
+            w = fit_window(logmel[:, s:s + win].astype(np.float32), win)
+            if self.arch == "seed-cnn":
+                for off in np.linspace(0, win - PATCH, 3).astype(int):
+                    crops.append(w[:, off:off + PATCH])
+                    index.append(i)
+            else:
+                crops.append(w)
+                index.append(i)
+        x = (torch.from_numpy(np.stack(crops)) - self.mu) / self.sigma
+        with torch.inference_mode():
+            p = torch.softmax(self.net(x), dim=1).numpy()
+        out = np.zeros((len(starts), 4))
+        cnt = np.zeros(len(starts))
+        np.add.at(out, index, p)
+        np.add.at(cnt, index, 1)
+        return out / cnt[:, None]
+
+
+def load(name_or_path: str = "default") -> EmotionModel:
+    """Load a shipped/user model by name, or a model file by path."""
+    from ..models import load_model_file, resolve_model
+
+    path = resolve_model(KIND, name_or_path)
+    obj = load_model_file(path, KIND, archs=ARCHS)
+    return EmotionModel(obj, Path(path).name)
+
+
+def available() -> dict[str, Path]:
+    from ..models import list_models
+
+    return list_models(KIND)

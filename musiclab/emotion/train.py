@@ -1,0 +1,437 @@
+"""Training and fine-tuning of emotion models on labelled data. No Qt.
+
+``train(...)`` splits the clips *by artist* (group) into training and validation sets,
+fits the requested architecture (for ``ensemble``: the logistic regression on summary
+features and the CRNN), reports validation metrics per epoch, keeps the best epoch, and
+optionally refits on all clips with the chosen settings before writing the model file.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from pathlib import Path
+from typing import Callable, Optional
+
+import numpy as np
+
+from ..errors import MusiclabError
+from ..jobs import OnProgress, ShouldStop, check_stop, report
+from .dataset import Item, extract_all, clip_features, default_cache_dir, load_labelled
+from .features import N_SUMMARY, clip_windows, win_frames, window_starts
+from .metrics import evaluate
+from .model import ARCHS, KIND, NEURAL, PATCH, EmotionModel, build_net, fit_window
+
+OnEpoch = Optional[Callable[[dict], None]]
+
+DEFAULT_EPOCHS = {"crnn": 30, "seed-cnn": 25, "seed-lstm": 25}
+# chosen on two artist-disjoint validation splits (seeds 0 and 1): see resources/models/emotion/default.md
+DEFAULT_ENSEMBLE_WEIGHTS = {"linear": 0.25, "crnn": 0.75}
+
+
+class TrainError(MusiclabError):
+    pass
+
+
+# -- data -----------------------------------------------------------------------------------
+
+class Clips:
+    """Features of labelled clips held in memory."""
+
+    def __init__(self, items: list[Item], logmels: list[np.ndarray], ffs: list[np.ndarray],
+                 cache_files: Optional[list] = None):
+        self.items = items
+        self.cache_files = cache_files
+        self.logmels = logmels
+        self.ffs = ffs
+        self.labels = np.array([it.label for it in items], dtype=np.int64)
+        self.groups = np.array([it.group for it in items])
+        self._summ: Optional[list[np.ndarray]] = None
+
+    def __len__(self):
+        return len(self.items)
+
+    def subset(self, idx) -> "Clips":
+        c = Clips([self.items[i] for i in idx], [self.logmels[i] for i in idx], [self.ffs[i] for i in idx],
+                  [self.cache_files[i] for i in idx] if self.cache_files else None)
+        if self._summ is not None:
+            c._summ = [self._summ[i] for i in idx]
+        return c
+
+    def summaries(self, should_stop: ShouldStop = None) -> list[np.ndarray]:
+        """Per clip: ``(n_windows, N_SUMMARY)`` window summaries."""
+        if self._summ is None:
+            out = []
+            for i, ff in enumerate(self.ffs):
+                check_stop(should_stop)
+                cf = Path(self.cache_files[i]) if self.cache_files else None
+                if cf is not None and cf.is_file():
+                    try:
+                        s = np.load(cf)
+                        if s.ndim == 2 and s.shape[1] == N_SUMMARY:
+                            out.append(s)
+                            continue
+                    except Exception:
+                        pass
+                s = clip_windows(ff)[1]
+                if cf is not None:
+                    try:
+                        np.save(cf, s)
+                    except OSError:
+                        pass
+                out.append(s)
+            self._summ = out
+        return self._summ
+
+
+def load_clips(sources, cache_dir=None, workers: int = 1, should_stop: ShouldStop = None,
+               on_progress: OnProgress = None, log: Callable[[str], None] = lambda s: None) -> Clips:
+    items: list[Item] = []
+    for src in sources:
+        ds = load_labelled(src, should_stop=should_stop)
+        for s in ds.skipped:
+            log(f"{Path(src).name}: {s}")
+        items.extend(ds.items)
+    if not items:
+        raise TrainError("No labelled clips found.")
+    cache_dir = Path(cache_dir) if cache_dir else default_cache_dir()
+    errors = extract_all([it.path for it in items], cache_dir, workers, should_stop, on_progress)
+    for p, e in errors.items():
+        log(f"skipped: {e}")
+    from .dataset import _cache_key
+
+    keep, lms, ffs, cfs = [], [], [], []
+    for it in items:
+        if it.path in errors:
+            continue
+        check_stop(should_stop)
+        lm, ff = clip_features(it.path, cache_dir)
+        keep.append(it)
+        lms.append(lm)
+        ffs.append(ff)
+        cfs.append(cache_dir / f"{_cache_key(it.path)}.summary.npy")
+    if len(keep) < 8:
+        raise TrainError(f"Only {len(keep)} readable labelled clips: too few to train on.")
+    return Clips(keep, lms, ffs, cfs)
+
+
+def artist_split(labels: np.ndarray, groups: np.ndarray, val_fraction: float = 0.2, seed: int = 0):
+    """Train/validation indices with no group (artist) on both sides, classes balanced."""
+    rng = np.random.default_rng(seed)
+    uniq = np.unique(groups)
+    rng.shuffle(uniq)
+    n_cls = int(labels.max()) + 1
+    target = np.bincount(labels, minlength=n_cls) * val_fraction
+    have = np.zeros(n_cls)
+    val_groups = set()
+    by_group = {g: np.where(groups == g)[0] for g in uniq}
+    for g in uniq:
+        cnt = np.bincount(labels[by_group[g]], minlength=n_cls)
+        if np.all(have + cnt <= target + 1):
+            val_groups.add(g)
+            have += cnt
+        if np.all(have >= target - 1):
+            break
+    val = np.array(sorted(i for g in val_groups for i in by_group[g]), dtype=np.int64)
+    train = np.setdiff1d(np.arange(len(labels)), val)
+    return train, val
+
+
+# -- linear model ---------------------------------------------------------------------------
+
+def fit_linear(summaries: list[np.ndarray], labels: np.ndarray, C: float = 0.1) -> dict:
+    """Logistic regression on window summaries (each window labelled with its clip)."""
+    import torch
+    from sklearn.linear_model import LogisticRegression
+
+    X = np.concatenate(summaries)
+    y = np.concatenate([np.full(len(s), l) for s, l in zip(summaries, labels)])
+    mean = X.mean(axis=0)
+    scale = X.std(axis=0) + 1e-6
+    clf = LogisticRegression(C=C, max_iter=3000)
+    clf.fit((X - mean) / scale, y)
+    W = np.zeros((4, X.shape[1]))
+    b = np.zeros(4)
+    for row, cls in enumerate(clf.classes_):
+        W[int(cls)] = clf.coef_[row] if len(clf.classes_) > 2 else (clf.coef_[0] * (1 if row else -1))
+        b[int(cls)] = clf.intercept_[row] if len(clf.classes_) > 2 else 0.0
+    for cls in set(range(4)) - set(int(c) for c in clf.classes_):
+        b[cls] = -30.0  # a class never seen in training is never predicted
+    return {"mean": torch.tensor(mean, dtype=torch.float32), "scale": torch.tensor(scale, dtype=torch.float32),
+            "weight": torch.tensor(W, dtype=torch.float32), "bias": torch.tensor(b, dtype=torch.float32)}
+
+
+def linear_probs(sd: dict, summaries: list[np.ndarray]) -> np.ndarray:
+    mean, scale = sd["mean"].numpy(), sd["scale"].numpy()
+    W, b = sd["weight"].numpy(), sd["bias"].numpy()
+    out = []
+    for s in summaries:
+        z = ((s - mean) / scale) @ W.T + b
+        z -= z.max(axis=1, keepdims=True)
+        e = np.exp(z)
+        out.append((e / e.sum(axis=1, keepdims=True)).mean(axis=0))
+    return np.array(out)
+
+
+def choose_C(clips: Clips, grid=(0.003, 0.01, 0.03, 0.1, 0.3), folds: int = 4, should_stop: ShouldStop = None):
+    """Regularisation chosen by artist-grouped cross-validation inside the training set."""
+    from sklearn.model_selection import GroupKFold
+
+    summ = clips.summaries(should_stop)
+    k = min(folds, len(np.unique(clips.groups)))
+    if k < 2:
+        return grid[len(grid) // 2], {}
+    scores = {}
+    for C in grid:
+        accs = []
+        for tr, va in GroupKFold(n_splits=k).split(np.zeros(len(clips)), clips.labels, clips.groups):
+            check_stop(should_stop)
+            sd = fit_linear([summ[i] for i in tr], clips.labels[tr], C)
+            p = linear_probs(sd, [summ[i] for i in va])
+            accs.append(float((p.argmax(1) == clips.labels[va]).mean()))
+        scores[C] = float(np.mean(accs))
+    best = max(scores, key=lambda c: scores[c])
+    return best, scores
+
+
+# -- neural models --------------------------------------------------------------------------
+
+def _clip_windows_lm(lm: np.ndarray) -> list[int]:
+    return window_starts(lm.shape[1])
+
+
+def neural_probs(net, arch: str, logmels: list[np.ndarray], mu: float, sigma: float, batch: int = 64) -> np.ndarray:
+    """Clip probabilities: mean over the clip's 10 s windows (and patches for seed-cnn)."""
+    from .model import _Member
+
+    m = _Member.__new__(_Member)
+    m.arch, m.net, m.mu, m.sigma = arch, net, mu, sigma
+    win = win_frames()
+    was = net.training
+    net.eval()
+    out = np.array([m.predict(lm, None, _clip_windows_lm(lm), win).mean(axis=0) for lm in logmels])
+    net.train(was)
+    return out
+
+
+def train_neural(arch: str, train: Clips, val: Optional[Clips], epochs: int, *, init_state: Optional[dict] = None,
+                 lr: float = 1e-3, batch: int = 32, seed: int = 0, augment: Optional[bool] = None,
+                 should_stop: ShouldStop = None, on_progress: OnProgress = None, on_epoch: OnEpoch = None,
+                 progress_offset: int = 0, progress_total: int = 0, log: Callable[[str], None] = lambda s: None):
+    """Train one network; returns ``(best_state, norm, history, best_epoch)``.
+
+    With ``val`` the state of the epoch with the best validation macro F1 (ties: lower
+    validation loss) is kept; without it the last epoch's.
+    """
+    import torch
+    import torch.nn.functional as F
+
+    torch.manual_seed(seed)
+    rng = np.random.default_rng(seed)
+    augment = (arch == "crnn") if augment is None else augment
+    win = PATCH if arch == "seed-cnn" else win_frames()
+    allm = np.concatenate([lm[:, ::7].astype(np.float32).ravel() for lm in train.logmels])
+    mu, sigma = float(allm.mean()), float(allm.std() + 1e-6)
+    X = [((fit_window(lm.astype(np.float32), max(win, lm.shape[1])) - mu) / sigma).astype(np.float32)
+         for lm in train.logmels]
+    y = train.labels
+    net = build_net(arch)
+    if init_state is not None:
+        net.load_state_dict(init_state)
+    opt = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=1e-2 if arch == "crnn" else 1e-4)
+    steps_per_epoch = max(1, math.ceil(len(X) / batch))
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=epochs * steps_per_epoch,
+                                                pct_start=0.15) if epochs > 1 else None
+    history = []
+    best = (-1.0, float("inf"))
+    best_state, best_epoch = None, 0
+    total = progress_total or epochs
+    for ep in range(1, epochs + 1):
+        net.train()
+        order = rng.permutation(len(X))
+        losses = []
+        t0 = time.monotonic()
+        for bi in range(steps_per_epoch):
+            check_stop(should_stop)
+            idx = order[bi * batch:(bi + 1) * batch]
+            crops = []
+            for i in idx:
+                T = X[i].shape[1]
+                s = int(rng.integers(0, T - win + 1))
+                c = X[i][:, s:s + win].copy()
+                if augment:
+                    c += rng.normal(0, 6.0 / sigma)  # gain change of about +-6 dB
+                    for _ in range(2):
+                        f0, fw = int(rng.integers(0, 128)), int(rng.integers(0, 13))
+                        c[f0:f0 + fw] = 0.0
+                        t0_, tw = int(rng.integers(0, win)), int(rng.integers(0, win // 10))
+                        c[:, t0_:t0_ + tw] = 0.0
+                crops.append(c)
+            xb = torch.from_numpy(np.stack(crops))
+            yb = torch.from_numpy(y[idx])
+            if augment and len(idx) > 1:
+                lam = float(rng.beta(0.4, 0.4))
+                perm = torch.randperm(len(idx))
+                xb = lam * xb + (1 - lam) * xb[perm]
+                logits = net(xb)
+                loss = lam * F.cross_entropy(logits, yb, label_smoothing=0.05) + \
+                    (1 - lam) * F.cross_entropy(logits, yb[perm], label_smoothing=0.05)
+            else:
+                loss = F.cross_entropy(net(xb), yb)
+            opt.zero_grad()
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(net.parameters(), 5.0)
+            opt.step()
+            if sched is not None:
+                sched.step()
+            losses.append(float(loss.detach()))
+            report(on_progress, progress_offset * steps_per_epoch + (ep - 1) * steps_per_epoch + bi + 1,
+                   total * steps_per_epoch, f"{arch} epoch {ep}/{epochs}")
+        rec = {"arch": arch, "epoch": ep, "epochs": epochs, "train_loss": float(np.mean(losses)),
+               "seconds": round(time.monotonic() - t0, 1)}
+        if val is not None and len(val):
+            p = neural_probs(net, arch, val.logmels, mu, sigma)
+            m = evaluate(val.labels, p, with_roc=False)
+            vloss = float(-np.mean(np.log(np.clip(p[np.arange(len(p)), val.labels], 1e-9, 1))))
+            rec.update(val_loss=vloss, val_accuracy=m["accuracy"], val_macro_f1=m["macro_f1"],
+                       val_arousal=m["arousal_accuracy"], val_valence=m["valence_accuracy"])
+            key = (m["macro_f1"], -vloss)
+            if key > (best[0], -best[1]):
+                best = (m["macro_f1"], vloss)
+                best_state = {k: v.detach().clone() for k, v in net.state_dict().items()}
+                best_epoch = ep
+        history.append(rec)
+        log(" ".join(f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}" for k, v in rec.items()))
+        if on_epoch is not None:
+            on_epoch(dict(rec))
+    if best_state is None:
+        best_state = {k: v.detach().clone() for k, v in net.state_dict().items()}
+        best_epoch = epochs
+    return best_state, {"mean": mu, "std": sigma}, history, best_epoch
+
+
+# -- the whole procedure ----------------------------------------------------------------------
+
+def _half(sd: dict) -> dict:
+    return {k: (v.half() if v.is_floating_point() and v.numel() > 1000 else v) for k, v in sd.items()}
+
+
+def train(sources, out, arch: str = "ensemble", epochs: Optional[int] = None, val_fraction: float = 0.2,
+          refit_all: bool = False, init: Optional[str] = None, seed: int = 0, cache_dir=None, workers: int = 1,
+          ensemble_weights: Optional[dict] = None, should_stop: ShouldStop = None,
+          on_progress: OnProgress = None, on_epoch: OnEpoch = None,
+          log: Callable[[str], None] = lambda s: None) -> dict:
+    """Train ``arch`` on labelled folders/CSVs and write the model file ``out``.
+
+    Returns a report: sizes of the split, validation metrics of each member and of the
+    model, the per-epoch history and the path written. ``init`` (a model name or path of
+    the same architecture) fine-tunes instead of starting from random weights.
+    """
+    import torch
+    from ..models import load_model_file, make_meta, resolve_model, save_model
+
+    if arch not in ARCHS:
+        raise TrainError(f"Unknown architecture {arch!r}; choose one of {', '.join(ARCHS)}.")
+    t_start = time.monotonic()
+    report(on_progress, 0, 0, "reading features")
+    clips = load_clips(sources if isinstance(sources, (list, tuple)) else [sources], cache_dir, workers,
+                       should_stop, on_progress, log)
+    n_groups = len(np.unique(clips.groups))
+    if 0 < val_fraction < 1 and n_groups >= 4:
+        tr_idx, va_idx = artist_split(clips.labels, clips.groups, val_fraction, seed)
+    else:
+        tr_idx, va_idx = np.arange(len(clips)), np.array([], dtype=np.int64)
+    train_set, val_set = clips.subset(tr_idx), clips.subset(va_idx)
+    log(f"{len(clips)} clips, {n_groups} artists: {len(train_set)} for training, {len(val_set)} for validation "
+        "(no artist on both sides)")
+    init_obj = None
+    if init:
+        init_obj = load_model_file(resolve_model(KIND, init), KIND, archs=ARCHS)
+        if init_obj["meta"]["arch"] != arch:
+            raise TrainError(f"Cannot fine-tune: '{init}' is a {init_obj['meta']['arch']} model, not {arch}.")
+    members = ["linear", "crnn"] if arch == "ensemble" else [arch]
+    weights = dict(ensemble_weights or DEFAULT_ENSEMBLE_WEIGHTS)
+    result = {"arch": arch, "clips": len(clips), "artists": n_groups, "train_clips": len(train_set),
+              "val_clips": len(val_set), "members": {}, "history": []}
+    states, norms, val_probs, settings = {}, {}, {}, {}
+    n_neural_epochs = sum((epochs or DEFAULT_EPOCHS[m]) for m in members if m in NEURAL)
+    done_epochs = 0
+    for m in members:
+        check_stop(should_stop)
+        if m == "linear":
+            report(on_progress, 0, 0, "fitting logistic regression")
+            C, cv = choose_C(train_set, should_stop=should_stop)
+            settings["linear"] = {"C": C, "cv_accuracy": cv}
+            log(f"linear: C={C} (grouped CV accuracy {cv})")
+            states[m] = fit_linear(train_set.summaries(should_stop), train_set.labels, C)
+            if len(val_set):
+                val_probs[m] = linear_probs(states[m], val_set.summaries(should_stop))
+        else:
+            ep = epochs or DEFAULT_EPOCHS[m]
+            init_state = None
+            if init_obj is not None:
+                prefix = f"{m}." if arch == "ensemble" else ""
+                init_state = {k[len(prefix):]: v.float() for k, v in init_obj["state_dict"].items() if k.startswith(prefix)}
+            st, norm, hist, best_ep = train_neural(
+                m, train_set, val_set if len(val_set) else None, ep, init_state=init_state,
+                lr=(3e-4 if init_state else 1e-3), seed=seed, should_stop=should_stop, on_progress=on_progress,
+                on_epoch=on_epoch, progress_offset=done_epochs, progress_total=n_neural_epochs, log=log)
+            done_epochs += ep
+            states[m], norms[m] = st, norm
+            settings[m] = {"epochs": ep, "best_epoch": best_ep}
+            result["history"].extend(hist)
+            if len(val_set):
+                net = build_net(m)
+                net.load_state_dict(st)
+                val_probs[m] = neural_probs(net, m, val_set.logmels, norm["mean"], norm["std"])
+        if m in val_probs:
+            result["members"][m] = evaluate(val_set.labels, val_probs[m], with_roc=False)
+    if len(val_set):
+        if arch == "ensemble":
+            p = sum(weights[m] * val_probs[m] for m in members) / sum(weights[m] for m in members)
+        else:
+            p = val_probs[members[0]]
+        result["validation"] = evaluate(val_set.labels, p, with_roc=False)
+        if arch == "ensemble" and len(members) == 2:
+            # for the record only (the shipped weights are fixed in advance, not tuned on validation)
+            sweep = {}
+            for w in (0.0, 0.25, 0.4, 0.5, 0.6, 0.75, 1.0):
+                pw = w * val_probs[members[0]] + (1 - w) * val_probs[members[1]]
+                e = evaluate(val_set.labels, pw, with_roc=False)
+                sweep[f"{members[0]}={w}"] = {k: e[k] for k in ("accuracy", "macro_f1", "arousal_accuracy",
+                                                                "valence_accuracy")}
+            result["weight_sweep"] = sweep
+    if refit_all and len(val_set):
+        log("refitting on all clips with the chosen settings")
+        for m in members:
+            check_stop(should_stop)
+            if m == "linear":
+                states[m] = fit_linear(clips.summaries(should_stop), clips.labels, settings["linear"]["C"])
+            else:
+                ep = max(3, settings[m]["best_epoch"])
+                st, norm, hist, _ = train_neural(m, clips, None, ep, seed=seed, should_stop=should_stop,
+                                                 on_progress=on_progress, log=log)
+                states[m], norms[m] = st, norm
+    # -- write
+    extra = {"labels": list(("Q1", "Q2", "Q3", "Q4")), "trained_on": [str(s) for s in (sources if isinstance(sources, (list, tuple)) else [sources])],
+             "clips": len(clips), "val_clips": len(val_set), "refit_all": bool(refit_all and len(val_set)),
+             "seconds": round(time.monotonic() - t_start, 1), "date": time.strftime("%Y-%m-%d")}
+    if "validation" in result:
+        extra["validation"] = {k: result["validation"][k] for k in
+                               ("accuracy", "macro_f1", "arousal_accuracy", "valence_accuracy")}
+    if arch == "ensemble":
+        sd = {}
+        for m in members:
+            sd.update({f"{m}.{k}": v for k, v in (_half(states[m]) if m in NEURAL else states[m]).items()})
+        obj = {"meta": make_meta(KIND, "ensemble", members=[[m, float(weights[m])] for m in members], **extra),
+               "state_dict": sd, "norms": {m: norms[m] for m in members if m in norms}}
+    else:
+        obj = {"meta": make_meta(KIND, arch, **extra),
+               "state_dict": _half(states[arch]) if arch in NEURAL else states[arch],
+               "norm": norms.get(arch, {})}
+    path = save_model(obj, out)
+    EmotionModel(load_model_file(path, KIND, archs=ARCHS), Path(out).name)  # check it loads
+    result["settings"] = settings
+    result["out"] = str(path)
+    result["seconds"] = round(time.monotonic() - t_start, 1)
+    return result

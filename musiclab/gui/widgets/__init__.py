@@ -1,0 +1,1 @@
+"""pyqtgraph/Qt widgets of the workbenches."""
