@@ -3,6 +3,7 @@
 import subprocess
 import sys
 import threading
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -203,3 +204,24 @@ def test_output_device_choice_is_remembered(qtbot, settings_path, fake_player):
                     player=PlayerController(Player(stream_factory=fake_player._factory)), headless=True)
     qtbot.addWidget(w2)
     assert w2.player.core.device == "USB Speakers"
+
+
+def test_a_broken_workbench_does_not_take_the_app_down(qtbot, monkeypatch, settings_path, fake_player):
+    import musiclab.gui.main_window as mw
+    from musiclab.gui.player import PlayerController
+
+    monkeypatch.setattr(mw, "TABS", [*mw.TABS[:3], ("emotion", "musiclab.gui.tabs.base", "WorkbenchTab",
+                                                    "Emotion", "text")])
+    # WorkbenchTab(ctx) works; make construction fail like a buggy tab would
+    import musiclab.gui.tabs.base as base
+
+    class Broken(base.WorkbenchTab):
+        def __init__(self, ctx):
+            raise RuntimeError("model file missing")
+
+    monkeypatch.setattr(base, "WorkbenchTab", Broken, raising=True)
+    win = mw.MainWindow(settings=QSettings(settings_path, QSettings.IniFormat),
+                        player=PlayerController(fake_player), headless=True)
+    qtbot.addWidget(win)
+    assert win.failed_tabs == {"emotion": "RuntimeError: model file missing"}
+    assert win.tabs.count() == 4 and win.tab_by_key["emotion"].accepts(Path("x.ogg")) is False

@@ -18,7 +18,8 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     p.add_argument("--open", action="append", default=[], metavar="FILE", help="open a file (repeatable)")
     p.add_argument("--tab", choices=TAB_KEYS, help="start on this workbench")
     p.add_argument("--screenshot", metavar="OUT.png",
-                   help="render the window (offscreen if there is no display), save it as PNG and exit")
+                   help="render the window (offscreen if there is no display), save it as PNG and exit "
+                        "(exit status 3 if a workbench failed to start)")
     p.add_argument("--size", default="1280x820", help="window size for --screenshot (WxH)")
     p.add_argument("--timeout", type=float, default=120.0, help="--screenshot: longest wait for the first render (s)")
     p.add_argument("--settings", metavar="FILE.ini", help="use this settings file instead of the user's")
@@ -91,13 +92,15 @@ def _screenshot(app, win, out: Path, timeout: float) -> int:
     ok = win.grab().save(str(out))
     for text, error in win.messages:
         print(("error: " if error else "") + text, file=sys.stderr)
+    for key, why in win.failed_tabs.items():
+        print(f"error: the {key} workbench failed to start: {why}", file=sys.stderr)
     win.close()
     app.processEvents()
     if not ok:
         print(f"error: could not write {out}", file=sys.stderr)
         return 1
     print(out)
-    return 0
+    return 3 if win.failed_tabs else 0
 
 
 if __name__ == "__main__":

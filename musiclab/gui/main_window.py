@@ -62,6 +62,7 @@ class MainWindow(QMainWindow):
         self.ctx = AppContext(self.settings, self.player, self)
         self.ctx.headless = headless
         self.messages: list[tuple[str, bool]] = []  # every notification, newest last
+        self.failed_tabs: dict[str, str] = {}  # key -> why the workbench could not start
         self._jobs: dict[int, tuple[ModelService, str, float]] = {}
         self._player_tab: Optional[WorkbenchTab] = None
         self._player_stale = True
@@ -103,8 +104,8 @@ class MainWindow(QMainWindow):
             tab = getattr(mod, cls)(self.ctx)
         except Exception as exc:  # a broken tab must not take the whole app down
             traceback.print_exc()
-            placeholder = ComingSoonTab(self.ctx, key, title, f"{text}<br><b>It failed to start:</b> {exc}")
-            return placeholder
+            self.failed_tabs[key] = f"{type(exc).__name__}: {exc}"
+            return ComingSoonTab(self.ctx, key, title, f"{text}<br><b>It failed to start:</b> {exc}")
         tab.key = tab.key or key
         tab.title = tab.title or title
         return tab

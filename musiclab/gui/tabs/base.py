@@ -84,7 +84,7 @@ class ComingSoonTab(WorkbenchTab):
         super().__init__(ctx, parent)
         self.key, self.title = key, title
         lay = QVBoxLayout(self)
-        label = QLabel(f"<h2>{title}</h2><p>{text}</p><p><i>This workbench is not built yet.</i></p>")
+        label = QLabel(f"<h2>{title}</h2><p>{text}</p><p><i>This workbench is not available.</i></p>")
         label.setWordWrap(True)
         lay.addWidget(label)
         lay.addStretch(1)
