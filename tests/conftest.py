@@ -12,7 +12,8 @@ _tmp = Path(tempfile.mkdtemp(prefix="musiclab-tests-"))
 (_tmp / "screen.json").write_text(
     '{"screens": [{"name": "test", "x": 0, "y": 0, "width": 1920, "height": 1200, '
     '"logicalDpiX": 96, "logicalDpiY": 96}]}')
-os.environ.setdefault("QT_QPA_PLATFORM", f"offscreen:configfile={_tmp / 'screen.json'}")
+if os.environ.get("QT_QPA_PLATFORM", "offscreen") == "offscreen":
+    os.environ["QT_QPA_PLATFORM"] = f"offscreen:configfile={_tmp / 'screen.json'}"
 os.environ.setdefault("PYQTGRAPH_QT_LIB", "PySide6")
 os.environ.setdefault("MUSICLAB_USER_DATA", str(_tmp / "user"))
 os.environ.setdefault("MUSICLAB_CACHE", str(_tmp / "cache"))

@@ -10,39 +10,49 @@ from pathlib import Path
 from typing import Optional
 
 import numpy as np
-from PySide6.QtCore import QSettings, Qt, Signal
+from PySide6.QtCore import QEvent, QSettings, Qt, Signal
 from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QAbstractItemView, QCheckBox, QComboBox, QDoubleSpinBox, QFileDialog, QFormLayout, QGroupBox, QHBoxLayout,
-    QHeaderView, QLabel, QLineEdit, QPlainTextEdit, QPushButton, QSpinBox, QSplitter, QTableWidget,
+    QHeaderView, QLabel, QLineEdit, QPlainTextEdit, QPushButton, QSpinBox, QSplitter, QStyle, QTableWidget,
     QTableWidgetItem, QTabWidget, QVBoxLayout, QWidget,
 )
 
 from .base import WorkbenchTab
 from ..widgets.emotion_eval import ConfusionMatrixView, RocView, TrainingPlot
-from ..widgets.emotion_plane import QUADRANT_COLOURS, EmotionPlane
+from ..widgets.emotion_plane import QUADRANT_COLOURS, QUADRANT_TITLES, EmotionPlane
 from ..widgets.emotion_timeline import EmotionTimeline
 
 QUADS = ("Q1", "Q2", "Q3", "Q4")
 COLUMNS = ["File", "Quadrant", "Mood", "Valence", "Arousal", "Uncertainty", "P(Q1)", "P(Q2)", "P(Q3)", "P(Q4)",
-           "Duration (s)", "Notes"]
+           "Length", "Notes"]
+COLUMN_TIPS = [
+    "File name (hover for the full path; a warning sign marks a file with a warning). "
+    "Double-click or Enter plays it; Delete removes the selected rows. Right-click a header to show or hide columns.",
+    "Most likely quadrant of Russell's valence/arousal plane",
+    "Mood words of that quadrant",
+    "Valence: negative (\u22121) \u2026 positive (+1)",
+    "Arousal: low energy (\u22121) \u2026 high energy (+1)",
+    "0 = the model is sure, 1 = no idea (normalised entropy of the four quadrant probabilities)",
+    "Probability of Q1 happy / excited", "Probability of Q2 angry / tense",
+    "Probability of Q3 sad / depressed", "Probability of Q4 calm / relaxed",
+    "Duration (minutes:seconds)",
+    "Warnings about the file (silence, very short audio)",
+]
+NOTES_COL = 11
 PLAY_MAX_S = 600.0  # the transport gets at most the first 10 minutes of a file
 
 
-def _num_item(value: float, fmt: str = "{:+.2f}") -> QTableWidgetItem:
-    it = QTableWidgetItem()
-    it.setData(Qt.DisplayRole, float(value))
-    it.setText(fmt.format(value))
-    it.setData(Qt.UserRole + 1, float(value))
-    it.setTextAlignment(Qt.AlignRight | Qt.AlignVCenter)
-    return it
+def _mmss(seconds: float) -> str:
+    s = int(round(float(seconds)))
+    return f"{s // 60}:{s % 60:02d}"
 
 
 class _NumItem(QTableWidgetItem):
-    """Sorts by the number, shows formatted text."""
+    """Sorts by the number, shows formatted text (``fmt``: a format string or a function)."""
 
-    def __init__(self, value: float, fmt: str = "{:+.2f}"):
-        super().__init__(fmt.format(value))
+    def __init__(self, value: float, fmt="{:+.2f}"):
+        super().__init__(fmt(value) if callable(fmt) else fmt.format(value))
         self.value = float(value)
         self.setTextAlignment(Qt.AlignRight | Qt.AlignVCenter)
 
@@ -85,6 +95,10 @@ class EmotionTab(WorkbenchTab):
         lay.addWidget(self.pages)
         self.refresh_models()
         QShortcut(QKeySequence("Ctrl+Shift+O"), self, activated=self._add_folder_dialog)
+        self._playing_file: Optional[str] = None
+        pos = getattr(ctx.player, "position_changed", None)
+        if pos is not None:  # the cursor also moves for audio this tab started itself (double-click)
+            pos.connect(self._on_player_position)
 
     # -- pages ----------------------------------------------------------------------------------
     def _build_analyse(self) -> QWidget:
@@ -127,20 +141,27 @@ class EmotionTab(WorkbenchTab):
 
         self.table = QTableWidget(0, len(COLUMNS))
         self.table.setHorizontalHeaderLabels(COLUMNS)
+        for j, tip in enumerate(COLUMN_TIPS):
+            self.table.horizontalHeaderItem(j).setToolTip(tip)
         self.table.setSortingEnabled(True)
         self.table.setSelectionBehavior(QAbstractItemView.SelectRows)
-        self.table.setSelectionMode(QAbstractItemView.SingleSelection)
+        self.table.setSelectionMode(QAbstractItemView.ExtendedSelection)
         self.table.setEditTriggers(QAbstractItemView.NoEditTriggers)
         self.table.verticalHeader().setVisible(False)
-        hh = self.table.horizontalHeader()
-        hh.setSectionResizeMode(QHeaderView.ResizeToContents)
-        hh.setSectionResizeMode(0, QHeaderView.Interactive)
-        hh.resizeSection(0, 200)
-        hh.setStretchLastSection(True)
+        self.table.verticalHeader().setDefaultSectionSize(self.table.fontMetrics().height() + 8)
         self.table.setWordWrap(False)
+        self.table.setTextElideMode(Qt.ElideMiddle)
         self.table.setAlternatingRowColors(True)
+        self._size_columns()
+        self.table.setColumnHidden(NOTES_COL, True)  # warnings: an icon before the name + its tooltip
+        hh = self.table.horizontalHeader()
+        hh.setContextMenuPolicy(Qt.CustomContextMenu)
+        hh.customContextMenuRequested.connect(self._column_menu)
         self.table.itemSelectionChanged.connect(self._on_table_selection)
-        self.table.setToolTip("Click a column header to sort. Select a row to see it on the plane and timeline.")
+        self.table.doubleClicked.connect(lambda _i: self.play_selected())
+        self.table.installEventFilter(self)
+        self.table.setToolTip("Click a column header to sort. Select a row to see it on the plane and timeline; "
+                              "double-click or Enter plays it, Delete removes the selected rows, Ctrl+A selects all.")
 
         self.plane = EmotionPlane()
         self.plane.point_clicked.connect(self._select_result)
@@ -158,11 +179,13 @@ class EmotionTab(WorkbenchTab):
         tl.addWidget(self.detail)
         right.addWidget(top)
         right.addWidget(self.timeline)
-        right.setSizes([520, 260])
+        right.setSizes([580, 210])
         split = QSplitter(Qt.Horizontal)
         split.addWidget(self.table)
         split.addWidget(right)
-        split.setSizes([640, 560])
+        split.setStretchFactor(0, 3)
+        split.setStretchFactor(1, 2)
+        split.setSizes([800, 460])
         self.analyse_split = split
         lay = QVBoxLayout(w)
         lay.addLayout(bar)
@@ -191,16 +214,29 @@ class EmotionTab(WorkbenchTab):
                                    "page is used.")
         self.eval_summary.setWordWrap(True)
         self.eval_summary.setTextFormat(Qt.RichText)
-        self.class_table = QTableWidget(4, 4)
-        self.class_table.setHorizontalHeaderLabels(["Precision", "Recall", "F1", "AUC"])
-        self.class_table.setVerticalHeaderLabels([f"{q}" for q in QUADS])
+        self.class_table = QTableWidget(4, 5)
+        self.class_table.setHorizontalHeaderLabels(["Precision", "Recall", "F1", "AUC", "Clips"])
+        self.class_table.setVerticalHeaderLabels([QUADRANT_TITLES[q] for q in QUADS])
+        for j, tip in enumerate(["Of the clips predicted as this quadrant, the share that really is",
+                                 "Of the clips of this quadrant, the share found",
+                                 "Harmonic mean of precision and recall",
+                                 "Area under the one-vs-rest ROC curve (0.5 = chance, 1 = perfect ranking)",
+                                 "Labelled clips of this quadrant"]):
+            self.class_table.horizontalHeaderItem(j).setToolTip(tip)
         self.class_table.setEditTriggers(QAbstractItemView.NoEditTriggers)
+        self.class_table.setAlternatingRowColors(True)
         self.class_table.horizontalHeader().setSectionResizeMode(QHeaderView.Stretch)
-        self.class_table.setMaximumHeight(160)
+        self.class_table.verticalHeader().setSectionResizeMode(QHeaderView.Fixed)
+        rh = self.class_table.fontMetrics().height() + 8
+        self.class_table.verticalHeader().setDefaultSectionSize(rh)
+        self.class_table.setVerticalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
+        self.class_table.setHorizontalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
+        self.class_table.setFixedHeight(4 * rh + self.class_table.horizontalHeader().sizeHint().height() + 4)
         self.skipped = QPlainTextEdit()
         self.skipped.setReadOnly(True)
         self.skipped.setPlaceholderText("Files or labels that could not be used are listed here.")
         self.skipped.setMaximumHeight(90)
+        self.skipped.setVisible(False)
         self.cm_view = ConfusionMatrixView()
         self.roc_view = RocView()
         left = QWidget()
@@ -357,26 +393,120 @@ class EmotionTab(WorkbenchTab):
         self.table.setItem(row, 5, _NumItem(r["uncertainty"], "{:.2f}"))
         for j, qq in enumerate(QUADS):
             self.table.setItem(row, 6 + j, _NumItem(r["probs"][qq], "{:.2f}"))
-        self.table.setItem(row, 10, _NumItem(r["duration"], "{:.1f}"))
+        self.table.setItem(row, 10, _NumItem(r["duration"], _mmss))
         notes = QTableWidgetItem("; ".join(r.get("warnings", [])))
         notes.setToolTip(notes.text())
-        self.table.setItem(row, 11, notes)
+        self.table.setItem(row, NOTES_COL, notes)
+        if r.get("warnings"):
+            name.setIcon(self.style().standardIcon(QStyle.SP_MessageBoxWarning))  # the name still sorts as is
+            name.setToolTip(f"{r['file']}\n\u26a0 " + "; ".join(r["warnings"]))
         self.table.setSortingEnabled(True)
         self.plane.set_results(self.results, self._selected)
         if self._selected is None:
             self._select_result(idx)
 
+    def _size_columns(self) -> None:
+        """File stretches; every other column is as wide as its header or its widest value."""
+        fm = self.table.fontMetrics()
+        hfm = self.table.horizontalHeader().fontMetrics()
+        samples = {1: "Q4", 2: "happy / excited", 3: "+0.00", 4: "+0.00", 5: "0.00", 6: "0.00", 7: "0.00",
+                   8: "0.00", 9: "0.00", 10: "00:00", 11: "nearly silent"}
+        hh = self.table.horizontalHeader()
+        hh.setMinimumSectionSize(24)
+        for j, sample in samples.items():
+            w = max(hfm.horizontalAdvance(COLUMNS[j]) + 12, fm.horizontalAdvance(sample) + 12)
+            hh.setSectionResizeMode(j, QHeaderView.Interactive)
+            hh.resizeSection(j, w)
+        hh.setSectionResizeMode(0, QHeaderView.Stretch)
+        hh.setStretchLastSection(False)
+
+    def _column_menu(self, pos) -> None:
+        """Right-click on the header: show or hide columns (the file name always stays)."""
+        from PySide6.QtWidgets import QMenu
+
+        menu = QMenu(self)
+        for j in range(1, len(COLUMNS)):
+            act = menu.addAction(COLUMNS[j])
+            act.setCheckable(True)
+            act.setChecked(not self.table.isColumnHidden(j))
+            act.toggled.connect(lambda on, j=j: self.table.setColumnHidden(j, not on))
+        menu.exec(self.table.horizontalHeader().mapToGlobal(pos))
+
+    def eventFilter(self, obj, ev):  # noqa: N802
+        if obj is self.table and ev.type() == QEvent.KeyPress:
+            if ev.key() in (Qt.Key_Return, Qt.Key_Enter):
+                self.play_selected()
+                return True
+            if ev.key() in (Qt.Key_Delete, Qt.Key_Backspace):
+                self.remove_selected()
+                return True
+        return super().eventFilter(obj, ev)
+
+    def selected_indices(self) -> list[int]:
+        """Indices into ``results`` of the selected rows, in table order."""
+        rows = sorted(r.row() for r in self.table.selectionModel().selectedRows())
+        return [int(self.table.item(r, 0).data(Qt.UserRole)) for r in rows]
+
     def _on_table_selection(self) -> None:
         rows = self.table.selectionModel().selectedRows()
         if not rows:
             return
-        idx = self.table.item(rows[0].row(), 0).data(Qt.UserRole)
+        cur = self.table.currentRow()
+        row = cur if cur >= 0 and self.table.selectionModel().isRowSelected(cur) else rows[0].row()
+        idx = self.table.item(row, 0).data(Qt.UserRole)
         self._show(int(idx))
+
+    def play_selected(self) -> bool:
+        """Play the selected file through the window's transport (double-click / Enter)."""
+        rows = self.table.selectionModel().selectedRows()
+        if rows and self._selected is None:
+            self._on_table_selection()
+        audio = self.playable_audio()
+        player = getattr(self.ctx, "player", None)
+        if audio is None or player is None:
+            return False
+        y, sr, label = audio
+        self._playing_file = self.results[self._selected]["file"]
+        ok = player.play(y, sr, label, owner=self)
+        return ok is not False
+
+    def remove_selected(self) -> int:
+        """Delete the selected rows (Delete key); returns how many were removed."""
+        gone = set(self.selected_indices())
+        if not gone:
+            return 0
+        rows = sorted({r.row() for r in self.table.selectionModel().selectedRows()})
+        next_row = min(rows[0], self.table.rowCount() - len(rows) - 1)
+        keep = [i for i in range(len(self.results)) if i not in gone]
+        remap = {old: new for new, old in enumerate(keep)}
+        self.table.blockSignals(True)
+        self.table.setSortingEnabled(False)
+        for r in reversed(rows):
+            self.table.removeRow(r)
+        for r in range(self.table.rowCount()):
+            it = self.table.item(r, 0)
+            it.setData(Qt.UserRole, remap[int(it.data(Qt.UserRole))])
+        self.table.setSortingEnabled(True)
+        self.table.blockSignals(False)
+        self.results = [self.results[i] for i in keep]
+        old_sel = self._selected
+        self._selected = remap.get(old_sel) if old_sel is not None else None
+        self.plane.set_results(self.results, self._selected)
+        if not self.results:
+            self.clear_results()
+        elif old_sel in gone or self._selected is None:
+            self._selected = None
+            row = max(0, next_row)
+            self.table.selectRow(row)
+            self._show(int(self.table.item(row, 0).data(Qt.UserRole)))
+        self.status.setText(f"Removed {len(gone)} file(s); {len(self.results)} left")
+        return len(gone)
 
     def _select_result(self, idx: int) -> None:
         for row in range(self.table.rowCount()):
             if self.table.item(row, 0).data(Qt.UserRole) == idx:
                 self.table.selectRow(row)
+                self.table.scrollToItem(self.table.item(row, 0))
                 break
         self._show(idx)
 
@@ -460,12 +590,21 @@ class EmotionTab(WorkbenchTab):
         for i, q in enumerate(QUADS):
             d = res["per_class"][q]
             vals = [d["precision"], d["recall"], d["f1"], res.get("auc", {}).get(q, float("nan"))]
+            vals.append(int(np.sum(res["confusion"][i])))
             for j, v in enumerate(vals):
-                self.class_table.setItem(i, j, QTableWidgetItem("n/a" if v is None or not np.isfinite(v) else f"{v:.3f}"))
+                if isinstance(v, int):
+                    text = str(v)
+                else:
+                    text = "n/a" if v is None or not np.isfinite(v) else f"{v:.3f}"
+                it = QTableWidgetItem(text)
+                it.setTextAlignment(Qt.AlignRight | Qt.AlignVCenter)
+                self.class_table.setItem(i, j, it)
         self.cm_view.set_matrix(res["confusion"])
         if "roc" in res:
             self.roc_view.set_roc(res["roc"], res.get("auc", {}))
-        self.skipped.setPlainText("\n".join(res.get("skipped", [])))
+        skipped = res.get("skipped", [])
+        self.skipped.setPlainText(f"{len(skipped)} item(s) skipped:\n" + "\n".join(skipped) if skipped else "")
+        self.skipped.setVisible(bool(skipped))
 
     def start_training(self, sources: Optional[list] = None, out: Optional[Path] = None) -> Optional[int]:
         srcs = sources or [s.strip() for s in self.train_path.text().split(";") if s.strip()]
@@ -552,8 +691,10 @@ class EmotionTab(WorkbenchTab):
         if self._selected is None or not (0 <= self._selected < len(self.results)):
             return None
         r = self.results[self._selected]
+        label = r["name"] + (" (first 10 min)" if r["duration"] > PLAY_MAX_S else "")
         if self._audio_cache and self._audio_cache[0] == r["file"]:
-            return self._audio_cache[1]
+            y, sr = self._audio_cache[1]
+            return y, sr, label
         from ...audio.io import load_audio
         from ...errors import MusiclabError
 
@@ -562,13 +703,23 @@ class EmotionTab(WorkbenchTab):
         except MusiclabError as exc:
             self.ctx.notify(str(exc), error=True)
             return None
-        label = r["name"] + (" (first 10 min)" if r["duration"] > PLAY_MAX_S else "")
-        out = (y, sr, label)
-        self._audio_cache = (r["file"], out)
-        return out
+        self._audio_cache = (r["file"], (y, sr))
+        return y, sr, label
 
     def on_playback_position(self, seconds: float) -> None:
-        self.timeline.set_position(seconds)
+        player = getattr(self.ctx, "player", None)
+        playing = getattr(player, "label", None)
+        sel = self.results[self._selected] if self._selected is not None and self._selected < len(self.results) \
+            else None
+        # the cursor belongs to the file that plays; hide it while another file is shown
+        if sel is not None and isinstance(playing, str) and playing and not playing.startswith(sel["name"]):
+            self.timeline.set_position(None)
+        else:
+            self.timeline.set_position(seconds)
+
+    def _on_player_position(self, seconds: float) -> None:
+        if getattr(self.ctx.player, "owner", None) is self:
+            self.on_playback_position(seconds)
 
     def _seek(self, seconds: float) -> None:
         player = getattr(self.ctx, "player", None)

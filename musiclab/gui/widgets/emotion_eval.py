@@ -9,6 +9,7 @@ import pyqtgraph as pg
 from .emotion_plane import QUADRANT_COLOURS
 
 QUADS = ("Q1", "Q2", "Q3", "Q4")
+MOODS = {"Q1": "happy", "Q2": "angry", "Q3": "sad", "Q4": "calm"}
 
 
 class ConfusionMatrixView(pg.PlotWidget):
@@ -17,20 +18,22 @@ class ConfusionMatrixView(pg.PlotWidget):
     def __init__(self, parent=None):
         super().__init__(parent, background="#1e1f22")
         pi = self.getPlotItem()
-        pi.setTitle("Confusion matrix (rows: true, columns: predicted)")
+        pi.setTitle("Confusion matrix: clips and share of each true quadrant (row)")
         pi.setMouseEnabled(False, False)
+        pi.setMenuEnabled(False)
         self.hideButtons()
-        self.setAspectLocked(True)
         self._img = pg.ImageItem()
         self._img.setLookupTable(pg.colormap.get("viridis").getLookupTable(nPts=256))
         self.addItem(self._img)
         self._texts: list = []
-        for ax, name in (("bottom", "predicted"), ("left", "true")):
+        for ax, name in (("bottom", "predicted quadrant"), ("left", "true quadrant")):
             a = pi.getAxis(ax)
-            a.setTicks([[(i + 0.5, q) for i, q in enumerate(QUADS)]])
+            a.setTicks([[(i + 0.5, f"{q} {MOODS[q]}") for i, q in enumerate(QUADS)]])
             pi.setLabel(ax, name)
         pi.getViewBox().invertY(True)
-        self.setRange(xRange=(0, 4), yRange=(0, 4), padding=0.02)
+        self.setRange(xRange=(0, 4), yRange=(0, 4), padding=0.01)
+        self.setToolTip("Rows: the labelled (true) quadrant; columns: what the model predicted. Each cell shows "
+                        "the number of clips and their share of the row; the diagonal is correct.")
 
     def set_matrix(self, cm) -> None:
         for t in self._texts:
@@ -48,7 +51,10 @@ class ConfusionMatrixView(pg.PlotWidget):
         for i in range(4):
             for j in range(4):
                 col = "#000000" if norm[i, j] > 0.6 else "#ffffff"
-                t = pg.TextItem(f"{int(cm[i, j])}\n{100 * norm[i, j]:.0f}%", color=col, anchor=(0.5, 0.5))
+                t = pg.TextItem(html=f"<div style='text-align:center; color:{col}'><span style='font-size:12pt'>"
+                                     f"<b>{int(cm[i, j])}</b></span><br>{100 * norm[i, j]:.0f}%</div>",
+                                anchor=(0.5, 0.5))
+                t.setTextWidth(64)  # a fixed width lets the two lines centre on each other
                 t.setPos(j + 0.5, i + 0.5)
                 self.addItem(t)
                 self._texts.append(t)
@@ -64,7 +70,13 @@ class RocView(pg.PlotWidget):
         pi.setLabel("bottom", "false positive rate")
         pi.setLabel("left", "true positive rate")
         pi.setRange(xRange=(0, 1), yRange=(0, 1), padding=0.02)
+        pi.setMouseEnabled(False, False)
+        pi.setMenuEnabled(False)
+        self.hideButtons()
+        self.setAspectLocked(True)
         pi.showGrid(x=True, y=True, alpha=0.2)
+        self.setToolTip("One-vs-rest ROC: how well each quadrant's probability ranks its clips above the others. "
+                        "The dashed diagonal is chance (AUC 0.5); a curve hugging the top-left corner is best.")
         self._legend = self.addLegend(offset=(-10, -10))
         self.plot([0, 1], [0, 1], pen=pg.mkPen("#666", style=pg.QtCore.Qt.DashLine))
         self._curves = {}
@@ -74,13 +86,16 @@ class RocView(pg.PlotWidget):
             self.removeItem(c)
             self._legend.removeItem(c)
         self._curves = {}
-        for q in QUADS:
+        for k, q in enumerate(QUADS):
             if q not in roc:
                 continue
             a = auc.get(q)
-            label = f"{q}  AUC {a:.3f}" if isinstance(a, (int, float)) and np.isfinite(a) else f"{q}  AUC n/a"
-            self._curves[q] = self.plot(roc[q]["fpr"], roc[q]["tpr"], pen=pg.mkPen(QUADRANT_COLOURS[q], width=2),
-                                        name=label)
+            label = (f"{q} {MOODS[q]}  AUC {a:.3f}" if isinstance(a, (int, float)) and np.isfinite(a)
+                     else f"{q} {MOODS[q]}  AUC n/a")
+            # later curves are thinner and dashed, so overlapping steps stay visible
+            style = (pg.QtCore.Qt.SolidLine, pg.QtCore.Qt.SolidLine, pg.QtCore.Qt.DashLine, pg.QtCore.Qt.DashLine)[k]
+            pen = pg.mkPen(QUADRANT_COLOURS[q], width=(5, 3.5, 2.5, 2)[k], style=style)
+            self._curves[q] = self.plot(roc[q]["fpr"], roc[q]["tpr"], pen=pen, name=label)
 
 
 class TrainingPlot(pg.PlotWidget):

@@ -3,13 +3,14 @@ each segment as a coloured band, and a playback cursor."""
 
 from __future__ import annotations
 
+import html
 from typing import Optional
 
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Signal
 
-from .emotion_plane import QUADRANT_COLOURS
+from .emotion_plane import QUADRANT_COLOURS, short_name
 
 QUADS = ("Q1", "Q2", "Q3", "Q4")
 
@@ -23,21 +24,24 @@ class EmotionTimeline(pg.PlotWidget):
         super().__init__(parent, background="#1e1f22")
         pi = self.getPlotItem()
         pi.setLabel("bottom", "time", units="s")
-        pi.setLabel("left", "score (\u22121 \u2026 +1)")
+        # the colour key sits in the axis label, so no legend box covers the curves
+        pi.setLabel("left", "<span style='color:#f2c14e'>valence</span> / "
+                            "<span style='color:#ef5d60'>arousal</span>")
         pi.showGrid(x=True, y=True, alpha=0.2)
         pi.setYRange(-1.3, 1.1, padding=0)
+        pi.getAxis("left").setTicks([[(-1, "\u22121"), (-0.5, "\u22120.5"), (0, "0"), (0.5, "0.5"), (1, "1")]])
         pi.setMouseEnabled(x=True, y=False)
-        self.addLegend(offset=(10, 5))
-        self._val = self.plot([], [], pen=pg.mkPen("#f2c14e", width=2), name="valence")
-        self._aro = self.plot([], [], pen=pg.mkPen("#ef5d60", width=2), name="arousal")
+        self._val = self.plot([], [], pen=pg.mkPen("#f2c14e", width=2))
+        self._aro = self.plot([], [], pen=pg.mkPen("#ef5d60", width=2))
         self._bands: list = []
         self._cursor = pg.InfiniteLine(0, angle=90, pen=pg.mkPen("#ffffff", width=1))
         self._cursor.setVisible(False)
         self.addItem(self._cursor)
         self.addItem(pg.InfiniteLine(0, angle=0, pen=pg.mkPen("#666")))
         self.scene().sigMouseClicked.connect(self._clicked)
-        self.setToolTip("Valence and arousal of each 10 s segment (hop 5 s); the coloured strip at the bottom "
-                        "shows the most likely quadrant per segment. Click to play from there.")
+        self.setToolTip("Valence (yellow) and arousal (red), \u22121 \u2026 +1, of each 10 s segment (hop 5 s); "
+                        "the coloured strip at the bottom shows the most likely quadrant per segment. "
+                        "Click to play from there.")
         self._duration = 0.0
 
     def set_result(self, r: Optional[dict]) -> None:
@@ -75,7 +79,9 @@ class EmotionTimeline(pg.PlotWidget):
             self._bands.append(rect)
         self._duration = float(r.get("duration", segs[-1]["end"]))
         self.getPlotItem().setXRange(0, max(self._duration, 1.0), padding=0.01)
-        self.getPlotItem().setTitle(f"{r['name']} \u2014 {len(segs)} segments of 10 s", color="#bbbbbb", size="10pt")
+        self.getPlotItem().setTitle(
+            f"{html.escape(short_name(r['name'], 30))} \u2014 {len(segs)} \u00d7 10 s segments",
+            color="#bbbbbb", size="10pt")
 
     def set_position(self, seconds: Optional[float]) -> None:
         if seconds is None:
