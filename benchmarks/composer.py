@@ -62,8 +62,8 @@ def main() -> int:
     toks = 0
     t = time.perf_counter()
     while steps < args.train_steps:
-        for x, y in _batches(stream, 32, 128):
-            logits, _ = net(x)
+        for x, y, pos in _batches(stream, 32, 128, with_pos=True):
+            logits, _ = net(x, None, pos)
             loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1))
             opt.zero_grad()
             loss.backward()

@@ -134,11 +134,14 @@ def test_beam_top1_is_at_least_as_likely_as_the_greedy_event(tiny):
 
     model, c, va = tiny
     net = model.net
-    x = torch.tensor([enc.encode_piece(va[0].events[:20])])
+    assert model.arch == "event-lstm-v2" and net.metre
+    toks = enc.encode_piece(va[0].events[:20])
+    x = torch.tensor([toks])
+    onset = enc.positions(toks)[-1]
     with torch.inference_mode():
         logits, (h, cc) = net(x)
         first = torch.log_softmax(logits[0, -1:], -1)
-        best = beam_topk(net, h, cc, first, beam=8)[0]
+        best = beam_topk(net, h, cc, first, beam=8, pos=torch.tensor([onset]))[0]
         # greedy
         state, lp, tok, total = (h, cc), first[0], None, 0.0
         seq = []
@@ -148,7 +151,7 @@ def test_beam_top1_is_at_least_as_likely_as_the_greedy_event(tiny):
             seq.append(tok)
             if tok >= enc.D0:
                 break
-            lg, state = net(torch.tensor([[tok]]), state)
+            lg, state = net(torch.tensor([[tok]]), state, torch.tensor([[onset]]))
             lp = torch.log_softmax(lg[0, -1], -1)
     assert best[0][1] >= total - 1e-4
     assert all(best[i][1] >= best[i + 1][1] for i in range(len(best) - 1))
@@ -172,6 +175,70 @@ def test_generation_is_reproducible_and_writes_midi(tiny, tmp_path):
     # a training piece copied verbatim is 100 % copied
     train_piece = [p for p in c.pieces if p not in va][0]
     assert copied_share(train_piece.events[:40], model.ngram_hashes) == 1.0
+
+
+def test_metrical_positions():
+    """The metre input of a sub-token is the onset (1/12-quarter steps since BOS) of the
+    event being predicted after it; BOS resets it."""
+    evs = [((60,), "C4", "1.0"), ((), "rest", "0.5"), ((60, 64, 67), "0.4.7", "1.5"), ((62,), "D4", "1/3")]
+    toks = enc.encode_piece(evs)
+    assert enc.positions(toks) == [0, 0, 12, 12, 18, 18, 18, 18, 36, 36, 40]
+    assert enc.positions(toks + toks)[len(toks)] == 0
+    long = enc.encode_piece([((60,), "C4", "16.0")] * 10)
+    assert max(enc.positions(long)) < enc.POS_MOD
+
+
+def test_numpy_generator_matches_the_metre_net(tiny):
+    """The numpy step (generation) computes the same logits as the torch net, positions included."""
+    import torch
+
+    from musiclab.composer.generate import _NpLSTM
+
+    model, c, va = tiny
+    net = model.net
+    assert float(net.pos4.weight.detach().abs().sum()) > 0  # trained: the metre embeddings moved off zero
+    toks = enc.encode_piece(va[0].events[:12])
+    with torch.inference_mode():
+        lg, _ = net(torch.tensor([toks]))
+    npl = _NpLSTM(net)
+    st = [(np.zeros(npl.H, np.float32), np.zeros(npl.H, np.float32)) for _ in npl.layers]
+    pos, outs = 0, []
+    for t in toks:
+        pos = enc.next_pos(t, pos)
+        out, st = npl.step(t, st, pos)
+        outs.append(out)
+    assert np.abs(np.stack(outs) - lg[0].numpy()).max() < 1e-2
+    # the metre matters: other positions give other logits
+    st0 = [(np.zeros(npl.H, np.float32), np.zeros(npl.H, np.float32)) for _ in npl.layers]
+    a, _ = npl.step(toks[1], st0, 0)
+    b, _ = npl.step(toks[1], st0, 6)
+    assert np.abs(a - b).max() > 1e-6
+
+
+def test_old_event_lstm_files_still_load_and_upgrade(tmp_path, tiny):
+    """A v1 (no metre) file loads and evaluates; upgrading it keeps its outputs exactly."""
+    import torch
+
+    from musiclab.composer.evaluate import evaluate
+    from musiclab.composer.model import load_composer, new_model, save_composer, upgrade_to_metre
+
+    model, c, va = tiny
+    old = new_model("default-v1")
+    old.net = old.net.eval()
+    assert old.arch == "event-lstm" and not old.net.metre
+    p = save_composer(old, tmp_path / "v1.pt", half=False)
+    m1 = load_composer(p)
+    assert m1.arch == "event-lstm"
+    res = evaluate(m1, Corpus(va[:1], []))
+    assert 0 <= res["top1"] <= 1
+    x = torch.tensor([enc.encode_piece(va[0].events[:10])])
+    with torch.inference_mode():
+        a, _ = m1.net(x)
+        m2 = upgrade_to_metre(m1)
+        m2.net.eval()
+        b, _ = m2.net(x)
+    assert m2.arch == "event-lstm-v2" and m2.net.metre
+    assert torch.allclose(a, b)
 
 
 def test_foreign_model_file_is_refused(tmp_path):

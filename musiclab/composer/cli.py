@@ -11,7 +11,8 @@ def add_parser(subparsers) -> None:
 
     t = sub.add_parser("train", help="train a model on MIDI files/folders")
     t.add_argument("--midi", nargs="+", required=True, help="MIDI files or folders (music21 corpus files too)")
-    t.add_argument("--preset", default="default", choices=["default", "small", "seed"])
+    t.add_argument("--preset", default="default", choices=["default", "large", "small", "seed", "default-v1"],
+                   help="network: default = 2x256 LSTM with metre inputs, large = 2x384, default-v1 = without metre")
     t.add_argument("--out", required=True, help="model file to write (.pt)")
     t.add_argument("--epochs", type=int, default=30)
     t.add_argument("--seq-len", type=int, default=128, help="BPTT length in sub-tokens")

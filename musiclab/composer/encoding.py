@@ -109,3 +109,29 @@ def encode_piece(events, transpose: int = 0) -> list[int]:
             t = [x + transpose if P0 <= x < REST else x for x in t]
         out.extend(t)
     return out
+
+
+# --------------------------------------------------------------------------- metre
+POS_MOD = 144  # LCM of a 4-quarter (48 steps) and a 3-quarter (36 steps) bar, in 1/12 quarters
+BAR4, BAR3 = 48, 36
+
+
+def next_pos(tok: int, pos: int) -> int:
+    """Onset (mod ``POS_MOD`` steps of 1/12 quarter) of the event that follows input ``tok``."""
+    if tok == BOS:
+        return 0
+    if tok >= D0:
+        return (pos + tok - D0) % POS_MOD
+    return pos
+
+
+def positions(tokens, start: int = 0) -> list[int]:
+    """For every input sub-token, the metrical onset of the event being predicted after it:
+    cumulative duration since the last ``BOS`` (mod ``POS_MOD``). Within an event (pitch
+    sub-tokens) it stays that event's onset; a duration sub-token moves it on."""
+    out = []
+    pos = start
+    for t in tokens:
+        pos = next_pos(int(t), pos)
+        out.append(pos)
+    return out

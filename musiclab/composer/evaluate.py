@@ -27,10 +27,11 @@ def _stack_states(states):
     return h, c
 
 
-def beam_topk(net, h, c, first_logp, beam: int = 8, k: int = 5, max_len: int = 14):
+def beam_topk(net, h, c, first_logp, beam: int = 8, k: int = 5, max_len: int = 14, pos=None):
     """Beam search over sub-tokens for N start states at once.
 
-    h, c: (layers, N, H) states; first_logp: (N, V) log-probs of the first sub-token.
+    h, c: (layers, N, H) states; first_logp: (N, V) log-probs of the first sub-token;
+    pos: (N,) metrical onsets of the events (metre nets; constant within an event).
     Returns a list (len N) of up to ``k`` (tokens tuple, logp) completed events, best first.
     """
     import torch
@@ -44,11 +45,16 @@ def beam_topk(net, h, c, first_logp, beam: int = 8, k: int = 5, max_len: int = 1
     h = h.unsqueeze(2).expand(L, N, B, H).reshape(L, N * B, H).contiguous()
     c = c.unsqueeze(2).expand(L, N, B, H).reshape(L, N * B, H).contiguous()
     neg = torch.tensor(-1e9)
+    bpos = None
+    if getattr(net, "metre", False):
+        if pos is None:
+            raise ValueError("beam_topk: a metre net needs the events' positions")
+        bpos = pos.reshape(N, 1).expand(N, B).reshape(-1, 1)
     for _ in range(max_len - 1):
         if bool(done.all()):
             break
         last = seqs[:, :, -1].reshape(-1, 1)
-        logits, (h2, c2) = net(last, (h, c))
+        logits, (h2, c2) = net(last, (h, c), bpos) if bpos is not None else net(last, (h, c))
         logp = torch.log_softmax(logits[:, 0, :], dim=-1).reshape(N, B, V)
         cand = scores.unsqueeze(-1) + logp
         # finished beams stay as they are (one candidate: PAD, same score)
@@ -102,9 +108,10 @@ def _score_event_model(model, pieces, beam, should_stop, on_progress, total_even
             if not bounds:
                 continue
             x = torch.tensor(stream, dtype=torch.long).unsqueeze(0)
+            mpos = torch.tensor(enc.positions(stream), dtype=torch.long).unsqueeze(0)
             # one pass for the log-probs, and states at boundary positions via a step loop
             # over events (cheap: states only at boundaries)
-            logits, _ = net(x)
+            logits, _ = net(x, None, mpos)
             logp = torch.log_softmax(logits[0], -1)  # (T, V)
             tgt = x[0, 1:]
             tok_nll = -logp[:-1].gather(1, tgt.unsqueeze(1)).squeeze(1)  # nll of token t+1
@@ -115,16 +122,18 @@ def _score_event_model(model, pieces, beam, should_stop, on_progress, total_even
             bpos = [b[1] for b in bounds]
             for bp in bpos:
                 seg = x[:, pos : bp + 1]
-                _, state = net.lstm(net.emb(seg), state)
+                _, state = net.lstm(net.embed(seg, mpos[:, pos : bp + 1]), state)
                 hs.append(state[0][:, 0])
                 cs.append(state[1][:, 0])
                 pos = bp + 1
             H = torch.stack(hs, 1)
             C = torch.stack(cs, 1)
             first = logp[bpos]  # (N, V)
+            epos = mpos[0, bpos]  # (N,) onset of each event
             for s in range(0, len(bounds), 512):
                 check_stop(should_stop)
-                res = beam_topk(net, H[:, s : s + 512].contiguous(), C[:, s : s + 512].contiguous(), first[s : s + 512], beam=beam)
+                res = beam_topk(net, H[:, s : s + 512].contiguous(), C[:, s : s + 512].contiguous(), first[s : s + 512],
+                                beam=beam, pos=epos[s : s + 512])
                 for j, r in enumerate(res):
                     ei, _ = bounds[s + j]
                     key = keys[ei]
@@ -174,7 +183,7 @@ def _score_seed_model(model, pieces, should_stop, on_progress, total_events):
 def evaluate(model, corpus, beam: int = 8, should_stop: ShouldStop = None, on_progress: OnProgress = None) -> dict:
     total = corpus.n_events
     pieces = corpus.pieces
-    if model.arch == "event-lstm":
+    if model.arch in ("event-lstm", "event-lstm-v2"):
         n, n_repr, h1, h5, nll = _score_event_model(model, pieces, beam, should_stop, on_progress, total)
     else:
         n, n_repr, h1, h5, nll = _score_seed_model(model, pieces, should_stop, on_progress, total)

@@ -60,7 +60,7 @@ def generate(
     gen = torch.Generator().manual_seed(int(seed) % (2**63))
     out: list = []
     with torch.inference_mode():
-        if model.arch == "event-lstm":
+        if model.arch in ("event-lstm", "event-lstm-v2"):
             out = _generate_event_np(model, primer, length, temperature, top_k, top_p, seed, should_stop, on_progress)
         else:
             index = {t: i + 2 for i, t in enumerate(model.seed_vocab)}
@@ -86,6 +86,9 @@ class _NpLSTM:
     def __init__(self, net):
         sd = {k: v.detach().float().numpy() for k, v in net.state_dict().items()}
         self.emb = sd["emb.weight"]
+        self.metre = bool(getattr(net, "metre", False))
+        if self.metre:
+            self.pos4, self.pos3 = sd["pos4.weight"], sd["pos3.weight"]
         self.layers = []
         for i in range(net.layers):
             self.layers.append((sd[f"lstm.weight_ih_l{i}"], sd[f"lstm.weight_hh_l{i}"],
@@ -94,8 +97,12 @@ class _NpLSTM:
         self.mask = np.where(enc.allowed_matrix(), 0.0, -1e4).astype(np.float32)
         self.H = net.hidden
 
-    def step(self, tok, state):
+    def step(self, tok, state, pos: int = 0):
+        """One input sub-token (with the metrical onset ``pos`` of the event it leads to, see
+        :func:`.encoding.positions`) -> masked logits, new state."""
         x = self.emb[tok]
+        if self.metre:
+            x = x + self.pos4[pos % enc.BAR4] + self.pos3[pos % enc.BAR3]
         new = []
         for (wi, wh, b), (h, c) in zip(self.layers, state):
             g = wi @ x + wh @ h + b
@@ -142,8 +149,10 @@ def _generate_event_np(model, primer, length, temperature, top_k, top_p, seed, s
     rng = np.random.default_rng(int(seed) % (2**63))
     state = [(np.zeros(lstm.H, np.float32), np.zeros(lstm.H, np.float32)) for _ in lstm.layers]
     logits = None
+    pos = 0
     for tok in enc.encode_piece(primer):
-        logits, state = lstm.step(tok, state)
+        pos = enc.next_pos(tok, pos)
+        logits, state = lstm.step(tok, state, pos)
     out: list = []
     cur: list[int] = []
     while len(out) < length:
@@ -160,7 +169,8 @@ def _generate_event_np(model, primer, length, temperature, top_k, top_p, seed, s
             if len(out) % 50 == 0:
                 check_stop(should_stop)
                 report(on_progress, len(out), length, "generating")
-        logits, state = lstm.step(tok, state)
+        pos = enc.next_pos(tok, pos)
+        logits, state = lstm.step(tok, state, pos)
     return out
 
 

@@ -3,6 +3,10 @@
 * ``event-lstm`` (preset ``default``): sub-token embeddings -> 2-layer LSTM with dropout ->
   linear over the factorised vocabulary (see :mod:`.encoding`), logits masked to
   canonical continuations.
+* ``event-lstm-v2`` (presets ``default``, ``large``, ``small``): the same, plus the metre: every
+  input sub-token also gets two learnt embeddings of the onset of the event being predicted
+  (position in a 4-quarter bar and in a 3-quarter bar, 1/12-quarter steps, counted from the
+  piece's start), added to the sub-token embedding. ``event-lstm`` files (no metre) still load.
 * ``seed-lstm`` (preset ``seed``): the seed study's network for comparison: one scalar per
   step (token index / vocabulary size), LSTM 512 -> 1024 -> 1024, batch norm, dropout 0.3,
   dense 512 + ReLU, batch norm, dropout, softmax over the seed's tokens.
@@ -25,20 +29,30 @@ from ..models import load_model_file, load_state_checked, make_meta, resolve_mod
 from . import encoding as enc
 
 KIND = "composer"
-ARCHS = ("event-lstm", "seed-lstm")
+ARCHS = ("event-lstm", "event-lstm-v2", "seed-lstm")
+EVENT_ARCHS = ("event-lstm", "event-lstm-v2")
 
 PRESETS = {
-    "default": {"arch": "event-lstm", "emb": 128, "hidden": 256, "layers": 2, "dropout": 0.3},
-    "small": {"arch": "event-lstm", "emb": 64, "hidden": 128, "layers": 2, "dropout": 0.2},
+    "default": {"arch": "event-lstm-v2", "emb": 128, "hidden": 256, "layers": 2, "dropout": 0.3},
+    "large": {"arch": "event-lstm-v2", "emb": 192, "hidden": 384, "layers": 2, "dropout": 0.3},
+    "small": {"arch": "event-lstm-v2", "emb": 64, "hidden": 128, "layers": 2, "dropout": 0.2},
+    "default-v1": {"arch": "event-lstm", "emb": 128, "hidden": 256, "layers": 2, "dropout": 0.3},
     "seed": {"arch": "seed-lstm"},
 }
 
 
 class EventLSTM(nn.Module):
-    def __init__(self, vocab: int = enc.VOCAB, emb: int = 128, hidden: int = 384, layers: int = 2, dropout: float = 0.3):
+    def __init__(self, vocab: int = enc.VOCAB, emb: int = 128, hidden: int = 384, layers: int = 2,
+                 dropout: float = 0.3, metre: bool = False):
         super().__init__()
-        self.vocab, self.hidden, self.layers = vocab, hidden, layers
+        self.vocab, self.hidden, self.layers, self.metre = vocab, hidden, layers, metre
         self.emb = nn.Embedding(vocab, emb)
+        if metre:
+            # zero-initialised: a v2 net starts as the v1 net with the same weights
+            self.pos4 = nn.Embedding(enc.BAR4, emb)
+            self.pos3 = nn.Embedding(enc.BAR3, emb)
+            nn.init.zeros_(self.pos4.weight)
+            nn.init.zeros_(self.pos3.weight)
         self.lstm = nn.LSTM(emb, hidden, layers, batch_first=True, dropout=dropout if layers > 1 else 0.0)
         self.drop = nn.Dropout(dropout)
         self.out = nn.Linear(hidden, vocab)
@@ -46,9 +60,24 @@ class EventLSTM(nn.Module):
         mask[~torch.from_numpy(enc.allowed_matrix())] = -1e4
         self.register_buffer("mask", mask, persistent=False)
 
-    def forward(self, x, state=None):
-        """x: (B, T) sub-token ids -> masked logits (B, T, V), new state."""
-        e = self.drop(self.emb(x))
+    def positions(self, x):
+        """Metrical positions of a (B, T) batch that starts at a piece start (``BOS``)."""
+        return torch.tensor([enc.positions(row) for row in x.tolist()], dtype=torch.long).reshape(x.shape)
+
+    def embed(self, x, pos=None):
+        """Input vectors (no dropout). ``pos``: (B, T) positions (:func:`.encoding.positions`);
+        None = computed from ``x`` as if it started a piece."""
+        e = self.emb(x)
+        if self.metre:
+            if pos is None:
+                pos = self.positions(x)
+            e = e + self.pos4(pos % enc.BAR4) + self.pos3(pos % enc.BAR3)
+        return e
+
+    def forward(self, x, state=None, pos=None):
+        """x: (B, T) sub-token ids -> masked logits (B, T, V), new state. ``pos``: see :meth:`embed`
+        (needed by metre nets whenever ``x`` does not start at a piece start)."""
+        e = self.drop(self.embed(x, pos))
         y, state = self.lstm(e, state)
         logits = self.out(self.drop(y)) + self.mask[x]
         return logits, state
@@ -104,8 +133,9 @@ class ComposerModel:
 
 
 def build_net(hp: dict, seed_vocab_size: int = 0) -> nn.Module:
-    if hp["arch"] == "event-lstm":
-        return EventLSTM(enc.VOCAB, hp["emb"], hp["hidden"], hp["layers"], hp["dropout"])
+    if hp["arch"] in EVENT_ARCHS:
+        return EventLSTM(enc.VOCAB, hp["emb"], hp["hidden"], hp["layers"], hp["dropout"],
+                         metre=hp["arch"] == "event-lstm-v2")
     if hp["arch"] == "seed-lstm":
         return SeedLSTM(seed_vocab_size + 2)
     raise ModelFileError(f"Unknown composer architecture {hp['arch']!r}.")
@@ -166,3 +196,20 @@ def new_model(preset: str, seed_vocab: Optional[list] = None, **meta_extra) -> C
     net = build_net(hp, len(sv))
     meta = make_meta(KIND, hp["arch"], hparams=hp, preset=preset, **meta_extra)
     return ComposerModel(net=net, meta=meta, seed_vocab=sv)
+
+
+def upgrade_to_metre(model: ComposerModel) -> ComposerModel:
+    """An ``event-lstm`` model -> ``event-lstm-v2`` with the same weights and zero metre
+    embeddings (so it starts out computing exactly what the old one did)."""
+    if model.arch != "event-lstm":
+        return model
+    hp = dict(model.meta["hparams"], arch="event-lstm-v2")
+    net = build_net(hp)
+    missing, unexpected = net.load_state_dict(model.net.state_dict(), strict=False)
+    if unexpected or set(missing) - {"pos4.weight", "pos3.weight"}:
+        raise ModelFileError(f"cannot upgrade {model.name!r}: state does not match ({missing}, {unexpected})")
+    model.net = net
+    model.meta["arch"] = "event-lstm-v2"
+    model.meta["hparams"] = hp
+    model.meta["upgraded_from"] = "event-lstm"
+    return model

@@ -41,18 +41,28 @@ def _stream_seed(pieces, index: dict, rng: Optional[random.Random] = None) -> li
     return out
 
 
-def _batches(stream: list[int], batch: int, seq_len: int):
+_EVENT_ARCHS = ("event-lstm", "event-lstm-v2")
+
+
+def _batches(stream: list[int], batch: int, seq_len: int, with_pos: bool = False):
+    """(x, y) chunks of ``batch`` parallel rows of ``stream``; with ``with_pos`` (x, y, pos)
+    where pos are the metrical positions of x (computed over the whole stream)."""
     import torch
 
     data = torch.tensor(stream, dtype=torch.long)
+    posd = torch.tensor(enc.positions(stream), dtype=torch.long) if with_pos else None
     n = (len(data) - 1) // batch
     if n < 2:
         batch = max(1, (len(data) - 1) // max(2, seq_len // 4))
         n = (len(data) - 1) // batch
     x = data[: n * batch].reshape(batch, n)
     y = data[1 : n * batch + 1].reshape(batch, n)
+    pos = posd[: n * batch].reshape(batch, n) if with_pos else None
     for s in range(0, n, seq_len):
-        yield x[:, s : s + seq_len], y[:, s : s + seq_len]
+        if with_pos:
+            yield x[:, s : s + seq_len], y[:, s : s + seq_len], pos[:, s : s + seq_len]
+        else:
+            yield x[:, s : s + seq_len], y[:, s : s + seq_len]
 
 
 def _detach(state):
@@ -65,7 +75,7 @@ def _detach(state):
 
 def _targets(y, arch):
     y = y.clone()
-    y[y == (enc.BOS if arch == "event-lstm" else 0)] = -100
+    y[y == (enc.BOS if arch in _EVENT_ARCHS else 0)] = -100
     return y
 
 
@@ -76,7 +86,8 @@ def evaluate_loss(model, pieces, seq_len: int = 256, batch: int = 16, should_sto
 
     net = model.net
     net.eval()
-    if model.arch == "event-lstm":
+    ev = model.arch in _EVENT_ARCHS
+    if ev:
         stream = _stream_event(pieces, None)
     else:
         stream = _stream_seed(pieces, {t: i + 2 for i, t in enumerate(model.seed_vocab)})
@@ -84,14 +95,14 @@ def evaluate_loss(model, pieces, seq_len: int = 256, batch: int = 16, should_sto
     n_tok = n_ev = 0
     state = None
     with torch.inference_mode():
-        for x, y in _batches(stream, batch, seq_len):
+        for x, y, *pos in _batches(stream, batch, seq_len, with_pos=ev):
             check_stop(should_stop)
-            logits, state = net(x, state)
+            logits, state = net(x, state, pos[0]) if ev else net(x, state)
             t = _targets(y, model.arch)
             loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), t.reshape(-1), ignore_index=-100, reduction="sum")
             total += float(loss)
             n_tok += int((t != -100).sum())
-            n_ev += int((t >= enc.D0).sum()) if model.arch == "event-lstm" else int((t != -100).sum())
+            n_ev += int((t >= enc.D0).sum()) if ev else int((t != -100).sum())
     return {"loss": total / max(n_tok, 1), "nats_per_event": total / max(n_ev, 1)}
 
 
@@ -140,7 +151,8 @@ def train_model(
     steps_done = 0
     events_seen = 0
     # estimate steps per epoch for progress
-    probe = _stream_event(train_pieces, None) if model.arch == "event-lstm" else _stream_seed(train_pieces, seed_index)
+    ev = model.arch in _EVENT_ARCHS
+    probe = _stream_event(train_pieces, None) if ev else _stream_seed(train_pieces, seed_index)
     steps_per_epoch = max(1, math.ceil(((len(probe) - 1) // batch) / seq_len))
     ev_per_tok = (sum(len(p.events) for p in train_pieces) / max(1, len(probe)))
     total_steps = steps_per_epoch * max(1, epochs - start_epoch)
@@ -148,7 +160,7 @@ def train_model(
     epoch = start_epoch
     for epoch in range(start_epoch, epochs):
         net.train()
-        if model.arch == "event-lstm":
+        if ev:
             order = list(train_pieces)
             rng.shuffle(order)
             stream = _stream_event(order, rng if augment else None)
@@ -159,9 +171,9 @@ def train_model(
         state = None
         tl = 0.0
         tn = 0
-        for x, y in _batches(stream, batch, seq_len):
+        for x, y, *pos in _batches(stream, batch, seq_len, with_pos=ev):
             check_stop(should_stop)
-            logits, state = net(x, state)
+            logits, state = net(x, state, pos[0]) if ev else net(x, state)
             state = _detach(state)
             t = _targets(y, model.arch)
             loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), t.reshape(-1), ignore_index=-100)
@@ -226,13 +238,15 @@ def train_model(
 
 def prepare_model(preset: str, train_pieces: list, val_pieces: list, sources: list, init=None, **meta):
     """A fresh (or ``init``-initialised) model with its trigram and 8-gram hashes."""
-    from .model import new_model, load_composer
+    from .model import PRESETS, load_composer, new_model, upgrade_to_metre
     from .stats import fit_trigram, ngram_hashes
 
     evs = [p.events for p in train_pieces]
     if init is not None:
         base = load_composer(init)
         model = base
+        if PRESETS.get(preset, {}).get("arch") == "event-lstm-v2" and model.arch == "event-lstm":
+            model = upgrade_to_metre(model)  # keep the init's sizes, add the metre inputs
         model.meta["finetuned_from"] = str(Path(str(init)).name)
         model.meta.setdefault("pretrain_sources", model.meta.get("sources"))
     else:

@@ -142,10 +142,13 @@ class ComposerTab(WorkbenchTab):
         f = QFormLayout(g)
         self.preset_combo = QComboBox()
         self.preset_combo.setToolTip("default: sub-token embeddings + 2-layer LSTM over factorised events "
-                                     "(pitches, then duration), transposition augmentation, dropout.\n"
+                                     "(pitches, then duration), with each event's metrical position (onset "
+                                     "within a 4- and a 3-quarter bar) as an extra input; transposition "
+                                     "augmentation, dropout.\nlarge: the same with a 2x384 LSTM (slower).\n"
                                      "seed: the seed study's network (one scalar per step, LSTM 512/1024/1024, "
                                      "batch norm) for comparison; it tends to collapse.")
-        self.preset_combo.addItem("default (2x256 LSTM, factorised)", "default")
+        self.preset_combo.addItem("default (2x256 LSTM, factorised, metre)", "default")
+        self.preset_combo.addItem("large (2x384 LSTM, factorised, metre)", "large")
         self.preset_combo.addItem("small (2x128 LSTM, quick tests)", "small")
         self.preset_combo.addItem("seed (the study's network)", "seed")
         f.addRow("Model", self.preset_combo)
