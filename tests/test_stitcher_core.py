@@ -197,6 +197,29 @@ def test_tiny_training_and_model_file_roundtrip(tmp_path):
         EdgeScorer.load(str(tmp_path / "junk.pt"))
 
 
+def test_peak_term_roundtrip_and_dot_product_form(tmp_path):
+    """The v4 metric with the whitened high-resolution spectrum ("peaks") term: the
+    saved file reloads to the same scores, the fixed peak share survives, and a pool's
+    scores are exactly the dot products of per-edge codes."""
+    import torch
+
+    from musiclab.stitcher.features import N_CHANNELS, PEAK_BINS, frame_features
+    from musiclab.stitcher.scorers import EdgeScorer, load_any
+    from musiclab.stitcher.train import train_edge
+
+    f = frame_features(melody(3.0, 0)[None], peaks=True)
+    assert f.shape[1] == N_CHANNELS + PEAK_BINS and torch.isfinite(f).all()
+    songs = [song(20, k) for k in range(3)]
+    sc, hist = train_edge(songs, steps=4, frames=16, peaks=12, peak_share=0.6, cuts_per_song=8, threads=1)
+    assert sc.net.peaks == 12 and sc.net.peak_share == pytest.approx(0.6)
+    back = load_any(str(sc.to_file(tmp_path / "p.pt")))
+    assert isinstance(back, EdgeScorer) and back.net.peaks == 12 and back.net.peak_share == pytest.approx(0.6)
+    pool = build_pool(songs, "fixed:2")
+    e1, e2 = sc.encode(pool), back.encode(pool)
+    np.testing.assert_allclose(e1.scores([0, 1]), e2.scores([0, 1]), atol=1e-5)
+    np.testing.assert_allclose(e1.scores([2])[0, 3], float(e1.ends[2] @ e1.starts[3]), atol=1e-6)
+
+
 def test_seed_model_scores_match_its_forward_pass():
     """The factorised pair scoring of the seed CNN-LSTM equals its plain forward pass."""
     import torch

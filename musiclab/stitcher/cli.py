@@ -97,10 +97,10 @@ def _train(args) -> int:
         print("error: no usable songs.", file=sys.stderr)
         return 1
     if args.arch == "edge":
-        from .train import train_edge
+        from .train import EDGE_RECIPE, train_edge
 
         scorer, hist = train_edge(songs, steps=args.steps, seed=args.seed, on_progress=_progress("training"),
-                                  max_seconds=args.minutes * 60)
+                                  max_seconds=args.minutes * 60, **EDGE_RECIPE)
         info = {"steps": hist["steps_done"], "final_loss": hist["loss"][-1] if hist["loss"] else None,
                 "seconds": hist["seconds"]}
     else:

@@ -21,6 +21,12 @@ from .pool import HOP, SR
 N_FFT = 2048
 N_MELS = 64
 N_CHANNELS = N_MELS + 12 + 1
+# "peak" channels: whitened high-resolution log spectrum (bins 1..PEAK_BINS of the 2048-point
+# STFT, up to ~4 kHz, 10.8 Hz apart) minus its moving average over PEAK_SMOOTH bins, so
+# only the partials (which notes sound, and how exactly they are tuned) remain
+PEAK_FMAX = 4000.0
+PEAK_BINS = int(PEAK_FMAX / SR * N_FFT)  # 371
+PEAK_SMOOTH = 31
 
 _FB: dict = {}
 
@@ -38,16 +44,29 @@ def _filters(sr: int = SR):
     return _FB[sr]
 
 
-def frame_features(y, sr: int = SR):
+def _peaks(power):
+    """``(B, F, T)`` STFT power -> ``(B, PEAK_BINS, T)`` whitened log spectrum."""
+    import torch
+
+    lp = torch.log(power[:, 1:PEAK_BINS + 1] + 1e-6)
+    # moving average over PEAK_SMOOTH bins (zero-padded ends) as a difference of cumulative sums
+    h = PEAK_SMOOTH // 2
+    c = torch.nn.functional.pad(lp, (0, 0, h + 1, h)).cumsum(dim=1)
+    env = (c[:, PEAK_SMOOTH:] - c[:, :-PEAK_SMOOTH]) / PEAK_SMOOTH
+    return lp - env
+
+
+def frame_features(y, sr: int = SR, peaks: bool = False):
     """``y``: tensor/array ``(B, n)`` or ``(n,)`` -> tensor ``(B, N_CHANNELS, T)`` with
-    ``T = 1 + (n - N_FFT) // HOP`` (0 if shorter)."""
+    ``T = 1 + (n - N_FFT) // HOP`` (0 if shorter). With ``peaks`` the PEAK_BINS
+    whitened log-spectrum channels follow (``(B, N_CHANNELS + PEAK_BINS, T)``)."""
     import torch
 
     x = torch.as_tensor(np.asarray(y, dtype=np.float32) if not isinstance(y, torch.Tensor) else y)
     if x.ndim == 1:
         x = x[None]
     if x.shape[-1] < N_FFT:
-        return torch.zeros(x.shape[0], N_CHANNELS, 0)
+        return torch.zeros(x.shape[0], N_CHANNELS + (PEAK_BINS if peaks else 0), 0)
     mel_fb, chroma_fb, win = _filters(sr)
     spec = torch.stft(x, N_FFT, HOP, window=win, center=False, return_complex=True)
     power = torch.view_as_real(spec).pow(2).sum(-1)  # (B, F, T)
@@ -58,7 +77,8 @@ def frame_features(y, sr: int = SR):
     chroma = chroma / (chroma.amax(dim=1, keepdim=True) + 1e-8)
     flux = torch.relu(logmel[:, :, 1:] - logmel[:, :, :-1]).mean(dim=1, keepdim=True)
     flux = torch.cat([torch.zeros_like(flux[:, :, :1]), flux], dim=2) * 4.0
-    return torch.cat([logmel, chroma, flux], dim=1)
+    parts = [logmel, chroma, flux] + ([_peaks(power)] if peaks else [])
+    return torch.cat(parts, dim=1)
 
 
 def context_samples(frames: int) -> int:
@@ -83,7 +103,7 @@ def edge_segments(pool, frames: int, trim: int = 0, which: str = "end") -> np.nd
     return out
 
 
-def edge_features(pool, frames: int, trim: int = 0, batch: int = 512):
+def edge_features(pool, frames: int, trim: int = 0, batch: int = 512, peaks: bool = False):
     """Features of every chunk's end and start: two tensors ``(N, C, frames)``."""
     import torch
 
@@ -91,11 +111,11 @@ def edge_features(pool, frames: int, trim: int = 0, batch: int = 512):
     for which, dst in (("end", ends), ("start", starts)):
         seg = edge_segments(pool, frames, trim, which)
         for k in range(0, len(seg), batch):
-            dst.append(frame_features(seg[k: k + batch], pool.sr))
+            dst.append(frame_features(seg[k: k + batch], pool.sr, peaks=peaks))
     return torch.cat(ends), torch.cat(starts)
 
 
-def song_frames(y: np.ndarray, sr: int = SR, block_frames: int = 4096):
+def song_frames(y: np.ndarray, sr: int = SR, block_frames: int = 4096, peaks: bool = False):
     """Frame features of a whole song (for training), computed in blocks to bound memory."""
     import torch
 
@@ -105,8 +125,8 @@ def song_frames(y: np.ndarray, sr: int = SR, block_frames: int = 4096):
     for f0 in range(0, T, block_frames):
         f1 = min(T, f0 + block_frames)
         seg = y[f0 * HOP: (f1 - 1) * HOP + N_FFT]
-        out.append(frame_features(seg, sr)[0])
-    return torch.cat(out, dim=1) if out else torch.zeros(N_CHANNELS, 0)
+        out.append(frame_features(seg, sr, peaks=peaks)[0])
+    return torch.cat(out, dim=1) if out else torch.zeros(N_CHANNELS + (PEAK_BINS if peaks else 0), 0)
 
 
 def mfcc_from_logmel(logmel, n_mfcc: int = 13):

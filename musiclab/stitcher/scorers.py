@@ -9,7 +9,9 @@ thousands of chunks costs one batch of feature extraction and matrix products.
 * ``seed``: the seed study's CNN-LSTM on raw edge samples (see :mod:`.seed`).
 * ``edge`` (the default, ``resources/models/stitcher/default.pt``): a learned
   multi-scale metric between the log-mel/chroma of A's end and B's start (windows of
-  0.14-0.42 s next to the seam), trained contrastively on random cut points inside songs
+  0.14-0.42 s next to the seam) plus a "peak" term, the cosine of the whitened
+  high-resolution spectra (which partials sound, 10.8 Hz apart, up to 4 kHz) over 0.14
+  and 0.32 s next to the seam; trained contrastively on random cut points inside songs
   (see :mod:`.train`).
 * ``random``: random scores (chance level for the evaluation).
 """
@@ -23,10 +25,11 @@ import numpy as np
 
 from ..errors import ModelFileError
 from ..jobs import OnProgress, ShouldStop, check_stop, report
-from .features import N_CHANNELS, N_MELS, edge_features, mfcc_from_logmel
+from .features import N_CHANNELS, N_MELS, PEAK_BINS, edge_features, mfcc_from_logmel
 
 KIND = "stitcher"
-EDGE_ARCH = "edge-metric-v3"
+EDGE_ARCH = "edge-metric-v4"
+EDGE_ARCHS = ("edge-metric-v3", EDGE_ARCH)  # v3 files (no peak term) still load
 
 
 class Encoded:
@@ -137,18 +140,28 @@ def _edge_modules():
         term is a dot product, so each chunk edge is encoded once and a whole pool is
         scored with one matrix product. Few parameters (the data are ~16 songs): the
         richer convolutional encoders we tried memorised the training songs and ranked
-        held-out songs worse than this (see the model card). ``rhythm=R`` adds an
+        held-out songs worse than this (see the model card). ``peaks=P`` (v4, on in the
+        shipped model) adds the peak term: the whitened log spectrum (bins up to 4 kHz
+        minus their moving average over 31 bins, see :func:`.features._peaks`) with a
+        learned per-bin gain, averaged over the nearest P//3 and P frames, centred and
+        compared by cosine; ``peak_share`` fixes the peak terms' share of the weights
+        (the free training under-weights them for unseen songs). ``rhythm=R`` adds an
         optional term (off in the shipped model: no gain measured): a learned linear
         map from A's onset envelope over R frames to B's; ``xpred=1`` a cross-window
         trend-extrapolation term (also off: no gain).
         """
 
-        def __init__(self, frames: int = 16, width: int = 0, dim: int = 0, rhythm: int = 0, xpred: int = 0):
+        def __init__(self, frames: int = 16, width: int = 0, dim: int = 0, rhythm: int = 0, xpred: int = 0,
+                     peaks: int = 0, peak_share: float = 0.0):
             super().__init__()
             self.frames, self.width, self.dim, self.rhythm_frames = frames, width, dim, min(rhythm, frames)
             self.xpred_on = int(bool(xpred))
+            self.peaks = min(int(peaks), frames)
+            self.peak_windows = ((0, max(1, self.peaks // 3)), (0, self.peaks)) if self.peaks else ()
+            # fixed share of the peak terms in the score (0: learned freely with the others)
+            self.peak_share = float(peak_share) if self.peaks else 0.0
             nb = N_MELS + 12
-            nw = len(WINDOWS) + (1 if self.rhythm_frames else 0) + self.xpred_on
+            nw = len(WINDOWS) + (1 if self.rhythm_frames else 0) + self.xpred_on + len(self.peak_windows)
             self.register_buffer("mean", torch.zeros(N_CHANNELS, 1))
             self.register_buffer("std", torch.ones(N_CHANNELS, 1))
             self.delta = nn.Parameter(torch.zeros(len(WINDOWS), nb, nb))
@@ -165,6 +178,11 @@ def _edge_modules():
                 self.rhythm = nn.Parameter(torch.randn(r, r, generator=g) * 0.05)
             init = torch.ones(nw)
             init[0] = 0.0
+            if self.peaks:
+                # per-bin gain of the whitened spectrum (learned, starts flat)
+                self.peak_gain = nn.Parameter(torch.zeros(PEAK_BINS))
+                p0 = len(WINDOWS) + self.xpred_on
+                init[p0: p0 + len(self.peak_windows)] = 1.5
             self.log_w = nn.Parameter(init)
             self.chroma_gain = nn.Parameter(torch.tensor(-1.0))
             self.logit_scale = nn.Parameter(torch.tensor(np.log(10.0), dtype=torch.float32))
@@ -183,12 +201,26 @@ def _edge_modules():
             eye = torch.eye(v.shape[2])
             m = eye + self.delta + (self.pred if end else 0.0)
             p = torch.einsum("bwi,wji->bwj", v, m)
-            w = torch.softmax(self.log_w, 0).sqrt()
+            w = torch.softmax(self.log_w, 0)
+            if self.peak_share > 0:
+                p0, p1 = len(WINDOWS) + self.xpred_on, len(WINDOWS) + self.xpred_on + len(self.peak_windows)
+                pk = w[p0:p1] / w[p0:p1].sum() * self.peak_share
+                rest = torch.cat([w[:p0], w[p1:]])
+                rest = rest / rest.sum() * (1.0 - self.peak_share)
+                w = torch.cat([rest[:p0], pk, rest[p0:]])
+            w = w.sqrt()
             p = nn.functional.normalize(p, dim=2) * w[None, : len(WINDOWS), None]
             out = p.flatten(1)
             if self.xpred_on:
                 q = torch.einsum("bwi,wji->bj", v, self.xpred) if end else v[:, 0]
                 out = torch.cat([out, nn.functional.normalize(q, dim=1) * w[len(WINDOWS)]], dim=1)
+            if self.peaks:
+                h = x[:, N_CHANNELS: N_CHANNELS + PEAK_BINS] * self.peak_gain.exp()[None, :, None]
+                p0 = len(WINDOWS) + self.xpred_on
+                for j, (a, b) in enumerate(self.peak_windows):
+                    v = h[:, :, a:b].mean(dim=2)
+                    v = v - v.mean(dim=1, keepdim=True)
+                    out = torch.cat([out, nn.functional.normalize(v, dim=1) * w[p0 + j]], dim=1)
             if self.rhythm_frames:
                 o = x[:, N_MELS + 12, : self.rhythm_frames]
                 o = (o - o.mean(dim=1, keepdim=True)) / (o.std(dim=1, keepdim=True) + 1e-3)
@@ -206,8 +238,9 @@ def _edge_modules():
     return EdgeNet
 
 
-def make_edge_net(frames: int = 16, width: int = 0, dim: int = 0, rhythm: int = 0, xpred: int = 0):
-    return _edge_modules()(frames, width, dim, rhythm, xpred)
+def make_edge_net(frames: int = 16, width: int = 0, dim: int = 0, rhythm: int = 0, xpred: int = 0, peaks: int = 0,
+                  peak_share: float = 0.0):
+    return _edge_modules()(frames, width, dim, rhythm, xpred, peaks, peak_share)
 
 
 class EdgeScorer(Scorer):
@@ -225,11 +258,12 @@ class EdgeScorer(Scorer):
         from ..models import load_model_file, load_state_checked, resolve_model
 
         path = resolve_model(KIND, name_or_path)
-        obj = load_model_file(path, KIND, archs=[EDGE_ARCH])
+        obj = load_model_file(path, KIND, archs=list(EDGE_ARCHS))
         cfg = obj.get("config") or {}
         try:
             net = make_edge_net(int(cfg.get("frames", 16)), rhythm=int(cfg.get("rhythm", 0)),
-                               xpred=int(cfg.get("xpred", 0)))
+                               xpred=int(cfg.get("xpred", 0)), peaks=int(cfg.get("peaks", 0)),
+                               peak_share=float(cfg.get("peak_share", 0.0)))
         except (TypeError, ValueError) as exc:
             raise ModelFileError(f"'{Path(path).name}' has an invalid configuration ({exc}).") from exc
         load_state_checked(net, obj["state_dict"], Path(path).name)
@@ -241,7 +275,8 @@ class EdgeScorer(Scorer):
         net = self.net
         obj = {"meta": make_meta(KIND, EDGE_ARCH, **{**self.meta, **extra}),
                "config": {"frames": net.frames, "width": net.width, "dim": net.dim, "rhythm": net.rhythm_frames,
-                          "xpred": net.xpred_on},
+                          "xpred": net.xpred_on, "peaks": net.peaks,
+                          "peak_share": net.peak_share},
                "state_dict": {k: v.detach().cpu() for k, v in net.state_dict().items()}}
         return save_model(obj, path)
 
@@ -250,7 +285,7 @@ class EdgeScorer(Scorer):
 
         check_stop(should_stop)
         report(on_progress, 0, 2, "edge features")
-        fe, fs = edge_features(pool, self.net.frames, trim)
+        fe, fs = edge_features(pool, self.net.frames, trim, peaks=bool(self.net.peaks))
         ends, starts = [], []
         with torch.inference_mode():
             for k in range(0, len(fe), batch):
@@ -288,7 +323,7 @@ def load_any(path: str) -> Scorer:
 
     p = resolve_model(KIND, path)
     arch = load_model_file(p, KIND)["meta"].get("arch")
-    if arch == EDGE_ARCH:
+    if arch in EDGE_ARCHS:
         return EdgeScorer.load(str(p))
     from .seed import SEED_ARCH, SeedScorer
 

@@ -79,8 +79,8 @@ def _finish(pool, enc, chain, crossfade_ms, beat_align, should_stop, on_progress
 def train(songs: Sequence[Song], out: str | Path, steps: int = 600, on_loss=None,
           should_stop: ShouldStop = None, on_progress: OnProgress = None) -> str:
     """Train a learned scorer on the pool's songs and save it; returns the path."""
-    from .train import train_edge
+    from .train import EDGE_RECIPE, train_edge
 
     scorer, _hist = train_edge(list(songs), steps=steps, on_loss=on_loss, threads=1,
-                               should_stop=should_stop, on_progress=on_progress)
+                               should_stop=should_stop, on_progress=on_progress, **EDGE_RECIPE)
     return str(scorer.to_file(out))

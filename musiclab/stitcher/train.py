@@ -22,14 +22,39 @@ from typing import Optional, Sequence
 import numpy as np
 
 from ..jobs import OnProgress, ShouldStop, check_stop, report
-from .features import N_MELS, song_frames
+from .features import N_CHANNELS, N_MELS, song_frames
 from .pool import Song, _cache_dir, _song_hash, load_songs
 
 MAX_GAP = 6  # frames (6*512/22050 = 139 ms)
+# the shipped default's recipe (on top of train_edge's defaults), chosen by 2-fold
+# cross-validation by song: see resources/models/stitcher/default.md
+EDGE_RECIPE = {"peaks": 12, "peak_share": 0.67, "min_gap": 3}
 
 
-def cached_song_frames(song: Song, use_cache: bool = True):
+def cached_song_frames(song: Song, use_cache: bool = True, peaks: bool = False):
+    """``(N_CHANNELS, T)`` frame features of a song (``peaks``: plus the whitened
+    high-resolution spectrum, cached separately as float16)."""
     import torch
+
+    if peaks:
+        base = cached_song_frames(song, use_cache)
+        from .features import PEAK_BINS, PEAK_SMOOTH
+
+        ppath = _cache_dir() / f"peaks{PEAK_BINS}-{PEAK_SMOOTH}_{_song_hash(song)}.npy" if use_cache else None
+        if ppath is not None and ppath.exists():
+            try:
+                pk = torch.from_numpy(np.load(ppath).astype(np.float32))
+                if pk.shape[1] == base.shape[1]:
+                    return torch.cat([base, pk])
+            except Exception:
+                pass
+        pk = song_frames(song.y, song.sr, peaks=True)[N_CHANNELS:]
+        if ppath is not None:
+            try:
+                np.save(ppath, pk.numpy().astype(np.float16))
+            except OSError:
+                pass
+        return torch.cat([base, pk.half().float()])
 
     path = _cache_dir() / f"frames_{_song_hash(song)}.npy" if use_cache else None
     if path is not None and path.exists():
@@ -54,6 +79,9 @@ def train_edge(
     dim: int = 0,
     rhythm: int = 0,
     xpred: int = 0,
+    peaks: int = 0,
+    peak_share: float = 0.0,
+    min_gap: int = 0,
     songs_per_batch: int = 8,
     cuts_per_song: int = 24,
     lr: float = 3e-3,
@@ -81,16 +109,18 @@ def train_edge(
     for k, s in enumerate(songs):
         check_stop(should_stop)
         report(on_progress, 0, steps, f"features {k + 1}/{len(songs)}: {s.name}")
-        f = cached_song_frames(s)
+        f = cached_song_frames(s, peaks=bool(peaks))
         if f.shape[1] >= 2 * frames + 3 + MAX_GAP + 8:
             feats.append(f)
     if not feats:
         from .pool import StitcherError
 
         raise StitcherError("No song is long enough to train on (each needs a few seconds).")
-    allf = torch.cat(feats, dim=1)
-    frames = max(frames, rhythm)
-    net = make_edge_net(frames, width, dim, rhythm, xpred)
+    allf = torch.cat([f[:N_CHANNELS] for f in feats], dim=1)
+    frames = max(frames, rhythm, peaks)
+    # the peak terms' share is fixed only AFTER training: trained freely, the metric gives
+    # them ~1/3 of the score, while on held-out songs (2-fold CV by song) ~2/3 ranks better
+    net = make_edge_net(frames, width, dim, rhythm, xpred, peaks, 0.0)
     net.mean.copy_(allf.mean(dim=1, keepdim=True))
     net.std.copy_(allf.std(dim=1, keepdim=True).clamp(min=1e-3))
     del allf
@@ -111,7 +141,7 @@ def train_edge(
             f = feats[si]
             lo, hi = frames + 3, f.shape[1] - frames - MAX_GAP
             ks = rng.integers(lo, hi, size=cuts_per_song)
-            gaps = rng.integers(0, MAX_GAP + 1, size=cuts_per_song)
+            gaps = rng.integers(min(min_gap, MAX_GAP), MAX_GAP + 1, size=cuts_per_song)
             for k, g in zip(ks, gaps):
                 E.append(f[:, k - frames - 3: k - 3])
                 S.append(f[:, k + g: k + g + frames])
@@ -161,9 +191,11 @@ def train_edge(
             report(on_progress, steps, steps, f"time limit reached after {step} steps")
             break
     net.eval()
+    if net.peaks and peak_share > 0:
+        net.peak_share = float(peak_share)
     hist["seconds"] = round(time.monotonic() - t0, 1)
     hist["steps_done"] = step
-    meta = {"frames": frames, "songs": [s.name for s in songs], "steps": step, "final_loss": round(run_loss, 4),
+    meta = {"frames": frames, "peaks": peaks, "peak_share": peak_share, "min_gap": min_gap, "songs": [s.name for s in songs], "steps": step, "final_loss": round(run_loss, 4),
             "date": time.strftime("%Y-%m-%d")}
     return EdgeScorer(net, meta), hist
 
