@@ -63,7 +63,8 @@ class PianoRollWidget(pg.PlotWidget):
         if allp:
             a = np.concatenate(allp)
             lo, hi = a[:, 2].min(), a[:, 2].max()
-            self.setYRange(max(0, lo - 3), min(127, hi + 3), padding=0)
+            # headroom above the highest note keeps the legend (top left) off the notes
+            self.setYRange(max(0, lo - 3), min(136, hi + 10), padding=0)
             end = float((a[:, 0] + a[:, 1]).max()) * spq
             self.setXRange(0, max(end, 1.0), padding=0.01)
         self.cursor.setPos(0)
