@@ -1,7 +1,6 @@
 """Test setup: offscreen Qt, private user folders, no sound card, shared data location."""
 
 import os
-import sys
 import tempfile
 from pathlib import Path
 
@@ -64,6 +63,42 @@ class FakeOutputStream:
         out = np.full((frames, self.channels), np.nan, dtype=np.float32)
         self.callback(out, frames, None, None)
         return out
+
+
+def recording_player():
+    """A stand-in for :class:`musiclab.gui.player.PlayerController` that records calls.
+
+    ``played`` holds ``(samples, sr, label)`` for every ``play`` with new samples.
+    """
+    from PySide6.QtCore import QObject, Signal
+
+    class RecordingPlayer(QObject):
+        position_changed = Signal(float)
+        state_changed = Signal(str)
+
+        def __init__(self):
+            super().__init__()
+            self.played, self.seeks = [], []
+            self.owner, self.label, self.state = None, "", "stopped"
+
+        def play(self, samples=None, sr=0, label="", owner=None):
+            if samples is not None:
+                self.played.append((samples, sr, label))
+                self.owner, self.label = owner, label
+            self.state = "playing"
+            return True
+
+        def toggle(self):
+            self.state = "paused" if self.state == "playing" else "playing"
+            return True
+
+        def stop(self):
+            self.state = "stopped"
+
+        def seek(self, seconds):
+            self.seeks.append(seconds)
+
+    return RecordingPlayer()
 
 
 @pytest.fixture

@@ -7,30 +7,7 @@ import mido
 import pytest
 from PySide6.QtCore import QSettings
 
-from conftest import data_file
-
-
-class FakePlayer:
-    def __init__(self):
-        self.played = []
-        self.state = "stopped"
-        self.owner = None
-
-    def play(self, samples=None, sr=0, label="", owner=None):
-        self.played.append((samples, sr, label))
-        self.state = "playing"
-        self.owner = owner
-        return True
-
-    def toggle(self):
-        self.state = "paused" if self.state == "playing" else "playing"
-        return True
-
-    def stop(self):
-        self.state = "stopped"
-
-    def seek(self, s):
-        pass
+from conftest import data_file, recording_player
 
 
 @pytest.fixture
@@ -38,7 +15,7 @@ def tab(qtbot, tmp_path):
     from musiclab.gui.context import AppContext
     from musiclab.gui.tabs.composer import ComposerTab
 
-    ctx = AppContext(QSettings(str(tmp_path / "s.ini"), QSettings.IniFormat), FakePlayer())
+    ctx = AppContext(QSettings(str(tmp_path / "s.ini"), QSettings.IniFormat), recording_player())
     ctx.headless = True
     msgs = []
     ctx.message.connect(lambda t, e: msgs.append((t, e)))

@@ -8,40 +8,14 @@ import re
 
 import numpy as np
 import pytest
-from PySide6.QtCore import QObject, QSettings, Signal
+from PySide6.QtCore import QSettings
 
 pytest.importorskip("pyqtgraph")
 
 from musiclab.audio.io import save_audio  # noqa: E402
 
 from test_emotion_helpers import SR, make_labelled_folder, random_model, tone  # noqa: E402
-
-
-class FakePlayer(QObject):
-    position_changed = Signal(float)
-    state_changed = Signal(str)
-
-    def __init__(self):
-        super().__init__()
-        self.seeks = []
-        self.plays = []
-        self.owner = None
-        self.label = ""
-
-    def play(self, samples=None, sr=0, label="", owner=None):
-        if samples is not None:
-            self.plays.append((len(samples) if np.ndim(samples) == 1 else np.shape(samples)[-1], sr, label))
-            self.owner, self.label = owner, label
-        return True
-
-    def toggle(self):
-        return True
-
-    def stop(self):
-        pass
-
-    def seek(self, seconds):
-        self.seeks.append(seconds)
+from conftest import recording_player  # noqa: E402
 
 
 @pytest.fixture
@@ -49,7 +23,7 @@ def tab(qtbot, tmp_path):
     from musiclab.gui.context import AppContext
     from musiclab.gui.tabs.emotion import EmotionTab
 
-    ctx = AppContext(QSettings(str(tmp_path / "s.ini"), QSettings.IniFormat), FakePlayer())
+    ctx = AppContext(QSettings(str(tmp_path / "s.ini"), QSettings.IniFormat), recording_player())
     ctx.headless = True
     msgs = []
     ctx.message.connect(lambda text, err: msgs.append((text, err)))
@@ -197,7 +171,7 @@ def test_table_fits_keys_play_and_delete(filled, qtbot, tmp_path):
     t.setFocus()
     qtbot.keyClick(t, Qt.Key_Return)
     player = filled.ctx.player
-    assert len(player.plays) == 1 and player.plays[0][1] == SR and "number 02" in player.plays[0][2]
+    assert len(player.played) == 1 and player.played[0][1] == SR and "number 02" in player.played[0][2]
     assert player.owner is filled
     filled.on_playback_position(1.0)
     assert filled.timeline._cursor.isVisible()
@@ -207,7 +181,7 @@ def test_table_fits_keys_play_and_delete(filled, qtbot, tmp_path):
     rect = t.visualRect(t.model().index(row, 1))
     qtbot.mouseClick(t.viewport(), Qt.LeftButton, pos=rect.center())
     qtbot.mouseDClick(t.viewport(), Qt.LeftButton, pos=rect.center())
-    assert len(player.plays) == 2 and "number 04" in player.plays[1][2]
+    assert len(player.played) == 2 and "number 04" in player.played[1][2]
     # Delete removes the selected rows; indices stay consistent with results
     t.sortItems(3)
     t.clearSelection()

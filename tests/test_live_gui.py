@@ -14,21 +14,14 @@ from musiclab.audio.io import save_audio
 from musiclab.audio.sources import FakeSource
 from musiclab.gui.context import AppContext
 from musiclab.gui.tabs.live import LiveTab
+from conftest import recording_player  # noqa: E402
 
 SR = 48000
 
 
-class FakePlayer:
-    def __init__(self):
-        self.played = None
-
-    def play(self, samples, sr, label=""):
-        self.played = (samples, sr, label)
-
-
 @pytest.fixture
 def tab(qtbot, tmp_path):
-    ctx = AppContext(QSettings(str(tmp_path / "s.ini"), QSettings.IniFormat), FakePlayer())
+    ctx = AppContext(QSettings(str(tmp_path / "s.ini"), QSettings.IniFormat), recording_player())
     ctx.headless = True
     ctx.messages = []
     ctx.message.connect(lambda text, err: ctx.messages.append((text, err)))

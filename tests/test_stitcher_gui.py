@@ -7,34 +7,12 @@ import os
 import numpy as np
 import pytest
 import soundfile as sf
-from PySide6.QtCore import QObject, QSettings, Signal
+from PySide6.QtCore import QSettings
 
 from tests.test_stitcher_core import melody
+from conftest import recording_player  # noqa: E402
 
 pytest.importorskip("pyqtgraph")
-
-
-class FakePlayer(QObject):
-    position_changed = Signal(float)
-    state_changed = Signal(str)
-
-    def __init__(self):
-        super().__init__()
-        self.owner, self.label, self.played, self.seeks = None, "", [], []
-
-    def play(self, samples=None, sr=0, label="", owner=None):
-        self.played.append((label, None if samples is None else len(samples), sr))
-        self.owner, self.label = owner, label
-        return True
-
-    def toggle(self):
-        return True
-
-    def stop(self):
-        pass
-
-    def seek(self, seconds):
-        self.seeks.append(seconds)
 
 
 @pytest.fixture
@@ -42,7 +20,7 @@ def tab(qtbot, tmp_path):
     from musiclab.gui.context import AppContext
     from musiclab.gui.tabs.stitcher import StitcherTab
 
-    ctx = AppContext(QSettings(str(tmp_path / "s.ini"), QSettings.IniFormat), FakePlayer())
+    ctx = AppContext(QSettings(str(tmp_path / "s.ini"), QSettings.IniFormat), recording_player())
     ctx.headless = True
     msgs = []
     ctx.message.connect(lambda text, err: msgs.append((text, err)))
@@ -73,7 +51,7 @@ def test_pool_build_swap_export(tab, qtbot, tmp_path):
     assert tab.song_list.count() == 2
 
     tab._play_chunk(3)
-    assert tab.ctx.player.played[-1][1] == 2 * 22050
+    assert len(tab.ctx.player.played[-1][0]) == 2 * 22050
     tab.on_playback_position(0.5)  # the cursor runs in the song view while a chunk plays
     assert tab.song_view._cursor.value() == 3 * 2 + 0.5
 
@@ -97,7 +75,7 @@ def test_pool_build_swap_export(tab, qtbot, tmp_path):
     assert tab.built.chain.items[:2] == old.chain.items[:2] and tab.built.chain.items[2] == alt
 
     tab._play_result()
-    assert tab.ctx.player.played[-1][0] == "stitched song"
+    assert tab.ctx.player.played[-1][2] == "stitched song"
     tab.on_playback_position(3.0)
     assert tab.result_view._cursor.isVisible() and tab.result_view._cursor.value() == 3.0
     out = tab.export_to(str(tmp_path / "out.wav"))

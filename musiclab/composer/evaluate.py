@@ -8,11 +8,6 @@ Seed model: softmax over its tokens; tokens it never saw are misses (OOV).
 
 from __future__ import annotations
 
-import math
-from typing import Optional
-
-import numpy as np
-
 from ..jobs import OnProgress, ShouldStop, check_stop, report
 from . import encoding as enc
 from .events import seed_token
