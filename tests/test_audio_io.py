@@ -165,3 +165,15 @@ def test_expand_paths_recurses_and_sorts(tmp_path):
         (tmp_path / name).write_bytes(b"x")
     got = [q.relative_to(tmp_path).as_posix() for q in expand_paths([tmp_path])]
     assert got == ["a.mid", "b/z.wav", "c.ogg"]
+
+
+@pytest.mark.parametrize("ext,fmt", [(".aiff", "AIFF"), (".aif", "AIFF")])
+def test_aiff_loads(tmp_path, ext, fmt):
+    sr = 44100
+    x = sine(sr, channels=2)
+    p = tmp_path / f"take{ext}"
+    sf.write(p, x, sr, format=fmt, subtype="PCM_24")
+    y, got = load_audio(p, mono=False)
+    assert got == sr and y.shape == (2, len(x))
+    assert np.max(np.abs(y - x.T)) < 1e-4
+    assert audio_info(p).format == "AIFF"
