@@ -235,3 +235,39 @@ def test_seed_model_scores_match_its_forward_pass():
     with torch.no_grad():
         ref = net(torch.from_numpy(e[[0] * len(st)]), torch.from_numpy(st)).numpy()
     np.testing.assert_allclose(s[0], ref, atol=1e-4)
+
+
+def _max_song_run(pool, items):
+    best = run = 0
+    for k, i in enumerate(items):
+        run = run + 1 if k and pool.chunks[i].song == pool.chunks[items[k - 1]].song else 1
+        best = max(best, run)
+    return best
+
+
+def test_song_variety_rule():
+    pool = build_pool([song(30, k) for k in range(3)], "fixed:2")  # 3 songs, 15 chunks each
+    enc = Toy(pool)  # prefers the same song: without the rule the chain never leaves song 0
+    base = dict(target_s=26, start=0, reuse=1, max_run=1)  # 13 chunks: song 0 alone has enough
+    old = build_chain(pool, enc, ChainRules(**base))
+    assert {pool.chunks[i].song for i in old.items} == {0}
+    assert build_chain(pool, enc, ChainRules(**base, max_same_song=0)).items == old.items  # 0 = unchanged
+    for method in ("greedy", "beam"):
+        ch = build_chain(pool, enc, ChainRules(**base, max_same_song=2, method=method, beam=3))
+        assert _max_song_run(pool, ch.items) <= 2, method
+        assert len({pool.chunks[i].song for i in ch.items}) >= 2, method
+        assert len(set(ch.items)) == len(ch.items)  # reuse limit still kept
+        assert sum(pool.chunks[i].length for i in ch.items) / SR >= 26
+    # the rule also holds for alternatives and for a chain rebuilt after a swap
+    rules = ChainRules(**base, max_same_song=2)
+    ch = build_chain(pool, enc, rules)
+    k = next(k for k in range(2, len(ch.items)) if _max_song_run(pool, ch.items[k - 2: k]) == 2)
+    same = pool.chunks[ch.items[k - 1]].song
+    alts = alternatives(pool, enc, ch, k, count=5, rules=rules)
+    assert alts and all(pool.chunks[a].song != same for a, _ in alts)
+    new = swap(pool, enc, ch, k, alts[0][0], rules)
+    assert new.items[:k] == ch.items[:k] and _max_song_run(pool, new.items) <= 2
+    # beyond what the pool allows (one song only), the rule gives way instead of stopping short
+    one = build_pool([song(20, 5)], "fixed:2")
+    ch = build_chain(one, Toy(one), ChainRules(target_s=30, start=0, reuse=1, max_same_song=2))
+    assert sum(one.chunks[i].length for i in ch.items) / SR >= 30

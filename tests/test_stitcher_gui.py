@@ -216,3 +216,14 @@ def test_whole_flow_through_the_main_window(main_window, qtbot, tmp_path):
     tab.grab().save(str(tmp_path / "stitcher_built.png"))
     if os.environ.get("STITCHER_SCREENSHOT"):
         win.grab().save(os.environ["STITCHER_SCREENSHOT"])
+
+
+def test_song_variety_setting_roundtrip(tab, tmp_path):
+    assert tab.max_same_song.value() == 0 and tab.rules().max_same_song == 0
+    tab.max_same_song.setValue(3)
+    assert tab.rules().max_same_song == 3
+    s = QSettings(str(tmp_path / "v.ini"), QSettings.IniFormat)
+    tab.save_settings(s)
+    tab.max_same_song.setValue(0)
+    tab.restore_settings(s)
+    assert tab.max_same_song.value() == 3

@@ -2,8 +2,13 @@
 
 * :func:`build_chain`: greedy or beam search over the scorer's matrix rows, with the
   rules: no chunk twice in a row, a reuse limit, at most ``max_run`` natural successors
-  in a row (otherwise the result is just the source song), optional "stay in one key"
-  and "stay in one tempo".
+  in a row (otherwise the result is just the source song), at most ``max_same_song``
+  chunks of one source song in a row (song variety; 0 = no limit), optional "stay in
+  one key" and "stay in one tempo".
+  Key, tempo and "no chunk twice in a row" are hard; the others give way when nothing
+  else is left: song variety first yields to the reuse limit (no other song has an
+  unused chunk), and when reuse and runs leave nothing, greedy search reuses chunks
+  (still preferring another song when the variety rule asks for one).
 * :func:`alternatives` / :func:`swap`: the next-best chunks for one join; swapping one
   keeps the chain before it and rebuilds the rest.
 * :func:`render`: joins beat-aligned where beats are known (each side snaps to its
@@ -44,6 +49,7 @@ class ChainRules:
     beam: int = 4
     reuse: int = 1  # how often one chunk may appear
     max_run: int = 1  # at most this many natural successors in a row
+    max_same_song: int = 0  # at most this many chunks of one source song in a row; 0 = no limit
     stay_key: bool = False
     stay_tempo: bool = False
     tempo_tol: float = 0.08
@@ -74,7 +80,8 @@ class _Constraints:
     def __init__(self, pool: Pool, rules: ChainRules, anchor: int):
         n = len(pool.chunks)
         self.allowed = np.ones(n, bool)
-        songs = np.array([c.song for c in pool.chunks])
+        songs = np.array([c.song for c in pool.chunks], np.int64)
+        self.songs = songs
         a_song = pool.chunks[anchor].song
         if rules.stay_key:
             keys = _song_keys(pool)
@@ -89,6 +96,29 @@ class _Constraints:
                 rel = np.minimum(rel, np.minimum(np.abs(2 * tempi / t0 - 1.0), np.abs(tempi / (2 * t0) - 1.0)))
                 self.allowed &= (rel <= rules.tempo_tol)[songs]
         self.allowed[anchor] = True
+
+
+def _song_run(pool: Pool, items: list[int]) -> int:
+    """How many chunks at the end of ``items`` come from the song of the last one."""
+    s = pool.chunks[items[-1]].song
+    run = 0
+    for i in reversed(items):
+        if pool.chunks[i].song != s:
+            break
+        run += 1
+    return run
+
+
+def _other_song(pool: Pool, items: list[int], rules: ChainRules, cons: _Constraints) -> Optional[np.ndarray]:
+    """Where the song-variety rule forces a change of song: the mask of chunks from other
+    songs. None where the rule is off, not yet due, or cannot be met at all (one song in
+    the pool, or only one song in key/tempo)."""
+    if rules.max_same_song <= 0 or _song_run(pool, items) < rules.max_same_song:
+        return None
+    other = cons.songs != pool.chunks[items[-1]].song
+    if not (other & cons.allowed).any():
+        return None
+    return other
 
 
 def _mask_row(pool: Pool, row: np.ndarray, items: list[int], uses: np.ndarray, rules: ChainRules,
@@ -107,6 +137,13 @@ def _mask_row(pool: Pool, row: np.ndarray, items: list[int], uses: np.ndarray, r
     nxt = pool.successor(cur)
     if nxt is not None and run >= rules.max_run:
         row[nxt] = -np.inf
+    # at most max_same_song chunks of one song in a row; if every other song's chunks are
+    # used up (reuse limit) or barred, the rule gives way rather than ending the song
+    other = _other_song(pool, items, rules, cons)
+    if other is not None:
+        varied = np.where(other, row, -np.inf)
+        if np.isfinite(varied).any():
+            row = varied
     return row
 
 
@@ -114,9 +151,13 @@ def _dur(pool: Pool, items: list[int]) -> float:
     return sum(pool.chunks[i].length for i in items) / pool.sr
 
 
-def _fallback(pool, row_raw, items, cons):
+def _fallback(pool, row_raw, items, cons, rules):
+    """Reuse limit and runs relaxed; key, tempo, no-repeat kept; song variety kept where it can be."""
     row = np.where(cons.allowed, row_raw, -np.inf).astype(np.float64)
     row[items[-1]] = -np.inf
+    other = _other_song(pool, items, rules, cons)
+    if other is not None and np.isfinite(row[other]).any():
+        row[~other] = -np.inf
     if np.all(~np.isfinite(row)):
         return None
     return int(np.argmax(row))
@@ -150,7 +191,7 @@ def build_chain(pool: Pool, enc, rules: Optional[ChainRules] = None, prefix: Opt
         raw = enc.scores([chain.items[-1]])[0]
         row = _mask_row(pool, raw.astype(np.float64), chain.items, uses, rules, cons)
         if np.all(~np.isfinite(row)):
-            nxt = _fallback(pool, raw, chain.items, cons)  # reuse limit exhausted: relax it
+            nxt = _fallback(pool, raw, chain.items, cons, rules)  # reuse limit exhausted: relax it
             if nxt is None:
                 break
         else:

@@ -38,6 +38,10 @@ def add_parser(subparsers) -> None:
     s.add_argument("--beam", type=int, default=4)
     s.add_argument("--reuse", type=int, default=1, help="how often one chunk may be used")
     s.add_argument("--max-run", type=int, default=1, help="natural successors allowed in a row")
+    s.add_argument("--max-same-song", type=int, default=0, metavar="N",
+                   help="song variety: at most N chunks of one source song in a row, then the next "
+                        "chunk must come from another song (0 = no limit, the default; the rule "
+                        "gives way only where no other song has a usable chunk)")
     s.add_argument("--stay-key", action="store_true")
     s.add_argument("--stay-tempo", action="store_true")
     s.add_argument("--crossfade-ms", type=float, default=60.0)
@@ -138,7 +142,7 @@ def _stitch(args) -> int:
     enc = scorer.encode(pool)
     rules = ChainRules(target_s=args.minutes * 60, start=args.start, seed=args.seed, method=args.method,
                        beam=args.beam, reuse=args.reuse, max_run=args.max_run, stay_key=args.stay_key,
-                       stay_tempo=args.stay_tempo)
+                       stay_tempo=args.stay_tempo, max_same_song=max(0, args.max_same_song))
     chain = build_chain(pool, enc, rules, on_progress=_progress("chaining"))
     rendered = render(pool, chain, args.crossfade_ms, beat_align=not args.no_beat_align)
     save_audio(out, rendered.y, rendered.sr)

@@ -214,6 +214,11 @@ class StitcherTab(WorkbenchTab):
         self.max_run.setRange(0, 100)
         self.max_run.setValue(1)
         self.max_run.setToolTip("How many natural successors (the original order) may follow in a row")
+        self.max_same_song = QSpinBox()
+        self.max_same_song.setRange(0, 1000)
+        self.max_same_song.setValue(0)
+        self.max_same_song.setToolTip("Song variety: after this many chunks of one source song in a row, the next "
+                                      "chunk must come from another song (0 = never force a change)")
         self.stay_key = QCheckBox("stay in key")
         self.stay_key.setToolTip("Only chunks in the key of the start chunk")
         self.stay_tempo = QCheckBox("stay in tempo")
@@ -244,6 +249,11 @@ class StitcherTab(WorkbenchTab):
         row.addWidget(QLabel("× per chunk, runs of"))
         row.addWidget(self.max_run)
         f.addRow("Reuse", row)
+        row = QHBoxLayout()
+        row.addWidget(QLabel("switch after"))
+        row.addWidget(self.max_same_song)
+        row.addWidget(QLabel("chunks (0 = never force)"))
+        f.addRow("Songs", row)
         row = QHBoxLayout()
         row.addWidget(self.stay_key)
         row.addWidget(self.stay_tempo)
@@ -440,6 +450,7 @@ class StitcherTab(WorkbenchTab):
         return ChainRules(target_s=self.minutes.value() * 60, start=None if start < 0 else start,
                           seed=self.seed.value(), method=self.method.currentText(), beam=self.beam.value(),
                           reuse=self.reuse.value(), max_run=self.max_run.value(),
+                          max_same_song=self.max_same_song.value(),
                           stay_key=self.stay_key.isChecked(), stay_tempo=self.stay_tempo.isChecked())
 
     def _update_buttons(self) -> None:
@@ -891,6 +902,7 @@ class StitcherTab(WorkbenchTab):
         settings.setValue("method", self.method.currentText())
         settings.setValue("reuse", self.reuse.value())
         settings.setValue("max_run", self.max_run.value())
+        settings.setValue("max_same_song", self.max_same_song.value())
         settings.setValue("beam", self.beam.value())
         settings.setValue("beat_align", self.beat_align.isChecked())
         settings.setValue("splitter", self.splitter.saveState())
@@ -912,6 +924,8 @@ class StitcherTab(WorkbenchTab):
                 self.reuse.setValue(int(float(settings.value("reuse"))))
             if settings.value("max_run") is not None:
                 self.max_run.setValue(int(float(settings.value("max_run"))))
+            if settings.value("max_same_song") is not None:
+                self.max_same_song.setValue(int(float(settings.value("max_same_song"))))
             if settings.value("beam") is not None:
                 self.beam.setValue(int(float(settings.value("beam"))))
             if settings.value("beat_align") is not None:
