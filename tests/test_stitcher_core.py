@@ -271,3 +271,22 @@ def test_song_variety_rule():
     one = build_pool([song(20, 5)], "fixed:2")
     ch = build_chain(one, Toy(one), ChainRules(target_s=30, start=0, reuse=1, max_same_song=2))
     assert sum(one.chunks[i].length for i in ch.items) / SR >= 30
+
+
+def test_rendered_song_reaches_its_target_despite_beat_snapping():
+    """Beat-snapped joins shorten chunks; render_to_length chains on until the target is met."""
+    from musiclab.stitcher.chain import ChainRules, build_chain, render, render_to_length
+
+    pool = build_pool([song(30, k) for k in range(3)], "fixed:2")
+    enc = Toy(pool)
+    for s in pool.songs:  # beats 0.29 s apart: snapping moves chunk edges by up to ~0.15 s
+        s.beats = np.arange(int(0.2 * pool.sr), len(s.y), int(0.29 * pool.sr))
+    rules = ChainRules(target_s=20.0, start=0, reuse=1, max_run=1, max_same_song=2)
+    chain = build_chain(pool, enc, rules)
+    plain = render(pool, chain, 60.0, beat_align=True)
+    chain2, r = render_to_length(pool, enc, chain, rules, 60.0, beat_align=True)
+    assert len(plain.y) / plain.sr < 20.0  # snapping left the plain render short: the case at hand
+    assert len(r.y) / r.sr >= 20.0
+    assert chain2.items[: len(chain.items)] == chain.items  # extended, not rebuilt
+    same, r2 = render_to_length(pool, enc, chain2, rules, 60.0, beat_align=True)
+    assert same.items == chain2.items and len(r2.y) == len(r.y)  # long enough: nothing added

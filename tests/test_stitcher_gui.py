@@ -219,7 +219,7 @@ def test_whole_flow_through_the_main_window(main_window, qtbot, tmp_path):
 
 
 def test_song_variety_setting_roundtrip(tab, tmp_path):
-    assert tab.max_same_song.value() == 0 and tab.rules().max_same_song == 0
+    assert tab.max_same_song.value() == 4 and tab.rules().max_same_song == 4  # mixes songs by default
     tab.max_same_song.setValue(3)
     assert tab.rules().max_same_song == 3
     s = QSettings(str(tmp_path / "v.ini"), QSettings.IniFormat)

@@ -21,7 +21,7 @@
 from __future__ import annotations
 
 import csv
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Optional
 
@@ -287,6 +287,25 @@ class Rendered:
     segments: list[tuple[float, float, int, int, int]]
     joins: list[float]  # output times (s) of the joins
     crossfade_s: float
+
+
+def render_to_length(pool: Pool, enc, chain: Chain, rules: ChainRules, crossfade_ms: float = 60.0,
+                     beat_align: bool = True, should_stop: ShouldStop = None,
+                     max_rounds: int = 8) -> tuple[Chain, "Rendered"]:
+    """Render ``chain``; where beat snapping and crossfades left the song short of
+    ``rules.target_s``, chain more chunks (same rules, the chain kept as prefix) and render again."""
+    r = render(pool, chain, crossfade_ms, beat_align, should_stop=should_stop)
+    for _ in range(max_rounds):
+        short = rules.target_s - len(r.y) / r.sr
+        if short <= 0:
+            break
+        more = replace(rules, target_s=_dur(pool, chain.items) + short)
+        longer = build_chain(pool, enc, more, prefix=chain, should_stop=should_stop)
+        if len(longer.items) == len(chain.items):
+            break  # nothing left that the rules allow
+        chain = longer
+        r = render(pool, chain, crossfade_ms, beat_align, should_stop=should_stop)
+    return chain, r
 
 
 def _snap(x: int, beats: Optional[np.ndarray], sr: int, lo: int, hi: int, tol_s: float = 0.3) -> int:

@@ -126,7 +126,7 @@ def _stitch(args) -> int:
 
     from ..audio.io import save_audio
     from ..cli import json_line
-    from .chain import ChainRules, build_chain, render, seam_report, write_csv
+    from .chain import ChainRules, build_chain, render_to_length, seam_report, write_csv
     from .pool import load_pool
     from .scorers import get_scorer
 
@@ -144,7 +144,7 @@ def _stitch(args) -> int:
                        beam=args.beam, reuse=args.reuse, max_run=args.max_run, stay_key=args.stay_key,
                        stay_tempo=args.stay_tempo, max_same_song=max(0, args.max_same_song))
     chain = build_chain(pool, enc, rules, on_progress=_progress("chaining"))
-    rendered = render(pool, chain, args.crossfade_ms, beat_align=not args.no_beat_align)
+    chain, rendered = render_to_length(pool, enc, chain, rules, args.crossfade_ms, beat_align=not args.no_beat_align)
     save_audio(out, rendered.y, rendered.sr)
     csv_path = Path(args.csv) if args.csv else out.with_suffix(".csv")
     write_csv(csv_path, pool, rendered, chain)

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Optional, Sequence
 
 from ..jobs import OnProgress, ShouldStop, check_stop, report
-from .chain import Chain, ChainRules, Rendered, build_chain, render, seam_report, swap
+from .chain import Chain, ChainRules, Rendered, build_chain, render_to_length, seam_report, swap
 from .pool import Pool, Song, build_pool, load_songs
 
 
@@ -56,19 +56,19 @@ class Built:
 def build(pool: Pool, enc, rules: ChainRules, crossfade_ms: float = 60.0, beat_align: bool = True,
           should_stop: ShouldStop = None, on_progress: OnProgress = None) -> Built:
     chain = build_chain(pool, enc, rules, should_stop=should_stop, on_progress=on_progress)
-    return _finish(pool, enc, chain, crossfade_ms, beat_align, should_stop, on_progress)
+    return _finish(pool, enc, chain, rules, crossfade_ms, beat_align, should_stop, on_progress)
 
 
 def swap_and_rebuild(pool: Pool, enc, chain: Chain, k: int, new_item: int, rules: ChainRules,
                      crossfade_ms: float = 60.0, beat_align: bool = True, should_stop: ShouldStop = None,
                      on_progress: OnProgress = None) -> Built:
     ch = swap(pool, enc, chain, k, new_item, rules, should_stop=should_stop, on_progress=on_progress)
-    return _finish(pool, enc, ch, crossfade_ms, beat_align, should_stop, on_progress)
+    return _finish(pool, enc, ch, rules, crossfade_ms, beat_align, should_stop, on_progress)
 
 
-def _finish(pool, enc, chain, crossfade_ms, beat_align, should_stop, on_progress) -> Built:
+def _finish(pool, enc, chain, rules, crossfade_ms, beat_align, should_stop, on_progress) -> Built:
     report(on_progress, 0, 2, "rendering")
-    r = render(pool, chain, crossfade_ms, beat_align, should_stop=should_stop)
+    chain, r = render_to_length(pool, enc, chain, rules, crossfade_ms, beat_align, should_stop=should_stop)
     check_stop(should_stop)
     report(on_progress, 1, 2, "measuring seams")
     seams = seam_report(pool, r, chain)

@@ -216,7 +216,7 @@ class StitcherTab(WorkbenchTab):
         self.max_run.setToolTip("How many natural successors (the original order) may follow in a row")
         self.max_same_song = QSpinBox()
         self.max_same_song.setRange(0, 1000)
-        self.max_same_song.setValue(0)
+        self.max_same_song.setValue(4)  # a new song mixes the pool by default
         self.max_same_song.setToolTip("Song variety: after this many chunks of one source song in a row, the next "
                                       "chunk must come from another song (0 = never force a change)")
         self.stay_key = QCheckBox("stay in key")
