@@ -62,6 +62,7 @@ def test_dropped_folder_is_expanded(main_window, tmp_path):
     got = spy_on(main_window.current_tab())
     drop(main_window, [tmp_path])
     assert [p.name for p in got] == ["a.flac", "b.wav"]
+    assert main_window.recent_files()[0] == str(tmp_path)  # the folder, not each file in it
 
 
 def test_broken_and_unsupported_files_give_messages_and_no_crash(main_window, tmp_path):
@@ -75,6 +76,7 @@ def test_broken_and_unsupported_files_give_messages_and_no_crash(main_window, tm
     got = spy_on(main_window.current_tab())
     drop(main_window, [broken, empty, other, good])
     errors = [m for m, err in main_window.messages if err]
+    assert len(errors) == 1 and errors[0].startswith("3 files could not be opened")  # one message, not 3 dialogs
     assert any("broken song.ogg" in m for m in errors)
     assert any("empty.wav" in m and "empty" in m for m in errors)
     assert any("photo.jpg" in m and "unsupported" in m for m in errors)

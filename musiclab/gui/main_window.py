@@ -224,45 +224,57 @@ class MainWindow(QMainWindow):
         """
         given = [Path(p) for p in paths]
         files = expand_paths(given)
+        problems: list[str] = []  # one message per drop, however many files fail
         for p in given:
             if p.is_dir() and not any(f.is_relative_to(p) for f in files):
-                self.ctx.notify(f"'{p.name}': the folder holds no audio or MIDI files.", error=True)
+                problems.append(f"'{p.name}': the folder holds no audio or MIDI files.")
         current = self.current_tab()
         routed: dict[str, list[Path]] = {}
+        redirected: list[str] = []
+        redirect_tab: Optional[WorkbenchTab] = None
         for f in files:
             if not f.exists():
-                self.ctx.notify(f"'{f.name}': file not found.", error=True)
+                problems.append(f"'{f.name}': file not found.")
                 continue
             if is_midi_file(f):
                 target = self.tab_by_key["composer"]
                 if not target.accepts(f):
-                    self.ctx.notify(f"'{f.name}' is a MIDI file; the Composer workbench that opens "
-                                    "MIDI is not built yet.", error=True)
+                    problems.append(f"'{f.name}' is a MIDI file; the Composer workbench that opens MIDI "
+                                    "is not available.")
                     continue
             elif is_audio_file(f):
                 try:
                     audio_info(f, peak=False)
                 except MusiclabError as exc:
-                    self.ctx.notify(str(exc), error=True)
+                    problems.append(str(exc))
                     continue
                 target = current if current.accepts(f) else self._first_tab_accepting(f)
                 if target is None:
-                    self.ctx.notify(f"'{f.name}': no workbench can open audio yet.", error=True)
+                    problems.append(f"'{f.name}': no workbench can open audio.")
                     continue
                 if target is not current:
-                    self.ctx.notify(f"{current.title} works on MIDI; '{f.name}' opened in {target.title}.")
+                    redirected.append(f.name)
+                    redirect_tab = target
             else:
-                self.ctx.notify(
+                problems.append(
                     f"'{f.name}': unsupported file type '{f.suffix or '(none)'}' — musiclab opens "
-                    f"audio ({', '.join(sorted(AUDIO_EXTENSIONS))}) and MIDI (.mid, .midi).", error=True)
+                    f"audio ({', '.join(sorted(AUDIO_EXTENSIONS))}) and MIDI (.mid, .midi).")
                 continue
             routed.setdefault(target.key, []).append(f)
+        if len(problems) == 1:
+            self.ctx.notify(problems[0], error=True)
+        elif problems:
+            self.ctx.notify(f"{len(problems)} files could not be opened:\n" + "\n".join(problems), error=True)
+        if redirected:
+            names = f"'{redirected[0]}'" if len(redirected) == 1 else f"{len(redirected)} audio files"
+            self.ctx.notify(f"{current.title} works on MIDI; {names} opened in {redirect_tab.title}.")
+        for p in given:  # the folders and files the user chose, not every file inside a folder
+            if p.exists():
+                self.add_recent(str(p))
         for key, fs in routed.items():
             tab = self.tab_by_key[key]
             if tab is not current and key == "composer" and len(routed) == 1:
                 self.tabs.setCurrentWidget(tab)
-            for f in fs:
-                self.add_recent(str(f))
             try:
                 tab.open_files(fs)
             except Exception as exc:  # a tab's bug must not lose the user's session
