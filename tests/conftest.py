@@ -101,6 +101,17 @@ def recording_player():
     return RecordingPlayer()
 
 
+def tab_context(tmp_path):
+    """An AppContext for a tab under test: its own settings file, a recording player, no dialogs."""
+    from PySide6.QtCore import QSettings
+
+    from musiclab.gui.context import AppContext
+
+    ctx = AppContext(QSettings(str(tmp_path / "s.ini"), QSettings.IniFormat), recording_player())
+    ctx.headless = True
+    return ctx
+
+
 @pytest.fixture
 def fake_player():
     from musiclab.audio.playback import Player

@@ -5,18 +5,15 @@ from pathlib import Path
 
 import mido
 import pytest
-from PySide6.QtCore import QSettings
 
-from conftest import data_file, recording_player
+from conftest import data_file, tab_context
 
 
 @pytest.fixture
 def tab(qtbot, tmp_path):
-    from musiclab.gui.context import AppContext
     from musiclab.gui.tabs.composer import ComposerTab
 
-    ctx = AppContext(QSettings(str(tmp_path / "s.ini"), QSettings.IniFormat), recording_player())
-    ctx.headless = True
+    ctx = tab_context(tmp_path)
     msgs = []
     ctx.message.connect(lambda t, e: msgs.append((t, e)))
     t = ComposerTab(ctx)

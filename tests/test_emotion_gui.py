@@ -15,16 +15,14 @@ pytest.importorskip("pyqtgraph")
 from musiclab.audio.io import save_audio  # noqa: E402
 
 from test_emotion_helpers import SR, make_labelled_folder, random_model, tone  # noqa: E402
-from conftest import recording_player  # noqa: E402
+from conftest import tab_context  # noqa: E402
 
 
 @pytest.fixture
 def tab(qtbot, tmp_path):
-    from musiclab.gui.context import AppContext
     from musiclab.gui.tabs.emotion import EmotionTab
 
-    ctx = AppContext(QSettings(str(tmp_path / "s.ini"), QSettings.IniFormat), recording_player())
-    ctx.headless = True
+    ctx = tab_context(tmp_path)
     msgs = []
     ctx.message.connect(lambda text, err: msgs.append((text, err)))
     t = EmotionTab(ctx)

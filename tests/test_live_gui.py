@@ -12,17 +12,15 @@ from PySide6.QtCore import QSettings
 
 from musiclab.audio.io import save_audio
 from musiclab.audio.sources import FakeSource
-from musiclab.gui.context import AppContext
 from musiclab.gui.tabs.live import LiveTab
-from conftest import recording_player  # noqa: E402
+from conftest import tab_context  # noqa: E402
 
 SR = 48000
 
 
 @pytest.fixture
 def tab(qtbot, tmp_path):
-    ctx = AppContext(QSettings(str(tmp_path / "s.ini"), QSettings.IniFormat), recording_player())
-    ctx.headless = True
+    ctx = tab_context(tmp_path)
     ctx.messages = []
     ctx.message.connect(lambda text, err: ctx.messages.append((text, err)))
     t = LiveTab(ctx)

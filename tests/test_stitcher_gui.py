@@ -10,18 +10,16 @@ import soundfile as sf
 from PySide6.QtCore import QSettings
 
 from tests.test_stitcher_core import melody
-from conftest import recording_player  # noqa: E402
+from conftest import tab_context  # noqa: E402
 
 pytest.importorskip("pyqtgraph")
 
 
 @pytest.fixture
 def tab(qtbot, tmp_path):
-    from musiclab.gui.context import AppContext
     from musiclab.gui.tabs.stitcher import StitcherTab
 
-    ctx = AppContext(QSettings(str(tmp_path / "s.ini"), QSettings.IniFormat), recording_player())
-    ctx.headless = True
+    ctx = tab_context(tmp_path)
     msgs = []
     ctx.message.connect(lambda text, err: msgs.append((text, err)))
     t = StitcherTab(ctx)

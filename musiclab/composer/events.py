@@ -26,6 +26,7 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Iterable, Optional
 
+from ..audio.io import expand_paths
 from ..jobs import OnProgress, ShouldStop, check_stop, report
 
 EXTRACT_VERSION = 2
@@ -227,14 +228,8 @@ def _to_piece(source: str, name: str, evs: list) -> Piece:
 
 
 def find_score_files(paths: Iterable) -> list[Path]:
-    out: list[Path] = []
-    for item in paths:
-        p = Path(item)
-        if p.is_dir():
-            out.extend(sorted(q for q in p.rglob("*") if q.is_file() and q.suffix.lower() in SCORE_EXTS))
-        else:
-            out.append(p)
-    return out
+    """Files as given; folders expanded (recursively, sorted) to the score files inside."""
+    return expand_paths(paths, SCORE_EXTS)
 
 
 def load_corpus(
