@@ -227,3 +227,27 @@ def test_a_broken_workbench_does_not_take_the_app_down(qtbot, monkeypatch, setti
     qtbot.addWidget(win)
     assert win.failed_tabs == {"emotion": "RuntimeError: model file missing"}
     assert win.tabs.count() == 4 and win.tab_by_key["emotion"].accepts(Path("x.ogg")) is False
+
+
+@pytest.mark.parametrize("key", ["live", "composer", "stitcher", "emotion"])
+def test_escape_cancels_the_running_job_on_every_tab(main_window, qtbot, key):
+    """Esc belongs to the status bar's Cancel; a second Esc shortcut in a tab would make
+    Qt treat the key as ambiguous and cancel nothing."""
+    main_window.tabs.setCurrentWidget(main_window.tab_by_key[key])
+    main_window.activateWindow()
+    qtbot.waitUntil(main_window.isActiveWindow, timeout=5000)
+    svc = main_window.ctx.make_service(f"esc-{key}")
+    started = threading.Event()
+
+    def long_job(*, should_stop, on_progress):
+        started.set()
+        for _ in range(20000):
+            check_stop(should_stop)
+            threading.Event().wait(0.001)
+        return "finished"
+
+    with qtbot.waitSignal(svc.cancelled, timeout=10000):
+        svc.submit(long_job, label="Long job")
+        assert started.wait(5)
+        qtbot.waitUntil(main_window.cancel_button.isVisible, timeout=3000)
+        qtbot.keyClick(main_window, Qt.Key_Escape)

@@ -118,7 +118,6 @@ class EmotionTab(WorkbenchTab):
         self.btn_cancel.setToolTip("Stop the running analysis, evaluation or training (Esc)")
         self.btn_cancel.clicked.connect(lambda: self.svc.cancel())
         self.btn_cancel.setEnabled(False)
-        QShortcut(QKeySequence("Esc"), w, activated=lambda: self.svc.cancel())
         self.btn_export = QPushButton("Export CSV\u2026")
         self.btn_export.setToolTip("Save the results table as CSV (File > Export)")
         self.btn_export.clicked.connect(self.export)
