@@ -102,13 +102,16 @@ def recording_player():
 
 
 def tab_context(tmp_path):
-    """An AppContext for a tab under test: its own settings file, a recording player, no dialogs."""
+    """An AppContext for a tab under test: its own settings file, a recording player, no dialogs,
+    and ``ctx.log`` of its notifications."""
     from PySide6.QtCore import QSettings
 
     from musiclab.gui.context import AppContext
 
     ctx = AppContext(QSettings(str(tmp_path / "s.ini"), QSettings.IniFormat), recording_player())
     ctx.headless = True
+    ctx.log = []  # every (text, is_error) the tab notified
+    ctx.message.connect(lambda text, err: ctx.log.append((text, err)))
     return ctx
 
 

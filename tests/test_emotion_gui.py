@@ -23,10 +23,8 @@ def tab(qtbot, tmp_path):
     from musiclab.gui.tabs.emotion import EmotionTab
 
     ctx = tab_context(tmp_path)
-    msgs = []
-    ctx.message.connect(lambda text, err: msgs.append((text, err)))
     t = EmotionTab(ctx)
-    t.messages = msgs
+    t.messages = ctx.log
     qtbot.addWidget(t)
     t.resize(1280, 800)
     # a random-weight model keeps this test independent of the shipped weights

@@ -20,10 +20,8 @@ def tab(qtbot, tmp_path):
     from musiclab.gui.tabs.stitcher import StitcherTab
 
     ctx = tab_context(tmp_path)
-    msgs = []
-    ctx.message.connect(lambda text, err: msgs.append((text, err)))
     t = StitcherTab(ctx)
-    t.msgs = msgs
+    t.msgs = ctx.log
     qtbot.addWidget(t)
     t.resize(1280, 800)
     t.show()
