@@ -251,3 +251,16 @@ def test_escape_cancels_the_running_job_on_every_tab(main_window, qtbot, key):
         assert started.wait(5)
         qtbot.waitUntil(main_window.cancel_button.isVisible, timeout=3000)
         qtbot.keyClick(main_window, Qt.Key_Escape)
+
+
+@pytest.mark.parametrize("key", ["live", "composer", "stitcher", "emotion"])
+def test_ctrl_e_exports_from_every_tab(main_window, qtbot, key):
+    """File > Export (Ctrl+E) must reach the current tab; a tab's own Ctrl+E would make it ambiguous."""
+    tab = main_window.tab_by_key[key]
+    main_window.tabs.setCurrentWidget(tab)
+    main_window.activateWindow()
+    qtbot.waitUntil(main_window.isActiveWindow, timeout=5000)
+    calls = []
+    tab.export = lambda: calls.append(key)
+    qtbot.keyClick(main_window, Qt.Key_E, Qt.ControlModifier)
+    assert calls == [key]

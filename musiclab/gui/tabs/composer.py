@@ -286,8 +286,8 @@ class ComposerTab(WorkbenchTab):
         split.addWidget(right)
         split.setSizes([460, 820])
 
-        for seq, fn in (("Ctrl+G", self.generate), ("Ctrl+T", self.start_training), ("Ctrl+E", self.export),
-                        ("Ctrl+P", self.toggle_play)):
+        # (Ctrl+E is the window's File > Export, which calls self.export)
+        for seq, fn in (("Ctrl+G", self.generate), ("Ctrl+T", self.start_training), ("Ctrl+P", self.toggle_play)):
             QShortcut(QKeySequence(seq), self, activated=fn)
         self._fill_corpus_combo()
 

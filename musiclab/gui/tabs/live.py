@@ -256,7 +256,7 @@ class LiveTab(WorkbenchTab):
         self.cmap_box.currentIndexChanged.connect(self._apply_display)
         QShortcut(QKeySequence("F"), self, activated=self.freeze_btn.toggle)
         QShortcut(QKeySequence("Ctrl+R"), self, activated=self.start_btn.click)
-        QShortcut(QKeySequence("Ctrl+E"), self, activated=self.export)
+        # Ctrl+E is the window's File > Export, which calls self.export
         self._update_mode_widgets()
 
     # ------------------------------------------------------------------ helpers
