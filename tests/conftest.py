@@ -141,3 +141,24 @@ def main_window(qtbot, settings_path, fake_player):
     win.show()
     yield win
     win.close()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _numba_compiled_on_the_main_thread():
+    """Compile librosa's numba kernels once, before any test starts a QThread.
+
+    A fresh environment compiles them on first use. Once in five fresh CI runs that first
+    compile, inside a service thread while Qt timers ran on the main thread, hung with both
+    threads waiting for the GIL. Compiling here keeps the tests deterministic; the hang
+    itself is recorded on issue 3.
+    """
+    import numpy as np
+
+    import librosa
+
+    sr = 22050
+    y = np.zeros(sr * 4, dtype=np.float32)
+    y[:: sr // 2] = 1.0
+    librosa.beat.beat_track(y=y, sr=sr)
+    librosa.feature.chroma_stft(y=y, sr=sr)
+    yield
