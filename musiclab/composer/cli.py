@@ -30,7 +30,19 @@ def add_parser(subparsers) -> None:
     t.add_argument("--workers", type=int, default=2, help="processes for MIDI parsing")
     t.add_argument("--threads", type=int, default=1, help="torch threads")
     t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--no-copy", action="store_true",
+                   help="do not fit the self-copy mixture on the validation pieces after training")
     t.set_defaults(func=_train)
+
+    f = sub.add_parser("fit-copy", help="fit a model's self-copy mixture on pieces its LSTM was not trained on")
+    f.add_argument("--model", required=True, help="model name or path")
+    f.add_argument("--midi", nargs="+", required=True, help="MIDI files or folders (not the LSTM's training data)")
+    f.add_argument("--out", required=True, help="model file to write (.pt)")
+    f.add_argument("--only-val", action="store_true",
+                   help="use only the pieces of --midi that the model's metadata lists as its validation pieces")
+    f.add_argument("--workers", type=int, default=2)
+    f.add_argument("--threads", type=int, default=1)
+    f.set_defaults(func=_fit_copy)
 
     g = sub.add_parser("generate", help="generate a continuation and write MIDI or audio")
     g.add_argument("--model", default="folk", help="model name (folk, jazz) or path")
@@ -43,6 +55,8 @@ def add_parser(subparsers) -> None:
     g.add_argument("--primer-events", type=int, default=32, help="how many events of the primer to use")
     g.add_argument("--tempo", type=float, default=120.0, help="BPM of the written file")
     g.add_argument("--program", type=int, default=0, help="General-MIDI program (0 = piano)")
+    g.add_argument("--repeat", type=float, default=1.0,
+                   help="strength of the self-copy mixture: 1 = as fitted, 0 = the LSTM alone")
     g.add_argument("--out", required=True, help="FILE.mid, .wav or .mp3")
     g.set_defaults(func=_generate)
 
@@ -51,6 +65,7 @@ def add_parser(subparsers) -> None:
     e.add_argument("--midi", nargs="+", required=True)
     e.add_argument("--json", action="store_true")
     e.add_argument("--beam", type=int, default=8, help="beam width for top-1/top-5")
+    e.add_argument("--no-copy", action="store_true", help="score with the LSTM alone (no self-copy mixture)")
     e.add_argument("--workers", type=int, default=2)
     e.add_argument("--threads", type=int, default=1)
     e.set_defaults(func=_eval)
@@ -98,6 +113,13 @@ def _train(args) -> int:
     for h in res["history"]:
         print(json_line(h), file=sys.stderr)
     out = {k: res[k] for k in ("epochs", "best_val_loss", "stopped_by", "seconds", "train_events_per_s", "out")}
+    if not args.no_copy and val:
+        from pathlib import Path
+
+        from .train import attach_copy
+
+        if Path(args.out).is_file():
+            out["copy"] = attach_copy(args.out, val, on_progress=TextProgress("fitting copy mixture"))
     out.update({"pieces": s["pieces"], "train_pieces": len(train), "val_pieces": len(val), "skipped": s["skipped"]})
     print(json_line(out))
     return 0
@@ -126,7 +148,7 @@ def _generate(args) -> int:
             return 1
         primer = c.pieces[0].events[: args.primer_events]
     events = generate(model, primer, args.length, temperature=args.temperature, top_k=args.top_k,
-                      top_p=args.top_p, seed=seed)
+                      top_p=args.top_p, seed=seed, repeat=args.repeat)
     out = write_output(primer + events, args.out, tempo=args.tempo, program=args.program)
     print(json_line({"out": str(out), "events": len(events), "primer_events": len(primer), "seed": seed,
                      "copied": copied_share(events, model.ngram_hashes)}))
@@ -146,7 +168,7 @@ def _eval(args) -> int:
     corpus = load_corpus(args.midi, workers=args.workers, on_progress=TextProgress("reading MIDI"))
     for path, reason in corpus.skipped[:50]:
         print(f"skipped {path}: {reason}", file=sys.stderr)
-    res = evaluate(model, corpus, beam=args.beam, on_progress=TextProgress("scoring"))
+    res = evaluate(model, corpus, beam=args.beam, on_progress=TextProgress("scoring"), use_copy=not args.no_copy)
     if args.json:
         print(json_line(res))
     else:
@@ -155,3 +177,38 @@ def _eval(args) -> int:
               f"trigram top-1 {res['baselines']['trigram']['top1']:.3f}, "
               f"{res['baselines']['trigram']['nll_per_event']:.3f} nats/event")
     return 0
+
+
+def _fit_copy(args) -> int:
+    import torch
+
+    from ..cli import TextProgress, json_line
+    from ..models import resolve_model
+    from .events import load_corpus
+    from .train import attach_copy
+
+    torch.set_num_threads(max(1, args.threads))
+    src = resolve_model("composer", args.model)
+    corpus = load_corpus(args.midi, workers=args.workers, on_progress=TextProgress("reading MIDI"))
+    pieces = corpus.pieces
+    if args.only_val:
+        from .model import load_composer
+
+        names = set(load_composer(src).meta.get("val_piece_names") or [])
+        pieces = [p for p in pieces if p.name in names]
+        print(f"{len(pieces)} of {len(corpus.pieces)} pieces are the model's validation pieces", file=sys.stderr)
+    if not pieces:
+        print("error: no readable pieces to fit on", file=sys.stderr)
+        return 1
+    import shutil
+    from pathlib import Path
+
+    out = Path(args.out)
+    if out.resolve() != Path(src).resolve():
+        tmp = out.with_name(out.name + ".part")
+        shutil.copyfile(src, tmp)
+        tmp.replace(out)
+    source = ", ".join(str(m) for m in args.midi) + (" (the model's validation pieces)" if args.only_val else "")
+    info = attach_copy(out, pieces, on_progress=TextProgress("fitting copy mixture"), source=source)
+    print(json_line({"out": str(out), "pieces": len(pieces), **(info or {})}))
+    return 0 if info else 1

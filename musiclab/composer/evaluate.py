@@ -8,6 +8,7 @@ Seed model: softmax over its tokens; tokens it never saw are misses (OOV).
 
 from __future__ import annotations
 
+from ..errors import MusiclabError
 from ..jobs import OnProgress, ShouldStop, check_stop, report
 from . import encoding as enc
 from .events import seed_token
@@ -79,19 +80,65 @@ def beam_topk(net, h, c, first_logp, beam: int = 8, k: int = 5, max_len: int = 1
     return out
 
 
-def _score_event_model(model, pieces, beam, should_stop, on_progress, total_events):
-    """Returns (n_events, n_repr, hits1, hits5, nll_sum)."""
+def key_tokens(key) -> list[int]:
+    """Sub-tokens of an event key ``(pitches, k)``."""
+    pitches, k = key
+    return ([enc.P0 + p for p in pitches] if pitches else [enc.REST]) + [enc.D0 + k]
+
+
+def score_sequences(net, H, C, first_logp, pos, items, chunk: int = 4096):
+    """LSTM log-probabilities of given events from given boundary states.
+
+    H, C: (layers, N, hidden) states before N events; first_logp: (N, V); pos: (N,) onsets
+    (metre nets); items: list of (n, tokens). Returns a list of floats (one per item)."""
     import torch
 
+    out: list[float] = []
+    metre = getattr(net, "metre", False)
+    for s in range(0, len(items), chunk):
+        part = items[s : s + chunk]
+        idx = torch.tensor([n for n, _ in part], dtype=torch.long)
+        lens = torch.tensor([len(t) for _, t in part], dtype=torch.long)
+        T = int(lens.max())
+        toks = torch.full((len(part), T), enc.PAD, dtype=torch.long)
+        for r, (_, t) in enumerate(part):
+            toks[r, : len(t)] = torch.tensor(t, dtype=torch.long)
+        lp = first_logp[idx].gather(1, toks[:, :1]).squeeze(1)
+        h = H[:, idx].contiguous()
+        c = C[:, idx].contiguous()
+        bpos = pos[idx].reshape(-1, 1) if metre else None
+        for t in range(1, T):
+            active = lens > t
+            if not bool(active.any()):
+                break
+            x = toks[:, t - 1 : t]
+            logits, (h, c) = net(x, (h, c), bpos) if metre else net(x, (h, c))
+            step = torch.log_softmax(logits[:, 0, :], -1).gather(1, toks[:, t : t + 1]).squeeze(1)
+            lp = lp + torch.where(active, step, torch.zeros_like(step))
+        out.extend(lp.tolist())
+    return out
+
+
+def event_records(model, pieces, beam: int = 8, copy_support: int = 12, should_stop=None, on_progress=None,
+                  total_events: int = 0):
+    """What scoring needs, computed once per corpus: for every piece, its event keys (None =
+    not representable) and, per representable event, the LSTM log-prob of the true event and
+    of a candidate set (the beam's top 5 plus the events the piece's own history suggests,
+    see :mod:`.selfcopy`)."""
+    import torch
+
+    from .selfcopy import piece_copy_stats
+
     net = model.net
-    n = n_repr = h1 = h5 = 0
-    nll = 0.0
+    out = []
     done_events = 0
     with torch.inference_mode():
         for piece in pieces:
             check_stop(should_stop)
             keys = [enc.event_key(e) for e in piece.events]
             toks_per_event = [enc.encode_event(e) for e in piece.events]
+            rec = {"keys": keys, "events": {}}
+            out.append(rec)
             stream = [enc.BOS]
             bounds = []  # (event index, position of the token before the event)
             for i, t in enumerate(toks_per_event):
@@ -99,18 +146,16 @@ def _score_event_model(model, pieces, beam, should_stop, on_progress, total_even
                     continue
                 bounds.append((i, len(stream) - 1))
                 stream.extend(t)
-            n += len(piece.events)
             if not bounds:
+                done_events += len(piece.events)
                 continue
             x = torch.tensor(stream, dtype=torch.long).unsqueeze(0)
             mpos = torch.tensor(enc.positions(stream), dtype=torch.long).unsqueeze(0)
-            # one pass for the log-probs, and states at boundary positions via a step loop
-            # over events (cheap: states only at boundaries)
             logits, _ = net(x, None, mpos)
             logp = torch.log_softmax(logits[0], -1)  # (T, V)
             tgt = x[0, 1:]
-            tok_nll = -logp[:-1].gather(1, tgt.unsqueeze(1)).squeeze(1)  # nll of token t+1
-            # states at boundaries: run the LSTM event by event
+            tok_lp = logp[:-1].gather(1, tgt.unsqueeze(1)).squeeze(1)  # log-prob of token t+1
+            # states at the boundaries: run the LSTM event by event
             hs, cs = [], []
             state = None
             pos = 0
@@ -125,25 +170,96 @@ def _score_event_model(model, pieces, beam, should_stop, on_progress, total_even
             C = torch.stack(cs, 1)
             first = logp[bpos]  # (N, V)
             epos = mpos[0, bpos]  # (N,) onset of each event
+            cands: list[dict] = []
             for s in range(0, len(bounds), 512):
                 check_stop(should_stop)
                 res = beam_topk(net, H[:, s : s + 512].contiguous(), C[:, s : s + 512].contiguous(), first[s : s + 512],
                                 beam=beam, pos=epos[s : s + 512])
-                for j, r in enumerate(res):
-                    ei, _ = bounds[s + j]
-                    key = keys[ei]
-                    cands = [enc.decode_event(tk) for tk in (rr[0] for rr in r)]
-                    if cands and cands[0] == key:
-                        h1 += 1
-                    if key in cands[:5]:
-                        h5 += 1
-            for ei, bp in bounds:
+                for r in res:
+                    cands.append({enc.decode_event(tk): lp for tk, lp in r})
+            # the piece's own suggestions that the beam did not return: score them exactly
+            _, dists, _ = piece_copy_stats(keys, 1.0, top=copy_support)
+            items, where = [], []
+            for n, (ei, _) in enumerate(bounds):
+                for k in dists[ei]:
+                    if k is not None and k not in cands[n]:
+                        items.append((n, key_tokens(k)))
+                        where.append((n, k))
+            if items:
+                for (n, k), lp in zip(where, score_sequences(net, H, C, first, epos, items)):
+                    cands[n][k] = lp
+            for n, (ei, bp) in enumerate(bounds):
                 L = len(toks_per_event[ei])
-                nll += float(tok_nll[bp : bp + L].sum())
-            n_repr += len(bounds)
+                rec["events"][ei] = (float(tok_lp[bp : bp + L].sum()), cands[n])
             done_events += len(piece.events)
             report(on_progress, done_events, total_events, piece.name)
+    return out
+
+
+def combine(records, copy=None) -> tuple[int, int, int, int, float]:
+    """(events, representable, top-1 hits, top-5 hits, NLL sum) of ``records``
+    (:func:`event_records`), with the copy mixture ``copy`` (:class:`.selfcopy.CopyParams`)
+    or the LSTM alone (None)."""
+    import math
+
+    from .selfcopy import piece_copy_stats
+
+    n = n_repr = h1 = h5 = 0
+    nll = 0.0
+    for rec in records:
+        keys = rec["keys"]
+        n += len(keys)
+        dists = ptrue = Ls = None
+        if copy is not None and rec["events"]:
+            Ls, dists, ptrue = piece_copy_stats(keys, copy.beta)
+        for ei, (lp_true, cands) in rec["events"].items():
+            key = keys[ei]
+            n_repr += 1
+            if copy is None:
+                nll -= lp_true
+                ranked = sorted(cands.items(), key=lambda kv: -kv[1])
+            else:
+                lam = copy.lam_for(int(Ls[ei]))
+                d = dists[ei]
+                nll -= math.log(max((1 - lam) * math.exp(lp_true) + lam * ptrue[ei], 1e-300))
+                sc = {k: (1 - lam) * math.exp(lp) + lam * d.get(k, 0.0) for k, lp in cands.items()}
+                ranked = sorted(sc.items(), key=lambda kv: -kv[1])
+            top = [k for k, _ in ranked[:5]]
+            if top and top[0] == key:
+                h1 += 1
+            if key in top:
+                h5 += 1
     return n, n_repr, h1, h5, nll
+
+
+def fit_copy(model, records, betas=(0.25, 0.5, 1.0, 2.0, 4.0)):
+    """Fit the copy mixture (:mod:`.selfcopy`) to ``records`` of pieces the LSTM was not
+    trained on: the ``beta`` of highest likelihood and, for it, one mixing weight per bucket.
+    Returns (CopyParams, report dict)."""
+    import math
+
+    import numpy as np
+
+    from .selfcopy import CopyParams, bucket, fit_lambdas, piece_copy_stats
+
+    best = None
+    for beta in betas:
+        bs, pm, pc = [], [], []
+        for rec in records:
+            if not rec["events"]:
+                continue
+            Ls, _, ptrue = piece_copy_stats(rec["keys"], beta)
+            for ei, (lp_true, _) in rec["events"].items():
+                bs.append(bucket(int(Ls[ei])))
+                pm.append(math.exp(lp_true))
+                pc.append(ptrue[ei])
+        if not bs:
+            raise MusiclabError("No representable events to fit the copy mixture on.")
+        lam, ll = fit_lambdas(np.asarray(bs), np.asarray(pm), np.asarray(pc))
+        if best is None or ll > best[2]:
+            best = (beta, lam, ll, len(bs))
+    beta, lam, ll, ne = best
+    return CopyParams(beta, lam), {"beta": beta, "events": ne, "nll_per_event": -ll / ne}
 
 
 def _score_seed_model(model, pieces, should_stop, on_progress, total_events):
@@ -175,11 +291,14 @@ def _score_seed_model(model, pieces, should_stop, on_progress, total_events):
     return n, n_repr, h1, h5, nll
 
 
-def evaluate(model, corpus, beam: int = 8, should_stop: ShouldStop = None, on_progress: OnProgress = None) -> dict:
+def evaluate(model, corpus, beam: int = 8, should_stop: ShouldStop = None, on_progress: OnProgress = None,
+             use_copy: bool = True) -> dict:
     total = corpus.n_events
     pieces = corpus.pieces
     if model.arch in ("event-lstm", "event-lstm-v2"):
-        n, n_repr, h1, h5, nll = _score_event_model(model, pieces, beam, should_stop, on_progress, total)
+        records = event_records(model, pieces, beam, should_stop=should_stop, on_progress=on_progress,
+                                total_events=total)
+        n, n_repr, h1, h5, nll = combine(records, model.copy if use_copy else None)
     else:
         n, n_repr, h1, h5, nll = _score_seed_model(model, pieces, should_stop, on_progress, total)
     base = {"top1": None, "nll_per_event": None}

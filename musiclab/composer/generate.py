@@ -50,8 +50,16 @@ def generate(
     seed: int = 0,
     should_stop: ShouldStop = None,
     on_progress: OnProgress = None,
+    repeat: float = 1.0,
 ) -> list:
-    """``length`` new events after ``primer`` (a list of events; may be empty)."""
+    """``length`` new events after ``primer`` (a list of events; may be empty).
+
+    Models with a self-copy mixture (:mod:`.selfcopy`) sample each event from
+    ``(1 - r·λ) p_lstm + r·λ p_copy`` with ``r = repeat`` (0: the LSTM alone; 1: as fitted):
+    a coin with probability ``r·λ`` decides whether the event is copied from what followed
+    the same context earlier in the piece (primer included), or drawn from the LSTM.
+    Temperature, top-k and top-p act on the LSTM part; with temperature 0 the copy is
+    taken whenever ``r·λ`` > 0.5."""
     import torch
 
     net = model.net
@@ -60,7 +68,8 @@ def generate(
     out: list = []
     with torch.inference_mode():
         if model.arch in ("event-lstm", "event-lstm-v2"):
-            out = _generate_event_np(model, primer, length, temperature, top_k, top_p, seed, should_stop, on_progress)
+            out = _generate_event_np(model, primer, length, temperature, top_k, top_p, seed, should_stop, on_progress,
+                                     repeat)
         else:
             index = {t: i + 2 for i, t in enumerate(model.seed_vocab)}
             ids = [0] + [index.get(seed_token(e), 1) for e in primer]
@@ -136,7 +145,10 @@ def _np_filter_sample(lg, temperature, top_k, top_p, rng):
     return int(rng.choice(p.size, p=p))
 
 
-def _generate_event_np(model, primer, length, temperature, top_k, top_p, seed, should_stop, on_progress):
+def _generate_event_np(model, primer, length, temperature, top_k, top_p, seed, should_stop, on_progress,
+                       repeat: float = 1.0):
+    from .selfcopy import Tracker
+
     npl = getattr(model, "_np_cache", None)
     if npl is None or npl[0] is not model.net:
         npl = (model.net, _NpLSTM(model.net))
@@ -152,9 +164,38 @@ def _generate_event_np(model, primer, length, temperature, top_k, top_p, seed, s
     for tok in enc.encode_piece(primer):
         pos = enc.next_pos(tok, pos)
         logits, state = lstm.step(tok, state, pos)
+    copy = getattr(model, "copy", None)
+    strength = min(max(float(repeat), 0.0), 1.0) if copy is not None else 0.0
+    tracker = Tracker() if strength > 0 else None
+    if tracker is not None:
+        for ev in primer:
+            tracker.push(enc.event_key(ev))
     out: list = []
     cur: list[int] = []
     while len(out) < length:
+        if tracker is not None and not cur:
+            L, ids, p = tracker.distribution(copy.beta)
+            lam = strength * copy.lam_for(L)
+            take = (lam > 0.5) if temperature <= 0 else (lam > 0 and rng.random() < lam)
+            if take and ids.size:
+                if temperature <= 0:
+                    pick = int(ids[int(np.argmax(p))])
+                else:
+                    q = p ** (1.0 / max(temperature, 1e-4))
+                    pick = int(ids[int(rng.choice(ids.size, p=q / q.sum()))])
+                key = tracker.keys[pick]
+                if key is not None:
+                    pitches, k = key
+                    toks = ([enc.P0 + x for x in pitches] if pitches else [enc.REST]) + [enc.D0 + k]
+                    for tok in toks:
+                        pos = enc.next_pos(tok, pos)
+                        logits, state = lstm.step(tok, state, pos)
+                    out.append(_make_event(tuple(pitches), k))
+                    tracker.push(key)
+                    if len(out) % 50 == 0:
+                        check_stop(should_stop)
+                        report(on_progress, len(out), length, "generating")
+                    continue
         lg = logits
         if len(cur) >= 11:  # close an over-long chord with a duration
             lg = lg.copy()
@@ -164,6 +205,8 @@ def _generate_event_np(model, primer, length, temperature, top_k, top_p, seed, s
         if tok >= enc.D0:
             pitches, k = enc.decode_event(cur)
             out.append(_make_event(pitches, k))
+            if tracker is not None:
+                tracker.push(enc.event_key(out[-1]))
             cur = []
             if len(out) % 50 == 0:
                 check_stop(should_stop)

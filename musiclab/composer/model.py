@@ -27,6 +27,7 @@ from torch import nn
 from ..errors import ModelFileError
 from ..models import load_model_file, load_state_checked, make_meta, resolve_model, save_model
 from . import encoding as enc
+from .selfcopy import CopyParams
 
 KIND = "composer"
 ARCHS = ("event-lstm", "event-lstm-v2", "seed-lstm")
@@ -122,6 +123,15 @@ class ComposerModel:
     trigram: Optional[dict] = None
     ngram_hashes: Optional[np.ndarray] = None  # sorted uint32 hashes of training 8-grams
     extra: dict = field(default_factory=dict)
+    copy: Optional[CopyParams] = None  # the self-copy mixture (:mod:`.selfcopy`), if fitted
+
+    def set_copy(self, params: Optional[CopyParams], **info) -> None:
+        """Attach (or with None remove) the copy mixture; ``info`` is stored beside it."""
+        self.copy = params
+        if params is None:
+            self.meta.pop("copy", None)
+        else:
+            self.meta["copy"] = params.to_meta(**info)
 
     @property
     def arch(self) -> str:
@@ -183,6 +193,10 @@ def load_composer(name_or_path: str | Path, with_train_state: bool = False) -> C
         trigram=obj.get("trigram"),
         ngram_hashes=None if hashes is None else np.sort(hashes.numpy().astype(np.uint32)),
     )
+    if meta.get("copy") is not None:
+        if hp["arch"] not in EVENT_ARCHS:
+            raise ModelFileError(f"'{p.name}': a copy mixture needs an event model, not {hp['arch']!r}.")
+        m.copy = CopyParams.from_meta(meta["copy"], p.name)
     if with_train_state and isinstance(obj.get("train_state"), dict):
         m.extra["train_state"] = obj["train_state"]
     return m

@@ -236,6 +236,25 @@ def train_model(
     }
 
 
+def attach_copy(out_path, pieces: list, should_stop: ShouldStop = None, on_progress: OnProgress = None,
+                source: str = "validation pieces") -> Optional[dict]:
+    """Fit the self-copy mixture (:mod:`.selfcopy`) of the model in ``out_path`` on ``pieces``
+    (which its LSTM was not trained on) and rewrite the file (training state kept). Returns
+    the fit report, or None for a model without an event LSTM or without pieces."""
+    from .evaluate import event_records, fit_copy
+    from .model import load_composer, save_composer
+
+    model = load_composer(out_path, with_train_state=True)
+    if model.arch not in _EVENT_ARCHS or not pieces:
+        return None
+    total = sum(len(p.events) for p in pieces)
+    records = event_records(model, pieces, should_stop=should_stop, on_progress=on_progress, total_events=total)
+    params, info = fit_copy(model, records)
+    model.set_copy(params, fit_on=source, fit_pieces=len(pieces), fit_events=info["events"])
+    save_composer(model, out_path, train_state=model.extra.get("train_state"))
+    return info
+
+
 def prepare_model(preset: str, train_pieces: list, val_pieces: list, sources: list, init=None, **meta):
     """A fresh (or ``init``-initialised) model with its trigram and 8-gram hashes."""
     from .model import PRESETS, load_composer, new_model, upgrade_to_metre
@@ -303,5 +322,7 @@ def train_on_corpus(
     res = train_model(model, train, val, out_path, epochs=epochs, seq_len=seq_len, history=history,
                       step_log=step_log, start_epoch=start_epoch, best_val=best, time_budget=time_budget,
                       should_stop=should_stop, on_progress=on_progress)
+    if Path(out_path).is_file():
+        res["copy"] = attach_copy(out_path, val, should_stop=should_stop, on_progress=on_progress)
     res["train_pieces"], res["val_pieces"] = len(train), len(val)
     return res

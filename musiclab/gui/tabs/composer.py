@@ -56,14 +56,14 @@ def _job_load_model(name, should_stop=None, on_progress=None):
     return load_composer(name)
 
 
-def _job_generate(model, primer, length, temperature, top_k, top_p, seed, tempo, program,
+def _job_generate(model, primer, length, temperature, top_k, top_p, seed, tempo, program, repeat=1.0,
                   should_stop=None, on_progress=None):
     from ...audio.synth import render_midi
     from ...composer.generate import events_to_midi_bytes, generate
     from ...composer.stats import copied_share
 
     events = generate(model, primer, length, temperature=temperature, top_k=top_k, top_p=top_p, seed=seed,
-                      should_stop=should_stop, on_progress=on_progress)
+                      should_stop=should_stop, on_progress=on_progress, repeat=repeat)
     midi = events_to_midi_bytes(primer + events, tempo=tempo, program=program)
     audio = render_midi(midi, sr=SR)
     return {"events": events, "primer": primer, "midi": midi, "audio": audio, "seed": seed,
@@ -223,6 +223,15 @@ class ComposerTab(WorkbenchTab):
         self.topp_spin.setSingleStep(0.05)
         self.topp_spin.setValue(0.95)
         f.addRow("Top-p", self.topp_spin)
+        self.repeat_spin = QSpinBox()
+        self.repeat_spin.setRange(0, 100)
+        self.repeat_spin.setSingleStep(10)
+        self.repeat_spin.setValue(100)
+        self.repeat_spin.setSuffix(" %")
+        self.repeat_spin.setToolTip(
+            "How strongly the model repeats its own earlier phrases (the self-copy mixture fitted with the model):\n"
+            "100 % = as much as the music it learnt from (strains and choruses come back), 0 % = the LSTM alone.")
+        f.addRow("Repetition", self.repeat_spin)
         row = QHBoxLayout()
         self.seed_spin = QSpinBox()
         self.seed_spin.setRange(0, 2**31 - 1)
@@ -470,7 +479,7 @@ class ComposerTab(WorkbenchTab):
         self._rid_gen = self.gen_svc.submit(
             _job_generate, self.model, self._primer_events(), self.length_spin.value(), self.temp_spin.value(),
             self.topk_spin.value(), self.topp_spin.value(), self.seed_spin.value(), self.tempo_spin.value(),
-            self.instr_combo.currentData(), label="Generating", latest_only=True)
+            self.instr_combo.currentData(), self.repeat_spin.value() / 100.0, label="Generating", latest_only=True)
 
     def _rerender(self) -> None:
         if self.result is None:
@@ -598,7 +607,8 @@ class ComposerTab(WorkbenchTab):
     # ------------------------------------------------------------------ settings / lifetime
     def save_settings(self, settings) -> None:
         for key, w in (("length", self.length_spin), ("topk", self.topk_spin), ("seq_len", self.seq_spin),
-                       ("epochs", self.epochs_spin), ("primer_len", self.primer_len)):
+                       ("epochs", self.epochs_spin), ("primer_len", self.primer_len),
+                       ("repeat", self.repeat_spin)):
             settings.setValue(key, w.value())
         for key, w in (("temperature", self.temp_spin), ("topp", self.topp_spin), ("tempo", self.tempo_spin)):
             settings.setValue(key, w.value())
@@ -615,7 +625,8 @@ class ComposerTab(WorkbenchTab):
                 pass
 
         for key, w in (("length", self.length_spin), ("topk", self.topk_spin), ("seq_len", self.seq_spin),
-                       ("epochs", self.epochs_spin), ("primer_len", self.primer_len)):
+                       ("epochs", self.epochs_spin), ("primer_len", self.primer_len),
+                       ("repeat", self.repeat_spin)):
             num(key, int, w)
         for key, w in (("temperature", self.temp_spin), ("topp", self.topp_spin), ("tempo", self.tempo_spin)):
             num(key, float, w)
