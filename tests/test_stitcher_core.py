@@ -217,7 +217,13 @@ def test_peak_term_roundtrip_and_dot_product_form(tmp_path):
     pool = build_pool(songs, "fixed:2")
     e1, e2 = sc.encode(pool), back.encode(pool)
     np.testing.assert_allclose(e1.scores([0, 1]), e2.scores([0, 1]), atol=1e-5)
-    np.testing.assert_allclose(e1.scores([2])[0, 3], float(e1.ends[2] @ e1.starts[3]), atol=1e-6)
+    # pool-normalised dot products: s/tau minus the row's and the column's log-sum-exp
+    full = (e1.ends @ e1.starts.T).astype(np.float64) / e1.tau
+    lse_r = np.log(np.exp(full).sum(axis=1))
+    lse_c = np.log(np.exp(full).sum(axis=0))
+    assert e1.tau == pytest.approx(1.0 / float(sc.net.logit_scale.detach().exp()))
+    np.testing.assert_allclose(e1.scores([2])[0, 3], full[2, 3] - lse_r[2] - lse_c[3], atol=1e-4)
+    np.testing.assert_allclose(e1.pair(2, 3), full[2, 3] - lse_r[2] - lse_c[3], atol=1e-4)
 
 
 def test_seed_model_scores_match_its_forward_pass():
@@ -290,3 +296,53 @@ def test_rendered_song_reaches_its_target_despite_beat_snapping():
     assert chain2.items[: len(chain.items)] == chain.items  # extended, not rebuilt
     same, r2 = render_to_length(pool, enc, chain2, rules, 60.0, beat_align=True)
     assert same.items == chain2.items and len(r2.y) == len(r.y)  # long enough: nothing added
+
+
+def test_pool_normalisation_marks_down_a_hub():
+    """A start that fits after every end (a hub) wins every plain ranking; the dual
+    softmax gives each end back its own match."""
+    from musiclab.stitcher.scorers import Encoded, PoolNormalized
+
+    rng = np.random.default_rng(0)
+    n, d = 12, 16
+    ends = rng.normal(size=(n, d))
+    ends /= np.linalg.norm(ends, axis=1, keepdims=True)
+    starts = ends + 0.1 * rng.normal(size=(n, d))  # start i is the true match of end i
+    # one extra dimension that every end has and only the hub start: it scores 2 against every end
+    ends = np.hstack([ends, np.ones((n, 1))])
+    starts = np.hstack([starts, np.zeros((n, 1))])
+    hub = np.zeros((1, d + 1))
+    hub[0, -1] = 2.0
+    starts = np.vstack([starts, hub])
+    ends = np.vstack([ends, np.hstack([rng.normal(size=(1, d)), [[0.0]]])])
+    plain = Encoded(ends, starts)
+    norm = PoolNormalized(ends, starts, tau=0.1)
+    plain_hits = sum(int(np.argmax(plain.scores([i])[0])) == i for i in range(n))
+    norm_hits = sum(int(np.argmax(norm.scores([i])[0])) == i for i in range(n))
+    assert sum(int(np.argmax(plain.scores([i])[0])) == n for i in range(n)) == n  # the hub wins every plain ranking
+    assert norm_hits >= n - 1 and norm_hits > plain_hits
+    assert np.all(norm.scores(list(range(n + 1))) <= 1e-6)  # log-probabilities
+
+
+def test_edge_scorer_pool_norm_in_the_file(tmp_path):
+    import torch
+
+    from musiclab.errors import ModelFileError
+    from musiclab.stitcher.scorers import EdgeScorer, Encoded, PoolNormalized
+    from musiclab.stitcher.train import train_edge
+
+    songs = [song(12, k) for k in range(2)]
+    sc, _ = train_edge(songs, steps=2, frames=16, cuts_per_song=4, threads=1)
+    assert sc.pool_norm == "dual-softmax"
+    f = sc.to_file(tmp_path / "m.pt")
+    pool = build_pool(songs, "fixed:2")
+    assert isinstance(EdgeScorer.load(str(f)).encode(pool), PoolNormalized)
+    obj = torch.load(f, weights_only=True)
+    del obj["config"]["pool_norm"]  # a file from before: plain cosines
+    torch.save(obj, tmp_path / "old.pt")
+    enc = EdgeScorer.load(str(tmp_path / "old.pt")).encode(pool)
+    assert type(enc) is Encoded
+    obj["config"]["pool_norm"] = "magic"
+    torch.save(obj, tmp_path / "bad.pt")
+    with pytest.raises(ModelFileError, match="pool normalisation"):
+        EdgeScorer.load(str(tmp_path / "bad.pt"))

@@ -30,6 +30,7 @@ from .features import N_CHANNELS, N_MELS, PEAK_BINS, edge_features, mfcc_from_lo
 KIND = "stitcher"
 EDGE_ARCH = "edge-metric-v4"
 EDGE_ARCHS = ("edge-metric-v3", EDGE_ARCH)  # v3 files (no peak term) still load
+POOL_NORMS = ("none", "dual-softmax")
 
 
 class Encoded:
@@ -48,6 +49,48 @@ class Encoded:
 
     def pair(self, a: int, b: int) -> float:
         return float(self.ends[a] @ self.starts[b])
+
+
+class PoolNormalized(Encoded):
+    """Scores normalised over the pool in both directions (a "dual softmax").
+
+    ``score(a, b) = log softmax_b(s(a, ·)/τ) + log softmax_a(s(·, b)/τ)``: how much better
+    B fits after A than the pool's other chunks do, *and* how much better A fits before B
+    than the pool's other chunks do. A true successor has exactly one predecessor, so a
+    chunk that fits after nearly everything (a "hub": a quiet or sustained passage, often
+    another moment of the same song) is marked down: the cure for hubness that cross-lingual
+    word retrieval uses (CSLS, Conneau et al. 2018; dual softmax in feature matching). ``τ``
+    is the model's own training temperature (``1 / logit_scale``), so nothing is tuned. The
+    scores are log-probabilities (<= 0; 0 = a certain, unambiguous match). Still one matrix
+    product per query row: the two normalisers are computed once per pool.
+    """
+
+    def __init__(self, ends: np.ndarray, starts: np.ndarray, tau: float, block: int = 1024):
+        super().__init__(ends, starts)
+        self.tau = float(tau)
+        n = len(self.ends)
+        self.row_lse = np.zeros(n, np.float64)
+        col = np.full(n, -np.inf)
+        for b0 in range(0, n, block):
+            z = (self.ends[b0: b0 + block] @ self.starts.T).astype(np.float64) / self.tau
+            m = z.max(axis=1, keepdims=True)
+            self.row_lse[b0: b0 + block] = (m + np.log(np.exp(z - m).sum(axis=1, keepdims=True)))[:, 0]
+            col = np.logaddexp(col, _logsumexp0(z))
+        self.col_lse = col
+
+    def scores(self, rows) -> np.ndarray:
+        rows = np.atleast_1d(np.asarray(rows, dtype=np.int64))
+        z = (self.ends[rows] @ self.starts.T).astype(np.float64) / self.tau
+        return (z - self.row_lse[rows, None] - self.col_lse[None, :]).astype(np.float32)
+
+    def pair(self, a: int, b: int) -> float:
+        z = float(self.ends[a] @ self.starts[b]) / self.tau
+        return float(z - self.row_lse[a] - self.col_lse[b])
+
+
+def _logsumexp0(z: np.ndarray) -> np.ndarray:
+    m = z.max(axis=0)
+    return m + np.log(np.exp(z - m[None, :]).sum(axis=0))
 
 
 class Scorer:
@@ -249,9 +292,12 @@ class EdgeScorer(Scorer):
     name = "edge"
     description = "learned: contrastive end/start encoders on log-mel + chroma + onset"
 
-    def __init__(self, net, meta: Optional[dict] = None):
+    def __init__(self, net, meta: Optional[dict] = None, pool_norm: str = "dual-softmax"):
         self.net = net.eval()
         self.meta = meta or {}
+        if pool_norm not in POOL_NORMS:
+            raise ModelFileError(f"Unknown pool normalisation {pool_norm!r} (known: {', '.join(POOL_NORMS)}).")
+        self.pool_norm = pool_norm
 
     @classmethod
     def load(cls, name_or_path: str = "default") -> "EdgeScorer":
@@ -267,7 +313,8 @@ class EdgeScorer(Scorer):
         except (TypeError, ValueError) as exc:
             raise ModelFileError(f"'{Path(path).name}' has an invalid configuration ({exc}).") from exc
         load_state_checked(net, obj["state_dict"], Path(path).name)
-        return cls(net, obj["meta"])
+        # files written before pool normalisation existed score with plain cosines
+        return cls(net, obj["meta"], pool_norm=str(cfg.get("pool_norm", "none")))
 
     def to_file(self, path, **extra) -> Path:
         from ..models import make_meta, save_model
@@ -276,7 +323,7 @@ class EdgeScorer(Scorer):
         obj = {"meta": make_meta(KIND, EDGE_ARCH, **{**self.meta, **extra}),
                "config": {"frames": net.frames, "width": net.width, "dim": net.dim, "rhythm": net.rhythm_frames,
                           "xpred": net.xpred_on, "peaks": net.peaks,
-                          "peak_share": net.peak_share},
+                          "peak_share": net.peak_share, "pool_norm": self.pool_norm},
                "state_dict": {k: v.detach().cpu() for k, v in net.state_dict().items()}}
         return save_model(obj, path)
 
@@ -293,7 +340,10 @@ class EdgeScorer(Scorer):
                 ends.append(self.net.embed_end(fe[k: k + batch]))
                 starts.append(self.net.embed_start(fs[k: k + batch]))
         report(on_progress, 2, 2, "edges encoded")
-        return Encoded(torch.cat(ends).numpy(), torch.cat(starts).numpy())
+        e, s = torch.cat(ends).numpy(), torch.cat(starts).numpy()
+        if self.pool_norm == "dual-softmax" and len(e) > 1:
+            return PoolNormalized(e, s, tau=1.0 / float(self.net.logit_scale.detach().exp()))
+        return Encoded(e, s)
 
 
 SCORER_NAMES = ("edge", "boundary", "seed", "random")

@@ -155,7 +155,10 @@ class StitcherTab(WorkbenchTab):
         self.scorer = QComboBox()
         for k, label in SCORERS:
             self.scorer.addItem(label, k)
-        self.scorer.setToolTip("How well chunk B may follow chunk A")
+        self.scorer.setToolTip(
+            "How well chunk B may follow chunk A.\nThe learned default scores are log-probabilities "
+            "normalised over the pool (0 = a certain, unambiguous match;\nchunks that fit after almost "
+            "anything are marked down). The other scorers give cosine similarities.")
         self.scorer.currentIndexChanged.connect(lambda _i: self._invalidate_enc())
         f.addRow("Score with", self.scorer)
         self.model_label = QLabel("model: shipped default")

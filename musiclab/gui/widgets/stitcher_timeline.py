@@ -242,7 +242,8 @@ class ResultTimeline(_Base):
         self._sel.hide()
         self.addItem(self._sel)
         self.getPlotItem().vb.sigXRangeChanged.connect(self._thin_labels)
-        self.setToolTip("The built song, coloured by source song. Numbers are join scores.\n"
+        self.setToolTip("The built song, coloured by source song. Numbers are join scores (higher = a better fit;\n"
+                        "for the learned default, log-probabilities where 0 is a certain match).\n"
                         "Click a join to see alternatives; click elsewhere to move the play cursor.")
 
     def set_result(self, y: Optional[np.ndarray], sr: int, segments: list[tuple[float, float, int]],
