@@ -30,7 +30,7 @@ from .features import N_CHANNELS, N_MELS, PEAK_BINS, edge_features, mfcc_from_lo
 KIND = "stitcher"
 EDGE_ARCH = "edge-metric-v4"
 EDGE_ARCHS = ("edge-metric-v3", EDGE_ARCH)  # v3 files (no peak term) still load
-POOL_NORMS = ("none", "dual-softmax")
+POOL_NORMS = ("none", "sinkhorn")
 
 
 class Encoded:
@@ -52,40 +52,66 @@ class Encoded:
 
 
 class PoolNormalized(Encoded):
-    """Scores normalised over the pool in both directions (a "dual softmax").
+    """Scores normalised over the pool in both directions (a soft one-to-one assignment).
 
-    ``score(a, b) = log softmax_b(s(a, ·)/τ) + log softmax_a(s(·, b)/τ)``: how much better
-    B fits after A than the pool's other chunks do, *and* how much better A fits before B
-    than the pool's other chunks do. A true successor has exactly one predecessor, so a
-    chunk that fits after nearly everything (a "hub": a quiet or sustained passage, often
-    another moment of the same song) is marked down: the cure for hubness that cross-lingual
-    word retrieval uses (CSLS, Conneau et al. 2018; dual softmax in feature matching). ``τ``
-    is the model's own training temperature (``1 / logit_scale``), so nothing is tuned. The
-    scores are log-probabilities (<= 0; 0 = a certain, unambiguous match). Still one matrix
-    product per query row: the two normalisers are computed once per pool.
+    A true successor has exactly one predecessor, so a chunk that fits after nearly
+    everything (a "hub": a quiet or sustained passage, often another moment of the same
+    song) should not win every ranking. With ``Z = s(a, b)/τ`` (``τ`` = the model's own
+    training temperature, ``1 / logit_scale``), the score is ``log P(a, b)`` where ``P`` is
+    ``exp(Z)`` scaled by Sinkhorn iterations until every row and every column sums to 1
+    (entropic optimal transport: a soft assignment of ends to starts). One iteration is the
+    "dual softmax" of feature matching, a cousin of CSLS for hubness in cross-lingual word
+    retrieval (Conneau et al. 2018); iterating to convergence ranks better (model card).
+    Nothing is tuned. The scores are log-probabilities (<= 0; 0 = a certain, unambiguous
+    match) and still a dot product plus a per-row and a per-column term, computed once per
+    pool: each query row costs one matrix product. Pools above ``max_full`` chunks (whose
+    ``N x N`` matrix would not fit comfortably in memory) get the one-pass dual softmax,
+    computed in blocks.
     """
 
-    def __init__(self, ends: np.ndarray, starts: np.ndarray, tau: float, block: int = 1024):
+    def __init__(self, ends: np.ndarray, starts: np.ndarray, tau: float, max_iter: int = 20, tol: float = 1e-3,
+                 max_full: int = 6000, block: int = 1024):
         super().__init__(ends, starts)
         self.tau = float(tau)
         n = len(self.ends)
-        self.row_lse = np.zeros(n, np.float64)
-        col = np.full(n, -np.inf)
-        for b0 in range(0, n, block):
-            z = (self.ends[b0: b0 + block] @ self.starts.T).astype(np.float64) / self.tau
-            m = z.max(axis=1, keepdims=True)
-            self.row_lse[b0: b0 + block] = (m + np.log(np.exp(z - m).sum(axis=1, keepdims=True)))[:, 0]
-            col = np.logaddexp(col, _logsumexp0(z))
-        self.col_lse = col
+        if n <= max_full:
+            Z = (self.ends @ self.starts.T) / np.float32(self.tau)  # (n, n) float32
+            rmax = Z.max(axis=1).astype(np.float64)
+            K = np.exp(Z - rmax[:, None].astype(np.float32))
+            del Z
+            u = np.ones(n, np.float32)  # float32 throughout: a float64 vector would upcast K on every product
+            v = np.ones(n, np.float32)
+            self.iterations = 0
+            for it in range(1, max_iter + 1):
+                Kv = K @ v
+                # columns sum to 1 after each v-step; stop when the rows do as well
+                if it > 1 and np.max(np.abs(Kv * u - 1.0)) < tol:
+                    break
+                u = (1.0 / np.maximum(Kv, 1e-30)).astype(np.float32)
+                v = (1.0 / np.maximum(K.T @ u, 1e-30)).astype(np.float32)
+                self.iterations = it
+            self.row_bias = np.log(u.astype(np.float64)) - rmax
+            self.col_bias = np.log(v.astype(np.float64))
+        else:
+            self.iterations = 1
+            row_lse = np.zeros(n, np.float64)
+            col = np.full(n, -np.inf)
+            for b0 in range(0, n, block):
+                z = (self.ends[b0: b0 + block] @ self.starts.T).astype(np.float64) / self.tau
+                m = z.max(axis=1, keepdims=True)
+                row_lse[b0: b0 + block] = (m + np.log(np.exp(z - m).sum(axis=1, keepdims=True)))[:, 0]
+                col = np.logaddexp(col, _logsumexp0(z))
+            self.row_bias = -row_lse
+            self.col_bias = -col
 
     def scores(self, rows) -> np.ndarray:
         rows = np.atleast_1d(np.asarray(rows, dtype=np.int64))
         z = (self.ends[rows] @ self.starts.T).astype(np.float64) / self.tau
-        return (z - self.row_lse[rows, None] - self.col_lse[None, :]).astype(np.float32)
+        return (z + self.row_bias[rows, None] + self.col_bias[None, :]).astype(np.float32)
 
     def pair(self, a: int, b: int) -> float:
         z = float(self.ends[a] @ self.starts[b]) / self.tau
-        return float(z - self.row_lse[a] - self.col_lse[b])
+        return float(z + self.row_bias[a] + self.col_bias[b])
 
 
 def _logsumexp0(z: np.ndarray) -> np.ndarray:
@@ -292,7 +318,7 @@ class EdgeScorer(Scorer):
     name = "edge"
     description = "learned: contrastive end/start encoders on log-mel + chroma + onset"
 
-    def __init__(self, net, meta: Optional[dict] = None, pool_norm: str = "dual-softmax"):
+    def __init__(self, net, meta: Optional[dict] = None, pool_norm: str = "sinkhorn"):
         self.net = net.eval()
         self.meta = meta or {}
         if pool_norm not in POOL_NORMS:
@@ -341,7 +367,7 @@ class EdgeScorer(Scorer):
                 starts.append(self.net.embed_start(fs[k: k + batch]))
         report(on_progress, 2, 2, "edges encoded")
         e, s = torch.cat(ends).numpy(), torch.cat(starts).numpy()
-        if self.pool_norm == "dual-softmax" and len(e) > 1:
+        if self.pool_norm == "sinkhorn" and len(e) > 1:
             return PoolNormalized(e, s, tau=1.0 / float(self.net.logit_scale.detach().exp()))
         return Encoded(e, s)
 
