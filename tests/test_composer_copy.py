@@ -194,3 +194,24 @@ def test_shipped_models_carry_a_copy_mixture():
         assert m.copy is not None, name
         assert m.meta["copy"]["fit_on"] and m.meta["copy"]["fit_pieces"] > 0
         assert m.copy.lam_for(32) > 0.8  # long exact matches are trusted
+
+
+def test_self_repeated_share_and_the_generate_report(tmp_path, capsys):
+    from musiclab.composer.stats import self_repeated_share
+
+    strain = repetitive_piece("s", reps=1).events  # 24 distinct-ish events
+    assert self_repeated_share(strain[:5]) is None
+    once = self_repeated_share(strain)
+    twice = self_repeated_share(strain * 2)
+    assert once < 0.1
+    # of the 41 windows of 48 events, the 17 lying wholly in the second copy (starts 24..40) repeat;
+    # the 7 that straddle the two copies are new
+    assert twice == pytest.approx(17 / 41)
+    rc = main(["composer", "generate", "--model", "folk", "--length", "120", "--seed", "2", "--repeat", "0",
+               "--out", str(tmp_path / "a.mid")])
+    g0 = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    rc1 = main(["composer", "generate", "--model", "folk", "--length", "120", "--seed", "2",
+                "--out", str(tmp_path / "b.mid")])
+    g1 = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert rc == rc1 == 0 and g0["repeat"] == 0 and g1["repeat"] == 1
+    assert 0 <= g0["self_repeated"] <= 1 and 0 <= g1["self_repeated"] <= 1

@@ -36,7 +36,7 @@ def test_generate_at_once_with_shipped_model(tab, qtbot, tmp_path):
     qtbot.waitUntil(lambda: tab.result is not None, timeout=30000)
     assert len(tab.result["events"]) == 40 and tab.result["seed"] == 1234
     assert tab.roll.n_notes > 0
-    assert "Copied" in tab.result_label.text()
+    assert "Copied" in tab.result_label.text() and "repeats itself" in tab.result_label.text()
     samples, sr, label = tab.playable_audio()
     assert sr == 44100 and len(samples) > sr
     first = list(tab.result["events"])

@@ -134,7 +134,7 @@ def _generate(args) -> int:
     from .events import load_corpus
     from .generate import generate, write_output
     from .model import load_composer
-    from .stats import copied_share
+    from .stats import copied_share, self_repeated_share
 
     torch.set_num_threads(1)
     model = load_composer(args.model)
@@ -151,7 +151,8 @@ def _generate(args) -> int:
                       top_p=args.top_p, seed=seed, repeat=args.repeat)
     out = write_output(primer + events, args.out, tempo=args.tempo, program=args.program)
     print(json_line({"out": str(out), "events": len(events), "primer_events": len(primer), "seed": seed,
-                     "copied": copied_share(events, model.ngram_hashes)}))
+                     "copied": copied_share(events, model.ngram_hashes), "self_repeated": self_repeated_share(events),
+                     "repeat": args.repeat}))
     return 0
 
 

@@ -57,7 +57,10 @@ def generate(
     Models with a self-copy mixture (:mod:`.selfcopy`) sample each event from
     ``(1 - r·λ) p_lstm + r·λ p_copy`` with ``r = repeat`` (0: the LSTM alone; 1: as fitted):
     a coin with probability ``r·λ`` decides whether the event is copied from what followed
-    the same context earlier in the piece (primer included), or drawn from the LSTM.
+    the same context earlier in the piece (primer included), or drawn from the LSTM. Only
+    events that were not copied themselves are copied, so a passage comes back once (AA'),
+    then the music moves on (the eval's mixture has no such rule: real pieces are scored
+    as they are).
     Temperature, top-k and top-p act on the LSTM part; with temperature 0 the copy is
     taken whenever ``r·λ`` > 0.5."""
     import torch
@@ -174,7 +177,7 @@ def _generate_event_np(model, primer, length, temperature, top_k, top_p, seed, s
     cur: list[int] = []
     while len(out) < length:
         if tracker is not None and not cur:
-            L, ids, p = tracker.distribution(copy.beta)
+            L, ids, p = tracker.distribution(copy.beta, originals_only=True)
             lam = strength * copy.lam_for(L)
             take = (lam > 0.5) if temperature <= 0 else (lam > 0 and rng.random() < lam)
             if take and ids.size:
@@ -191,7 +194,7 @@ def _generate_event_np(model, primer, length, temperature, top_k, top_p, seed, s
                         pos = enc.next_pos(tok, pos)
                         logits, state = lstm.step(tok, state, pos)
                     out.append(_make_event(tuple(pitches), k))
-                    tracker.push(key)
+                    tracker.push(key, original=False)
                     if len(out) % 50 == 0:
                         check_stop(should_stop)
                         report(on_progress, len(out), length, "generating")

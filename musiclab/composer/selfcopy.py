@@ -81,12 +81,14 @@ class Tracker:
         self._ids: dict = {}
         self.keys: list = []  # id -> key
         self.seq = np.zeros(0, dtype=np.int64)  # id of every event so far
+        self.original = np.zeros(0, dtype=bool)  # False for events that were themselves copied
         self.M = np.zeros(0, dtype=np.int64)  # M[j] for the next event, j < len(seq)
 
     def __len__(self) -> int:
         return int(self.seq.size)
 
-    def push(self, key) -> None:
+    def push(self, key, original: bool = True) -> None:
+        """Append an event; ``original=False`` marks one that generation copied."""
         i = self._ids.get(key)
         if i is None:
             i = self._ids[key] = len(self.keys)
@@ -98,6 +100,7 @@ class Tracker:
             eq = self.seq[:n] == i  # seq[j-1] == new event, for j = 1..n
             newM[1:] = np.where(eq, np.minimum(self.M[:n] + 1, CAP), 0)
         self.seq = np.append(self.seq, i)
+        self.original = np.append(self.original, bool(original))
         self.M = newM
 
     def longest(self) -> int:
@@ -106,14 +109,19 @@ class Tracker:
         n = self.seq.size
         return int(self.M[1:n].max()) if n > 1 else 0
 
-    def distribution(self, beta: float) -> tuple[int, np.ndarray, np.ndarray]:
+    def distribution(self, beta: float, originals_only: bool = False) -> tuple[int, np.ndarray, np.ndarray]:
         """(longest match, candidate ids, probabilities) of the copy distribution for the
-        next event; empty arrays when nothing matches."""
+        next event; empty arrays when nothing matches. ``originals_only``: only copy events
+        that were not copied themselves (generation: a passage may come back once, but its
+        repeat is not repeated again, so the music moves on instead of looping)."""
         n = self.seq.size
         if n <= 1:
             return 0, np.zeros(0, np.int64), np.zeros(0)
         M = self.M[1:n]
-        sel = np.nonzero(M >= 1)[0]
+        ok = M >= 1
+        if originals_only:
+            ok &= self.original[1:n]
+        sel = np.nonzero(ok)[0]
         if sel.size == 0:
             return 0, np.zeros(0, np.int64), np.zeros(0)
         L = int(M[sel].max())

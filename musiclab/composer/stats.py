@@ -47,6 +47,21 @@ def copied_share(events: list, hashes: Optional[np.ndarray], n: int = NGRAM) -> 
     return float(np.mean(hashes[idx] == q))
 
 
+def self_repeated_share(events: list, n: int = NGRAM) -> Optional[float]:
+    """Share of the n-event windows of ``events`` that already occurred earlier in ``events``
+    (how much the piece repeats itself: its form; real Nottingham tunes: about half)."""
+    if len(events) < n:
+        return None
+    s = [_event_str(e) for e in events]
+    seen: set = set()
+    rep = 0
+    for i in range(len(s) - n + 1):
+        g = tuple(s[i : i + n])
+        rep += g in seen
+        seen.add(g)
+    return rep / (len(s) - n + 1)
+
+
 # --------------------------------------------------------------------------- trigram
 def fit_trigram(pieces_events: Iterable[list]) -> dict:
     """Counts of seed-token uni/bi/trigrams (as plain lists/tensors for the model file)."""

@@ -60,14 +60,15 @@ def _job_generate(model, primer, length, temperature, top_k, top_p, seed, tempo,
                   should_stop=None, on_progress=None):
     from ...audio.synth import render_midi
     from ...composer.generate import events_to_midi_bytes, generate
-    from ...composer.stats import copied_share
+    from ...composer.stats import copied_share, self_repeated_share
 
     events = generate(model, primer, length, temperature=temperature, top_k=top_k, top_p=top_p, seed=seed,
                       should_stop=should_stop, on_progress=on_progress, repeat=repeat)
     midi = events_to_midi_bytes(primer + events, tempo=tempo, program=program)
     audio = render_midi(midi, sr=SR)
     return {"events": events, "primer": primer, "midi": midi, "audio": audio, "seed": seed,
-            "copied": copied_share(events, model.ngram_hashes), "tempo": tempo, "program": program}
+            "copied": copied_share(events, model.ngram_hashes), "self_repeated": self_repeated_share(events),
+            "tempo": tempo, "program": program}
 
 
 def _job_render(events, tempo, program, should_stop=None, on_progress=None):
@@ -503,7 +504,9 @@ class ComposerTab(WorkbenchTab):
         self.result_label.setText(
             f"<b>{self.model_name}</b>: {len(res['events'])} events generated after a {len(res['primer'])}-event "
             f"primer, seed {res['seed']}, {len(self.audio) / SR:.1f} s. "
-            f"<b>Copied</b>: {cop_s} of its 8-event n-grams occur verbatim in the training data.")
+            f"<b>Copied</b>: {cop_s} of its 8-event n-grams occur verbatim in the training data"
+            + (f"; <b>repeats itself</b>: {res['self_repeated']:.0%} of them occurred earlier in this result."
+               if res.get("self_repeated") is not None else "."))
         self.playable_changed.emit()
 
     # ------------------------------------------------------------------ service results
