@@ -51,6 +51,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     app.setApplicationDisplayName("musiclab")
     from .main_window import MainWindow
 
+    from ..warmup import configure_cache_dir, start_in_background
+
+    configure_cache_dir()
     settings = make_settings(args.settings)
     win = MainWindow(settings=settings, headless=bool(args.screenshot))
     if args.tab:
@@ -64,6 +67,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         print("shown", flush=True)
         win.close()
         return 0
+    if not args.screenshot:
+        # first start of a new installation: compile librosa's kernels in a background process
+        win.warmup_process = start_in_background()
     files = list(args.files) + list(args.open)
     if files:
         QTimer.singleShot(0, lambda: win.open_paths(files))
