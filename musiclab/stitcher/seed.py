@@ -17,11 +17,10 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import Optional
 
 import numpy as np
 
-from ..errors import ModelFileError
 from ..jobs import OnProgress, ShouldStop, check_stop, report
 from .scorers import KIND, Encoded, Scorer
 

@@ -17,7 +17,6 @@ was trained on them).
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 

@@ -20,7 +20,7 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFileDialog
                                QHBoxLayout, QLabel, QProgressBar, QPushButton, QScrollArea, QSpinBox,
                                QVBoxLayout, QWidget)
 
-from ...analysis.streaming import N_FFT_RANGE, WINDOWS, AnalysisParams, LiveEngine
+from ...analysis.streaming import WINDOWS, AnalysisParams, LiveEngine
 from ...audio.sources import AudioSource, FakeSource, FileSource
 from ...errors import MusiclabError, NoAudioDeviceError
 from ..widgets.live_views import COLORMAPS, LiveViews
