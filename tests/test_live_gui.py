@@ -151,3 +151,26 @@ def test_bad_file_is_reported(tab, qtbot, tmp_path):
     assert tab.ctx.messages and tab.ctx.messages[-1][1] is True
     assert "broken.ogg" in tab.ctx.messages[-1][0]
     assert tab.playable_audio() is None
+
+
+def test_pitch_class_labels_never_overlap(qtbot):
+    """E/F and B/C are one semitone apart: short chroma views label fewer notes."""
+    from musiclab.gui.widgets.live_views import LiveViews
+
+    v = LiveViews()
+    qtbot.addWidget(v)
+    v.set_visible_views({"stft": False, "mel": False, "chroma": True, "beat": False, "wave": False})
+    seen = set()
+    for h in (900, 260, 170, 110):
+        v.resize(800, h)
+        v.show()
+        qtbot.wait(50)
+        vb = v.plots["chroma"].getViewBox()
+        px = vb.height() / 12
+        major = v.plots["chroma"].getAxis("left")._tickLevels[0]
+        pos = sorted(p for p, _ in major)
+        gaps = [b - a for a, b in zip(pos, pos[1:])]
+        assert not gaps or min(gaps) * px >= 12, (h, px, major)  # at least one text line between labels
+        assert ("F" in [n for _, n in major]) == (px >= 13), (h, px, major)
+        seen.add(len(major))
+    assert len(seen) >= 2  # the labels did adapt

@@ -94,9 +94,9 @@ class LiveViews(pg.GraphicsLayoutWidget):
         self.plots["beat"].setLabel("left", "pitch class")
         self.plots["wave"].setLabel("left", "amplitude")
         for key in ("chroma", "beat"):
-            ax = self.plots[key].getAxis("left")
-            ax.setTicks([[(i + 0.5, n) for i, n in enumerate(NOTE_NAMES) if "#" not in n],
-                         [(i + 0.5, n) for i, n in enumerate(NOTE_NAMES) if "#" in n]])
+            vb = self.plots[key].getViewBox()
+            vb.sigResized.connect(lambda _vb=None, k=key: self._pitch_ticks(k))
+            self._pitch_ticks(key)
         self.plots["wave"].setYRange(-1, 1, padding=0.02)
         # min/max envelope as one vertical segment per column (cheap to redraw)
         self._wave = pg.PlotCurveItem(pen=pg.mkPen("#7fb3ff", width=1), connect="pairs")
@@ -119,6 +119,25 @@ class LiveViews(pg.GraphicsLayoutWidget):
         self.geometry_info = {}  # key -> (x0, dx, y0, dy, columns, rows) used by the read-out
 
     # -- layout and appearance -------------------------------------------------------
+    def _pitch_ticks(self, key: str) -> None:
+        """Pitch-class labels that fit the plot's height: all naturals when a semitone has
+        room for a line of text, fewer when the view is short (E and F, B and C are one
+        semitone apart and would overlap), sharps as minor ticks when there is plenty."""
+        px = self.plots[key].getViewBox().height() / 12.0
+        if px >= 13:
+            names = [n for n in NOTE_NAMES if "#" not in n]
+        elif px >= 7:
+            names = ["C", "D", "E", "G", "A", "B"]
+        elif px >= 4:
+            names = ["C", "E", "G"]
+        elif px >= 1.8:
+            names = ["C", "G"]
+        else:
+            names = ["C"]
+        major = [(NOTE_NAMES.index(n) + 0.5, n) for n in names]
+        minor = [(i + 0.5, n) for i, n in enumerate(NOTE_NAMES) if "#" in n] if px >= 26 else []
+        self.plots[key].getAxis("left").setTicks([major, minor])
+
     def set_visible_views(self, visible: dict) -> None:
         self._visible.update(visible)
         self._layout()
