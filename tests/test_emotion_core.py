@@ -216,3 +216,43 @@ def test_shipped_models_load_and_predict_a_real_clip():
         r = predict_file(clip, load(name))
         assert abs(sum(r["probs"].values()) - 1) < 1e-3
         assert len(r["segments"]) == 5 and r["duration"] == pytest.approx(30, abs=1.5)
+
+
+def test_ensemble_with_several_crnn_members_trains_saves_and_loads(tmp_path):
+    import torch
+    from musiclab.emotion.features import frame_features, win_frames
+    from musiclab.emotion.model import load
+    from musiclab.emotion.train import train
+
+    root = make_labelled_folder(tmp_path / "set", per_class=2, seconds=3.0)
+    out = tmp_path / "ens.pt"
+    rep = train([root], out, arch="ensemble", epochs=1, val_fraction=0.25, crnn_members=2, member_seed=5,
+                last_epoch=True, ensemble_weights={"linear": 0.25, "crnn": 0.75}, cache_dir=tmp_path / "cache")
+    assert rep["settings"]["crnn"]["seed"] == 5 and rep["settings"]["crnn#1"]["seed"] == 6
+    assert {"linear", "crnn", "crnn#1", "crnn_mean"} <= set(rep["members"])
+    obj = torch.load(out, map_location="cpu", weights_only=True)
+    assert obj["meta"]["members"] == [["linear", 0.25], ["crnn", 0.375], ["crnn#1", 0.375]]
+    assert set(obj["norms"]) == {"crnn", "crnn#1"}
+    assert any(k.startswith("crnn#1.") for k in obj["state_dict"])
+    m = load(str(out))
+    assert [mm.arch for mm, _ in m.members] == ["linear", "crnn", "crnn"]
+    logmel, ff = frame_features(tone(1, 12.0), SR)
+    r = m.predict_windows(logmel, ff, [0], win_frames())
+    assert r.shape == (1, 4) and abs(r.sum() - 1) < 1e-4
+    # an old two-member file (linear + crnn) still loads
+    old = load(str(random_model(tmp_path / "old.pt")))
+    assert [mm.arch for mm, _ in old.members] == ["linear", "crnn"]
+
+
+def test_ensemble_member_names_are_validated(tmp_path):
+    import torch
+    from musiclab.emotion.model import load
+
+    good = torch.load(random_model(tmp_path / "ok.pt"), map_location="cpu", weights_only=True)
+    for members in ([["linear", 0.5], ["linear", 0.5]], [["linear", 0.5], ["lstm#1", 0.5]],
+                    [["linear", 0.5], ["crnn#1", 0.5]], [["linear"]]):
+        obj = dict(good, meta=dict(good["meta"], members=members))
+        p = tmp_path / "bad.pt"
+        torch.save(obj, p)
+        with pytest.raises(ModelFileError):
+            load(str(p))

@@ -26,6 +26,12 @@ def add_parser(subparsers) -> None:
     pt.add_argument("--init", default=None, help="fine-tune from this model (same architecture)")
     pt.add_argument("--ensemble-weights", default=None, metavar="linear=W,crnn=W",
                     help="weights of the ensemble members' probabilities (default linear=0.25,crnn=0.75)")
+    pt.add_argument("--crnn-members", type=int, default=None, metavar="N",
+                    help="CRNNs in the ensemble, trained with seeds S, S+1, ... (default 3)")
+    pt.add_argument("--member-seed", type=int, default=None, metavar="S",
+                    help="base seed of the networks (default: --seed, which also draws the validation split)")
+    pt.add_argument("--last-epoch", action="store_true",
+                    help="keep each network's last epoch, not its best validation epoch (validation is only reported)")
     pt.add_argument("--seed", type=int, default=0)
     pt.add_argument("--cache", default=None, help="feature cache folder")
     pt.add_argument("--workers", type=int, default=1, help="processes for feature extraction")
@@ -99,7 +105,14 @@ def _train(args) -> int:
         if set(weights) != {"linear", "crnn"}:
             print("error: --ensemble-weights needs exactly the members linear and crnn", file=sys.stderr)
             return 2
+    if args.crnn_members is not None and args.crnn_members < 1:
+        print("error: --crnn-members must be at least 1", file=sys.stderr)
+        return 2
+    from .train import DEFAULT_CRNN_MEMBERS
+
     rep = train(args.data, out, arch=args.arch, ensemble_weights=weights, epochs=args.epochs, val_fraction=args.val_fraction,
+                crnn_members=args.crnn_members or DEFAULT_CRNN_MEMBERS, member_seed=args.member_seed,
+                last_epoch=args.last_epoch,
                 refit_all=args.refit_all, init=args.init, seed=args.seed, cache_dir=args.cache,
                 workers=args.workers, on_progress=TextProgress("train"),
                 log=lambda s: print(s, file=sys.stderr, flush=True))

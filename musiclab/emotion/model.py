@@ -13,7 +13,10 @@ Q4 calm/relaxed). Architectures (``meta["arch"]``):
 * ``linear``    - multinomial logistic regression on 183 summary features
   (:mod:`musiclab.emotion.features`), stored as tensors;
 * ``ensemble``  - a weighted mean of the probabilities of several of the above; its
-  state dict holds the members' tensors under ``"<member>."`` prefixes.
+  state dict holds the members' tensors under ``"<member>."`` prefixes. A member name is
+  an architecture, optionally with ``#k`` for a further member of the same architecture
+  (``crnn``, ``crnn#1``, ``crnn#2``: CRNNs trained with different seeds); its norm is
+  ``norms[<member>]``.
 
 torch is imported lazily.
 """
@@ -48,6 +51,12 @@ def entropy_norm(p: np.ndarray) -> np.ndarray:
     """Entropy of quadrant probabilities divided by log 4: 0 certain, 1 no idea."""
     p = np.clip(np.asarray(p, dtype=np.float64), 1e-12, 1.0)
     return -(p * np.log(p)).sum(axis=-1) / np.log(4)
+
+
+def member_arch(member: str) -> str:
+    """Architecture of an ensemble member name: ``crnn``, or ``crnn#1``, ``crnn#2``... for
+    further members of the same architecture (trained with other seeds)."""
+    return member.split("#", 1)[0]
 
 
 def build_net(arch: str):
@@ -132,11 +141,19 @@ class EmotionModel:
             if not isinstance(members, list) or not members:
                 raise ModelFileError(f"'{name}': ensemble without members.")
             self.members = []
+            seen = set()
             for m in members:
-                arch, weight = str(m[0]), float(m[1])
-                prefix = f"{arch}."
+                try:
+                    mname, weight = str(m[0]), float(m[1])
+                except (TypeError, ValueError, IndexError) as exc:
+                    raise ModelFileError(f"'{name}': malformed ensemble member {m!r}.") from exc
+                if mname in seen:
+                    raise ModelFileError(f"'{name}': ensemble member {mname!r} listed twice.")
+                seen.add(mname)
+                arch = member_arch(mname)
+                prefix = f"{mname}."
                 sub = {k[len(prefix):]: v for k, v in sd.items() if k.startswith(prefix)}
-                norm = obj.get("norms", {}).get(arch, {})
+                norm = obj.get("norms", {}).get(mname, {})
                 self.members.append((_Member(arch, sub, norm, name), weight))
         else:
             self.members = [(_Member(self.arch, sd, obj.get("norm", {}), name), 1.0)]

@@ -20,13 +20,16 @@ from ..jobs import OnProgress, ShouldStop, check_stop, report
 from .dataset import Item, extract_all, clip_features, default_cache_dir, load_labelled
 from .features import N_SUMMARY, clip_windows, win_frames, window_starts
 from .metrics import evaluate
-from .model import ARCHS, KIND, NEURAL, PATCH, EmotionModel, build_net, fit_window
+from .model import ARCHS, KIND, NEURAL, PATCH, EmotionModel, build_net, fit_window, member_arch
 
 OnEpoch = Optional[Callable[[dict], None]]
 
 DEFAULT_EPOCHS = {"crnn": 30, "seed-cnn": 25, "seed-lstm": 25}
 # chosen on two artist-disjoint validation splits (seeds 0 and 1): see resources/models/emotion/default.md
 DEFAULT_ENSEMBLE_WEIGHTS = {"linear": 0.25, "crnn": 0.75}
+# CRNN members of the ensemble (seeds member_seed, member_seed+1, ...), sharing the "crnn" weight equally;
+# 3 measured on five artist-disjoint splits: see resources/models/emotion/default.md
+DEFAULT_CRNN_MEMBERS = 3
 
 
 class TrainError(MusiclabError):
@@ -216,12 +219,13 @@ def neural_probs(net, arch: str, logmels: list[np.ndarray], mu: float, sigma: fl
 
 def train_neural(arch: str, train: Clips, val: Optional[Clips], epochs: int, *, init_state: Optional[dict] = None,
                  lr: float = 1e-3, batch: int = 32, seed: int = 0, augment: Optional[bool] = None,
-                 should_stop: ShouldStop = None, on_progress: OnProgress = None, on_epoch: OnEpoch = None,
+                 select_best: bool = True, should_stop: ShouldStop = None, on_progress: OnProgress = None, on_epoch: OnEpoch = None,
                  progress_offset: int = 0, progress_total: int = 0, log: Callable[[str], None] = lambda s: None):
     """Train one network; returns ``(best_state, norm, history, best_epoch)``.
 
-    With ``val`` the state of the epoch with the best validation macro F1 (ties: lower
-    validation loss) is kept; without it the last epoch's.
+    With ``val`` (and ``select_best``) the state of the epoch with the best validation macro
+    F1 (ties: lower validation loss) is kept; otherwise the last epoch's (validation is then
+    only reported).
     """
     import torch
     import torch.nn.functional as F
@@ -296,7 +300,7 @@ def train_neural(arch: str, train: Clips, val: Optional[Clips], epochs: int, *, 
             rec.update(val_loss=vloss, val_accuracy=m["accuracy"], val_macro_f1=m["macro_f1"],
                        val_arousal=m["arousal_accuracy"], val_valence=m["valence_accuracy"])
             key = (m["macro_f1"], -vloss)
-            if key > (best[0], -best[1]):
+            if select_best and key > (best[0], -best[1]):
                 best = (m["macro_f1"], vloss)
                 best_state = {k: v.detach().clone() for k, v in net.state_dict().items()}
                 best_epoch = ep
@@ -318,7 +322,8 @@ def _half(sd: dict) -> dict:
 
 def train(sources, out, arch: str = "ensemble", epochs: Optional[int] = None, val_fraction: float = 0.2,
           refit_all: bool = False, init: Optional[str] = None, seed: int = 0, cache_dir=None, workers: int = 1,
-          ensemble_weights: Optional[dict] = None, should_stop: ShouldStop = None,
+          ensemble_weights: Optional[dict] = None, crnn_members: int = DEFAULT_CRNN_MEMBERS,
+          member_seed: Optional[int] = None, last_epoch: bool = False, should_stop: ShouldStop = None,
           on_progress: OnProgress = None, on_epoch: OnEpoch = None,
           log: Callable[[str], None] = lambda s: None) -> dict:
     """Train ``arch`` on labelled folders/CSVs and write the model file ``out``.
@@ -326,6 +331,12 @@ def train(sources, out, arch: str = "ensemble", epochs: Optional[int] = None, va
     Returns a report: sizes of the split, validation metrics of each member and of the
     model, the per-epoch history and the path written. ``init`` (a model name or path of
     the same architecture) fine-tunes instead of starting from random weights.
+
+    ``ensemble``: a logistic regression plus ``crnn_members`` CRNNs (members ``crnn``,
+    ``crnn#1``, ...; seeds ``member_seed`` + k, ``member_seed`` defaulting to ``seed``, which
+    also draws the split); ``ensemble_weights`` {"linear", "crnn"}, the CRNN weight shared
+    equally by the CRNN members. ``last_epoch`` keeps each network's last epoch instead of
+    its best validation epoch.
     """
     import torch
     from ..models import load_model_file, make_meta, resolve_model, save_model
@@ -349,12 +360,21 @@ def train(sources, out, arch: str = "ensemble", epochs: Optional[int] = None, va
         init_obj = load_model_file(resolve_model(KIND, init), KIND, archs=ARCHS)
         if init_obj["meta"]["arch"] != arch:
             raise TrainError(f"Cannot fine-tune: '{init}' is a {init_obj['meta']['arch']} model, not {arch}.")
-    members = ["linear", "crnn"] if arch == "ensemble" else [arch]
-    weights = dict(ensemble_weights or DEFAULT_ENSEMBLE_WEIGHTS)
+    if arch == "ensemble":
+        n_crnn = int(crnn_members)
+        if n_crnn < 1:
+            raise TrainError("An ensemble needs at least one CRNN member.")
+        members = ["linear"] + ["crnn" if k == 0 else f"crnn#{k}" for k in range(n_crnn)]
+        w = dict(ensemble_weights or DEFAULT_ENSEMBLE_WEIGHTS)
+        weights = {m: (float(w["linear"]) if m == "linear" else float(w["crnn"]) / n_crnn) for m in members}
+    else:
+        members = [arch]
+        weights = {arch: 1.0}
+    base_seed = seed if member_seed is None else int(member_seed)
     result = {"arch": arch, "clips": len(clips), "artists": n_groups, "train_clips": len(train_set),
               "val_clips": len(val_set), "members": {}, "history": []}
     states, norms, val_probs, settings = {}, {}, {}, {}
-    n_neural_epochs = sum((epochs or DEFAULT_EPOCHS[m]) for m in members if m in NEURAL)
+    n_neural_epochs = sum((epochs or DEFAULT_EPOCHS[member_arch(m)]) for m in members if member_arch(m) in NEURAL)
     done_epochs = 0
     for m in members:
         check_stop(should_stop)
@@ -367,23 +387,32 @@ def train(sources, out, arch: str = "ensemble", epochs: Optional[int] = None, va
             if len(val_set):
                 val_probs[m] = linear_probs(states[m], val_set.summaries(should_stop))
         else:
-            ep = epochs or DEFAULT_EPOCHS[m]
+            a = member_arch(m)
+            k = members.index(m) - (1 if arch == "ensemble" else 0)
+            ep = epochs or DEFAULT_EPOCHS[a]
             init_state = None
             if init_obj is not None:
-                prefix = f"{m}." if arch == "ensemble" else ""
-                init_state = {k[len(prefix):]: v.float() for k, v in init_obj["state_dict"].items() if k.startswith(prefix)}
+                isd = init_obj["state_dict"]
+                prefix = ""
+                if arch == "ensemble":
+                    prefix = f"{m}." if any(x.startswith(f"{m}.") for x in isd) else f"{a}."
+                init_state = {x[len(prefix):]: v.float() for x, v in isd.items() if x.startswith(prefix)}
             st, norm, hist, best_ep = train_neural(
-                m, train_set, val_set if len(val_set) else None, ep, init_state=init_state,
-                lr=(3e-4 if init_state else 1e-3), seed=seed, should_stop=should_stop, on_progress=on_progress,
-                on_epoch=on_epoch, progress_offset=done_epochs, progress_total=n_neural_epochs, log=log)
+                a, train_set, val_set if len(val_set) else None, ep, init_state=init_state,
+                lr=(3e-4 if init_state else 1e-3), seed=base_seed + k, select_best=not last_epoch,
+                should_stop=should_stop, on_progress=on_progress,
+                on_epoch=(None if on_epoch is None else (lambda rec, _m=m: on_epoch(dict(rec, member=_m)))),
+                progress_offset=done_epochs, progress_total=n_neural_epochs, log=log)
             done_epochs += ep
             states[m], norms[m] = st, norm
-            settings[m] = {"epochs": ep, "best_epoch": best_ep}
+            settings[m] = {"epochs": ep, "best_epoch": best_ep, "seed": base_seed + k}
+            for h in hist:
+                h["member"] = m
             result["history"].extend(hist)
             if len(val_set):
-                net = build_net(m)
+                net = build_net(a)
                 net.load_state_dict(st)
-                val_probs[m] = neural_probs(net, m, val_set.logmels, norm["mean"], norm["std"])
+                val_probs[m] = neural_probs(net, a, val_set.logmels, norm["mean"], norm["std"])
         if m in val_probs:
             result["members"][m] = evaluate(val_set.labels, val_probs[m], with_roc=False)
     if len(val_set):
@@ -392,14 +421,17 @@ def train(sources, out, arch: str = "ensemble", epochs: Optional[int] = None, va
         else:
             p = val_probs[members[0]]
         result["validation"] = evaluate(val_set.labels, p, with_roc=False)
-        if arch == "ensemble" and len(members) == 2:
+        if arch == "ensemble":
             # for the record only (the shipped weights are fixed in advance, not tuned on validation)
+            p_crnn = np.mean([val_probs[m] for m in members[1:]], axis=0)
+            if len(members) > 2:
+                result["members"]["crnn_mean"] = evaluate(val_set.labels, p_crnn, with_roc=False)
             sweep = {}
             for w in (0.0, 0.25, 0.4, 0.5, 0.6, 0.75, 1.0):
-                pw = w * val_probs[members[0]] + (1 - w) * val_probs[members[1]]
+                pw = w * val_probs["linear"] + (1 - w) * p_crnn
                 e = evaluate(val_set.labels, pw, with_roc=False)
-                sweep[f"{members[0]}={w}"] = {k: e[k] for k in ("accuracy", "macro_f1", "arousal_accuracy",
-                                                                "valence_accuracy")}
+                sweep[f"linear={w}"] = {k: e[k] for k in ("accuracy", "macro_f1", "arousal_accuracy",
+                                                          "valence_accuracy")}
             result["weight_sweep"] = sweep
     if refit_all and len(val_set):
         log("refitting on all clips with the chosen settings")
@@ -409,8 +441,8 @@ def train(sources, out, arch: str = "ensemble", epochs: Optional[int] = None, va
                 states[m] = fit_linear(clips.summaries(should_stop), clips.labels, settings["linear"]["C"])
             else:
                 ep = max(3, settings[m]["best_epoch"])
-                st, norm, hist, _ = train_neural(m, clips, None, ep, seed=seed, should_stop=should_stop,
-                                                 on_progress=on_progress, log=log)
+                st, norm, hist, _ = train_neural(member_arch(m), clips, None, ep, seed=settings[m]["seed"],
+                                                 should_stop=should_stop, on_progress=on_progress, log=log)
                 states[m], norms[m] = st, norm
     # -- write
     extra = {"labels": list(("Q1", "Q2", "Q3", "Q4")), "trained_on": [str(s) for s in (sources if isinstance(sources, (list, tuple)) else [sources])],
@@ -422,7 +454,7 @@ def train(sources, out, arch: str = "ensemble", epochs: Optional[int] = None, va
     if arch == "ensemble":
         sd = {}
         for m in members:
-            sd.update({f"{m}.{k}": v for k, v in (_half(states[m]) if m in NEURAL else states[m]).items()})
+            sd.update({f"{m}.{k}": v for k, v in (_half(states[m]) if member_arch(m) in NEURAL else states[m]).items()})
         obj = {"meta": make_meta(KIND, "ensemble", members=[[m, float(weights[m])] for m in members], **extra),
                "state_dict": sd, "norms": {m: norms[m] for m in members if m in norms}}
     else:
