@@ -163,6 +163,11 @@ def test_whole_flow_through_the_main_window(main_window, qtbot, tmp_path):
     for reg, (_a, _b, i, _s, _e) in zip(regions, r.segments):
         assert reg.brush.color().rgb() == song_color(pool.chunks[i].song).rgb()
     assert len(tab.result_view._labels) == len(r.joins) and tab.result_view.visible_labels() >= 1
+    # the learned default's pool-normalised scores read as match probabilities
+    import re as _re
+
+    texts = [lab.textItem.toPlainText() for _t, lab, _bad in tab.result_view._labels]
+    assert all(_re.fullmatch(r"\d{1,3}%", t) for t in texts), texts
     assert tab.seam_fields["joins"].text() == str(len(r.joins))
 
     # a real mouse click on join 2 in the result view
@@ -172,6 +177,7 @@ def test_whole_flow_through_the_main_window(main_window, qtbot, tmp_path):
     qtbot.mouseClick(tab.result_view.viewport(), Qt.LeftButton, pos=QPoint(pt.x(), pt.y()))
     qtbot.waitUntil(lambda: tab._sel_join == 2, timeout=5000)
     assert tab.alt_list.topLevelItemCount() > 0 and "Join 2" in tab.join_label.text()
+    assert tab.alt_list.topLevelItem(0).text(0).endswith("%")
     tab._step_join(+1)  # Alt+Right
     assert tab._sel_join == 3
     tab._step_join(-1)

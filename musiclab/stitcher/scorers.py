@@ -36,6 +36,9 @@ POOL_NORMS = ("none", "sinkhorn")
 class Encoded:
     """Edge codes of a pool: ``scores(rows)`` -> ``(len(rows), N)`` float32."""
 
+    #: what the scores are: "similarity" (higher = better) or "logprob" (log-probabilities)
+    score_kind = "similarity"
+
     def __init__(self, ends: np.ndarray, starts: np.ndarray):
         self.ends = np.ascontiguousarray(ends, dtype=np.float32)
         self.starts = np.ascontiguousarray(starts, dtype=np.float32)
@@ -68,6 +71,8 @@ class PoolNormalized(Encoded):
     ``N x N`` matrix would not fit comfortably in memory) get the one-pass dual softmax,
     computed in blocks.
     """
+
+    score_kind = "logprob"
 
     def __init__(self, ends: np.ndarray, starts: np.ndarray, tau: float, max_iter: int = 20, tol: float = 1e-3,
                  max_full: int = 6000, block: int = 1024):

@@ -156,9 +156,9 @@ class StitcherTab(WorkbenchTab):
         for k, label in SCORERS:
             self.scorer.addItem(label, k)
         self.scorer.setToolTip(
-            "How well chunk B may follow chunk A.\nThe learned default scores are log-probabilities "
-            "normalised over the pool (0 = a certain, unambiguous match;\nchunks that fit after almost "
-            "anything are marked down). The other scorers give cosine similarities.")
+            "How well chunk B may follow chunk A.\nThe learned default gives a match probability, normalised "
+            "over the pool (100 % = a certain, unambiguous match;\nchunks that fit after almost anything "
+            "are marked down). The other scorers give cosine similarities.")
         self.scorer.currentIndexChanged.connect(lambda _i: self._invalidate_enc())
         f.addRow("Score with", self.scorer)
         self.model_label = QLabel("model: shipped default")
@@ -646,6 +646,16 @@ class StitcherTab(WorkbenchTab):
         self._chunk_play = (label, c.start / self.pool.sr)
         self.ctx.player.play(self.pool.chunk_audio(i).copy(), self.pool.sr, label, owner=self)
 
+    def _score_fmt(self, s: float) -> str:
+        """A join score as the user reads it: the learned default's pool-normalised
+        log-probabilities as a match probability in %, other scorers' similarities as numbers."""
+        import math
+
+        kind = getattr(self, "_built_kind", None) or getattr(self.enc, "score_kind", "")
+        if kind == "logprob":
+            return f"{100.0 * math.exp(min(0.0, s)):.0f}%" if math.isfinite(s) else "–"
+        return f"{s:.2f}" if math.isfinite(s) else "–"
+
     # -- scorer / training --------------------------------------------------------------------
     def _scorer_key(self):
         return (self.scorer.currentData(), self.model_path, id(self.pool))
@@ -705,11 +715,13 @@ class StitcherTab(WorkbenchTab):
     def _set_built(self, built, keep: Optional[int] = None) -> None:
         """Show ``built``; ``keep``: the join to select again (after a swap)."""
         self.built = built
+        self._built_kind = getattr(self.enc, "score_kind", "similarity")  # the scores' kind at build time
         self._sel_join = None
         r, ch, pool = built.rendered, built.chain, built.pool
         segs = [(a, b, pool.chunks[i].song) for a, b, i, _s, _e in r.segments]
         joins = [(t, ch.scores[k + 1], built.seams["joins"][k]["z"] if k < len(built.seams["joins"]) else None)
                  for k, t in enumerate(r.joins)]
+        self.result_view.score_fmt = self._score_fmt
         self.result_view.set_result(r.y, r.sr, segs, joins)
         used = sorted({pool.chunks[i].song for i in ch.items})
         self.legend.setText("&nbsp;&nbsp; ".join(
@@ -765,7 +777,7 @@ class StitcherTab(WorkbenchTab):
         sa, sb = pool.chunks[a].song, pool.chunks[b].song
         col = lambda song: text_color(song).name()  # noqa: E731
         where = f" at {fmt_seconds(j['time'])}" if j else ""
-        score = f" · score <b>{j['score']:.3f}</b> · novelty z {j['z']:+.2f}" if j else ""
+        score = f" · score <b>{self._score_fmt(j['score'])}</b> · novelty z {j['z']:+.2f}" if j else ""
         self.join_label.setText(
             f"<b>Join {k}</b>{where}: chunk {a} (<span style='color:{col(sa)}'>{pretty_name(pool.songs[sa].name, 28)}"
             f"</span>) → chunk {b} (<span style='color:{col(sb)}'>{pretty_name(pool.songs[sb].name, 28)}</span>)"
@@ -775,7 +787,7 @@ class StitcherTab(WorkbenchTab):
         for i, sc in alternatives(pool, enc, ch, k, count=8, rules=self.rules()):
             c = pool.chunks[i]
             song = pretty_name(pool.songs[c.song].name) + ("  (its original continuation)" if i == natural else "")
-            it = QTreeWidgetItem([f"{sc:.3f}", str(i), song,
+            it = QTreeWidgetItem([self._score_fmt(sc), str(i), song,
                                   f"{fmt_seconds(c.start / pool.sr)} – {fmt_seconds(c.end / pool.sr)}"])
             it.setData(0, Qt.UserRole, i)
             it.setForeground(2, text_color(c.song))

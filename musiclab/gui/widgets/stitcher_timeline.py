@@ -238,12 +238,14 @@ class ResultTimeline(_Base):
         self._items: list = []
         self._joins: list[float] = []
         self._labels: list = []  # (time, TextItem, bad)
+        #: how a join score is written (the tab sets it per scorer)
+        self.score_fmt = lambda s: f"{s:.2f}"
         self._sel = pg.InfiniteLine(0, angle=90, pen=pg.mkPen("#ffd250", width=3))
         self._sel.hide()
         self.addItem(self._sel)
         self.getPlotItem().vb.sigXRangeChanged.connect(self._thin_labels)
         self.setToolTip("The built song, coloured by source song. Numbers are join scores (higher = a better fit;\n"
-                        "for the learned default, log-probabilities where 0 is a certain match).\n"
+                        "for the learned default, match probabilities normalised over the pool).\n"
                         "Click a join to see alternatives; click elsewhere to move the play cursor.")
 
     def set_result(self, y: Optional[np.ndarray], sr: int, segments: list[tuple[float, float, int]],
@@ -272,9 +274,9 @@ class ResultTimeline(_Base):
                                                              style=Qt.DashLine))
             self.addItem(line)
             self._items.append(line)
-            txt = pg.TextItem(f"{score:.2f}", color="#ff8080" if bad else "#e8e8e8", anchor=(0.5, 0))
+            txt = pg.TextItem(self.score_fmt(score), color="#ff8080" if bad else "#e8e8e8", anchor=(0.5, 0))
             txt.setPos(t, 1.07)
-            txt.setToolTip(f"join at {fmt_seconds(t)}: score {score:.3f}"
+            txt.setToolTip(f"join at {fmt_seconds(t)}: score {self.score_fmt(score)}"
                            + (f", novelty z {z:+.2f}" if z is not None else ""))
             self.addItem(txt, ignoreBounds=True)
             self._items.append(txt)
