@@ -86,3 +86,7 @@ def test_training_with_live_loss_plot(tab, qtbot, tmp_path):
     qtbot.waitUntil(lambda: tab.train_btn.isEnabled(), timeout=60000)
     assert "Done" in tab.train_status.text(), tab.train_status.text()
     assert tab.history and tab.model_combo.findData("gui-test") >= 0
+    from musiclab.composer.model import load_composer
+
+    trained = load_composer("gui-test")
+    assert ("self-copy mixture fitted" in tab.train_status.text()) == (trained.copy is not None)

@@ -119,7 +119,13 @@ def _train(args) -> int:
         from .train import attach_copy
 
         if Path(args.out).is_file():
-            out["copy"] = attach_copy(args.out, val, on_progress=TextProgress("fitting copy mixture"))
+            from ..errors import MusiclabError
+
+            try:
+                out["copy"] = attach_copy(args.out, val, on_progress=TextProgress("fitting copy mixture"))
+            except MusiclabError as exc:  # the trained network is saved either way
+                print(f"warning: no copy mixture fitted: {exc}", file=sys.stderr)
+                out["copy"] = None
     out.update({"pieces": s["pieces"], "train_pieces": len(train), "val_pieces": len(val), "skipped": s["skipped"]})
     print(json_line(out))
     return 0

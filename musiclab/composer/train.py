@@ -323,6 +323,10 @@ def train_on_corpus(
                       step_log=step_log, start_epoch=start_epoch, best_val=best, time_budget=time_budget,
                       should_stop=should_stop, on_progress=on_progress)
     if Path(out_path).is_file():
-        res["copy"] = attach_copy(out_path, val, should_stop=should_stop, on_progress=on_progress)
+        try:
+            res["copy"] = attach_copy(out_path, val, should_stop=should_stop, on_progress=on_progress)
+        except MusiclabError as exc:  # the trained network is saved either way
+            res["copy"] = None
+            res["copy_error"] = str(exc)
     res["train_pieces"], res["val_pieces"] = len(train), len(val)
     return res

@@ -522,7 +522,10 @@ class ComposerTab(WorkbenchTab):
             best = min((x["val_loss"] for x in h), default=float("nan"))
             self.train_status.setText(
                 f"Done after {payload['epochs']} epochs ({payload['stopped_by']}), best validation loss {best:.3f}; "
-                f"saved {Path(payload['out']).name}.")
+                f"saved {Path(payload['out']).name}"
+                + (f"; self-copy mixture fitted on the validation pieces ({payload['copy']['nll_per_event']:.2f} "
+                   f"nats/event with it)." if payload.get("copy") else
+                   f"; no self-copy mixture ({payload['copy_error']})." if payload.get("copy_error") else "."))
             self._training_ended()
         elif rid == self._rid_model:
             self.model = payload
