@@ -73,6 +73,12 @@ def decode_event(tokens) -> tuple:
     return pitches, k
 
 
+def key_tokens(key) -> list[int]:
+    """Sub-tokens of an event key ``(pitches, k)`` (see :func:`event_key`)."""
+    pitches, k = key
+    return ([P0 + p for p in pitches] if pitches else [REST]) + [D0 + k]
+
+
 def event_key(ev) -> tuple | None:
     """Identity of an event for top-1 matching: (pitches, duration index)."""
     k = dur_index(ev[2])

@@ -80,12 +80,6 @@ def beam_topk(net, h, c, first_logp, beam: int = 8, k: int = 5, max_len: int = 1
     return out
 
 
-def key_tokens(key) -> list[int]:
-    """Sub-tokens of an event key ``(pitches, k)``."""
-    pitches, k = key
-    return ([enc.P0 + p for p in pitches] if pitches else [enc.REST]) + [enc.D0 + k]
-
-
 def score_sequences(net, H, C, first_logp, pos, items, chunk: int = 4096):
     """LSTM log-probabilities of given events from given boundary states.
 
@@ -183,7 +177,7 @@ def event_records(model, pieces, beam: int = 8, copy_support: int = 12, should_s
             for n, (ei, _) in enumerate(bounds):
                 for k in dists[ei]:
                     if k is not None and k not in cands[n]:
-                        items.append((n, key_tokens(k)))
+                        items.append((n, enc.key_tokens(k)))
                         where.append((n, k))
             if items:
                 for (n, k), lp in zip(where, score_sequences(net, H, C, first, epos, items)):

@@ -189,8 +189,7 @@ def _generate_event_np(model, primer, length, temperature, top_k, top_p, seed, s
                 key = tracker.keys[pick]
                 if key is not None:
                     pitches, k = key
-                    toks = ([enc.P0 + x for x in pitches] if pitches else [enc.REST]) + [enc.D0 + k]
-                    for tok in toks:
+                    for tok in enc.key_tokens(key):
                         pos = enc.next_pos(tok, pos)
                         logits, state = lstm.step(tok, state, pos)
                     out.append(_make_event(tuple(pitches), k))
