@@ -130,7 +130,7 @@ def test_eval_with_the_copy_mixture_predicts_repeats():
     m.net.eval()
     fit = [repetitive_piece(f"f{i}", seed=i) for i in range(3)]
     test = [repetitive_piece(f"t{i}", seed=10 + i) for i in range(2)]
-    params, info = fit_copy(m, event_records(m, fit))
+    params, info = fit_copy(event_records(m, fit))
     assert info["events"] == 3 * 96
     recs = event_records(m, test)
     n, nr, h1_lstm, _, nll_lstm = combine(recs, None)

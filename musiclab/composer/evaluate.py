@@ -226,7 +226,7 @@ def combine(records, copy=None) -> tuple[int, int, int, int, float]:
     return n, n_repr, h1, h5, nll
 
 
-def fit_copy(model, records, betas=(0.25, 0.5, 1.0, 2.0, 4.0)):
+def fit_copy(records, betas=(0.25, 0.5, 1.0, 2.0, 4.0)):
     """Fit the copy mixture (:mod:`.selfcopy`) to ``records`` of pieces the LSTM was not
     trained on: the ``beta`` of highest likelihood and, for it, one mixing weight per bucket.
     Returns (CopyParams, report dict)."""

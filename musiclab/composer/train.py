@@ -249,7 +249,7 @@ def attach_copy(out_path, pieces: list, should_stop: ShouldStop = None, on_progr
         return None
     total = sum(len(p.events) for p in pieces)
     records = event_records(model, pieces, should_stop=should_stop, on_progress=on_progress, total_events=total)
-    params, info = fit_copy(model, records)
+    params, info = fit_copy(records)
     model.set_copy(params, fit_on=source, fit_pieces=len(pieces), fit_events=info["events"])
     save_composer(model, out_path, train_state=model.extra.get("train_state"))
     return info
