@@ -19,13 +19,14 @@ def add_parser(subparsers) -> None:
     pt = sub.add_parser("train", help="train or fine-tune a model on labelled folders (Q1..Q4 subfolders or CSV)")
     pt.add_argument("--data", nargs="+", required=True, metavar="DIR", help="labelled folder(s) or CSV file(s)")
     pt.add_argument("--out", required=True, metavar="MODEL", help="output model file (.pt) or a model name")
-    pt.add_argument("--arch", default="ensemble", choices=["ensemble", "crnn", "linear", "seed-cnn", "seed-lstm"])
+    pt.add_argument("--arch", default="ensemble", choices=["ensemble", "musicnn", "crnn", "linear", "seed-cnn", "seed-lstm"])
     pt.add_argument("--epochs", type=int, default=None, help="epochs of the neural part (default per architecture)")
     pt.add_argument("--val-fraction", type=float, default=0.2, help="share of artists held out for validation")
     pt.add_argument("--refit-all", action="store_true", help="after validation, refit on all clips")
     pt.add_argument("--init", default=None, help="fine-tune from this model (same architecture)")
-    pt.add_argument("--ensemble-weights", default=None, metavar="linear=W,crnn=W",
-                    help="weights of the ensemble members' probabilities (default linear=0.25,crnn=0.75)")
+    pt.add_argument("--ensemble-weights", default=None, metavar="musicnn=W,linear=W,crnn=W",
+                    help="weights of the ensemble members' probabilities; a member left out or at 0 is not trained "
+                         "(default musicnn=0.5,linear=0.125,crnn=0.375)")
     pt.add_argument("--crnn-members", type=int, default=None, metavar="N",
                     help="CRNNs in the ensemble, trained with seeds S, S+1, ... (default 3)")
     pt.add_argument("--member-seed", type=int, default=None, metavar="S",
@@ -100,10 +101,12 @@ def _train(args) -> int:
         try:
             weights = {k.strip(): float(v) for k, v in (kv.split("=") for kv in args.ensemble_weights.split(","))}
         except ValueError:
-            print("error: --ensemble-weights wants e.g. linear=0.25,crnn=0.75", file=sys.stderr)
+            print("error: --ensemble-weights wants e.g. musicnn=0.5,linear=0.125,crnn=0.375", file=sys.stderr)
             return 2
-        if set(weights) != {"linear", "crnn"}:
-            print("error: --ensemble-weights needs exactly the members linear and crnn", file=sys.stderr)
+        if not set(weights) <= {"musicnn", "linear", "crnn"} or not any(v > 0 for v in weights.values()) \
+                or any(v < 0 for v in weights.values()):
+            print("error: --ensemble-weights takes the members musicnn, linear and crnn, weights >= 0, "
+                  "at least one above 0", file=sys.stderr)
             return 2
     if args.crnn_members is not None and args.crnn_members < 1:
         print("error: --crnn-members must be at least 1", file=sys.stderr)

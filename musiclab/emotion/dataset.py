@@ -227,30 +227,59 @@ def default_cache_dir() -> Path:
     return d
 
 
+def _cached(path: Path, cache_dir: Optional[Path], suffix: str, compute, valid=lambda z: True) -> dict:
+    """Arrays of ``compute()`` for a file, kept in ``cache_dir`` as ``<key><suffix>.npz``
+    (written atomically; an unreadable or invalid cache file is recomputed)."""
+    cf = Path(cache_dir) / f"{_cache_key(Path(path))}{suffix}.npz" if cache_dir is not None else None
+    if cf is not None and cf.is_file():
+        try:
+            with np.load(cf) as z:
+                arrays = {k: z[k] for k in z.files}
+            if valid(arrays):
+                return arrays
+        except Exception:
+            pass
+    arrays = compute()
+    if cf is not None:
+        cf.parent.mkdir(parents=True, exist_ok=True)
+        tmp = cf.with_name(cf.stem + f".{os.getpid()}.partial.npz")
+        np.savez(tmp, **arrays)
+        os.replace(tmp, cf)
+    return arrays
+
+
 def clip_features(path: Path, cache_dir: Optional[Path] = None, max_seconds: float = 60.0):
     """``(logmel float16 (128,T), ff float32 (88,T))`` of the first ``max_seconds`` of a
     file, cached on disk (training clips are short; long files use predict's streaming)."""
     from .features import SR, frame_features
 
-    path = Path(path)
-    cf = None
-    if cache_dir is not None:
-        cf = Path(cache_dir) / f"{_cache_key(path)}.npz"
-        if cf.is_file():
-            try:
-                with np.load(cf) as z:
-                    return z["logmel"], z["ff"]
-            except Exception:
-                pass
-    y, _ = load_audio(path, sr=SR, mono=True, duration=max_seconds)
-    logmel, ff = frame_features(y, SR)
-    logmel = logmel.astype(np.float16)
-    if cf is not None:
-        cf.parent.mkdir(parents=True, exist_ok=True)
-        tmp = cf.with_name(cf.stem + f".{os.getpid()}.partial.npz")
-        np.savez(tmp, logmel=logmel, ff=ff)
-        os.replace(tmp, cf)
-    return logmel, ff
+    def compute():
+        y, _ = load_audio(path, sr=SR, mono=True, duration=max_seconds)
+        logmel, ff = frame_features(y, SR)
+        return {"logmel": logmel.astype(np.float16), "ff": ff}
+
+    z = _cached(path, cache_dir, "", compute)
+    return z["logmel"], z["ff"]
+
+
+def clip_musicnn(path: Path, cache_dir: Optional[Path] = None, max_seconds: float = 60.0):
+    """musicnn patch start times and features (:func:`musiclab.emotion.musicnn.patch_features`)
+    of the first ``max_seconds`` of a file, computed as prediction computes them (decoded at
+    the analysis rate, resampled to 16 kHz) and cached on disk."""
+    import librosa
+
+    from . import musicnn
+    from .features import SR
+
+    def compute():
+        y, _ = load_audio(path, sr=SR, mono=True, duration=max_seconds)
+        y16 = librosa.resample(np.asarray(y, dtype=np.float32), orig_sr=SR, target_sr=musicnn.SR)
+        times, feats = musicnn.patch_features(musicnn.load_net(), y16)
+        return {"times": times, "feats": feats.astype(np.float16)}
+
+    z = _cached(path, cache_dir, f".musicnn{musicnn.PATCH_HOP}", compute,
+                valid=lambda a: a["feats"].shape[1:] == (musicnn.FEATURE_DIM,))
+    return z["times"], z["feats"].astype(np.float32)
 
 
 def _worker(args):

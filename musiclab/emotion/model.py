@@ -12,6 +12,10 @@ Q4 calm/relaxed). Architectures (``meta["arch"]``):
 * ``crnn``      - a small convolutional-recurrent net on the whole 10 s log-mel window;
 * ``linear``    - multinomial logistic regression on 183 summary features
   (:mod:`musiclab.emotion.features`), stored as tensors;
+* ``musicnn``   - multinomial logistic regression on the features of the pre-trained
+  music-tagging network musicnn (:mod:`musiclab.emotion.musicnn`: 50 tag probabilities and
+  a 1,706-d embedding per 3 s patch, averaged over the window's patches), stored as tensors;
+  it needs the window's audio, not only its spectrogram;
 * ``ensemble``  - a weighted mean of the probabilities of several of the above; its
   state dict holds the members' tensors under ``"<member>."`` prefixes. A member name is
   an architecture, optionally with ``#k`` for a further member of the same architecture
@@ -33,7 +37,7 @@ from ..errors import ModelFileError
 KIND = "emotion"
 QUADRANTS = ("Q1", "Q2", "Q3", "Q4")
 QUADRANT_NAMES = {"Q1": "happy / excited", "Q2": "angry / tense", "Q3": "sad / depressed", "Q4": "calm / relaxed"}
-ARCHS = ("seed-cnn", "seed-lstm", "crnn", "linear", "ensemble")
+ARCHS = ("seed-cnn", "seed-lstm", "crnn", "linear", "musicnn", "ensemble")
 NEURAL = ("seed-cnn", "seed-lstm", "crnn")
 PATCH = 128  # frames of a seed-cnn patch (about 3 s)
 LSTM_POOL = 4
@@ -159,12 +163,18 @@ class EmotionModel:
             self.members = [(_Member(self.arch, sd, obj.get("norm", {}), name), 1.0)]
         self.torch = torch
 
-    def predict_windows(self, logmel: np.ndarray, ff: np.ndarray, starts: list[int], win: int) -> np.ndarray:
-        """Probabilities ``(len(starts), 4)`` for windows of ``win`` frames at ``starts``."""
+    @property
+    def needs_audio(self) -> bool:
+        return any(m.arch == "musicnn" for m, _ in self.members)
+
+    def predict_windows(self, logmel: np.ndarray, ff: np.ndarray, starts: list[int], win: int,
+                        audio: Optional[np.ndarray] = None) -> np.ndarray:
+        """Probabilities ``(len(starts), 4)`` for windows of ``win`` frames at ``starts``;
+        ``audio`` (mono, :data:`~musiclab.emotion.features.SR`) is needed by a musicnn member."""
         total = None
         wsum = 0.0
         for member, w in self.members:
-            p = member.predict(logmel, ff, starts, win)
+            p = member.predict(logmel, ff, starts, win, audio)
             total = p * w if total is None else total + p * w
             wsum += w
         return total / max(wsum, 1e-9)
@@ -172,11 +182,10 @@ class EmotionModel:
 
 class _Member:
     def __init__(self, arch: str, sd: dict, norm: dict, name: str):
-        import torch
         from ..models import load_state_checked
 
         self.arch = arch
-        if arch == "linear":
+        if arch in ("linear", "musicnn"):
             try:
                 self.mean = sd["mean"].float().numpy()
                 self.scale = sd["scale"].float().numpy()
@@ -184,9 +193,14 @@ class _Member:
                 self.b = sd["bias"].float().numpy()
             except (KeyError, AttributeError) as exc:
                 raise ModelFileError(f"'{name}': linear model without mean/scale/weight/bias.") from exc
-            from .features import N_SUMMARY
-            if self.W.shape != (4, N_SUMMARY) or self.mean.shape != (N_SUMMARY,) or self.b.shape != (4,):
-                raise ModelFileError(f"'{name}': linear model has shape {tuple(self.W.shape)}, expected (4, {N_SUMMARY}).")
+            if arch == "linear":
+                from .features import N_SUMMARY as dim
+            else:
+                from .musicnn import FEATURE_DIM as dim, load_net
+                self.net = load_net()
+            if self.W.shape != (4, dim) or self.mean.shape != (dim,) or self.scale.shape != (dim,) \
+                    or self.b.shape != (4,):
+                raise ModelFileError(f"'{name}': {arch} model has shape {tuple(self.W.shape)}, expected (4, {dim}).")
         elif arch in NEURAL:
             self.net = build_net(arch)
             load_state_checked(self.net, {k: v.float() if v.is_floating_point() else v for k, v in sd.items()}, name)
@@ -196,11 +210,16 @@ class _Member:
         else:
             raise ModelFileError(f"'{name}': unknown member architecture {arch!r}.")
 
-    def predict(self, logmel, ff, starts, win) -> np.ndarray:
-        if self.arch == "linear":
-            from .features import window_summary
+    def predict(self, logmel, ff, starts, win, audio=None) -> np.ndarray:
+        if self.arch in ("linear", "musicnn"):
+            if self.arch == "linear":
+                from .features import window_summary
 
-            X = np.stack([window_summary(ff, s, s + win) for s in starts])
+                X = np.stack([window_summary(ff, s, s + win) for s in starts])
+            else:
+                if audio is None:
+                    raise ValueError("a musicnn member needs the audio of the windows")
+                X = musicnn_windows(self.net, audio, starts, win)
             z = ((X - self.mean) / self.scale) @ self.W.T + self.b
             z = z - z.max(axis=1, keepdims=True)
             e = np.exp(z)
@@ -226,6 +245,23 @@ class _Member:
         np.add.at(out, index, p)
         np.add.at(cnt, index, 1)
         return out / cnt[:, None]
+
+
+def musicnn_windows(net, audio: np.ndarray, starts: list[int], win: int, cached=None) -> np.ndarray:
+    """musicnn features ``(len(starts), FEATURE_DIM)`` of the windows (frames of the 22.05 kHz
+    analysis) of mono audio at :data:`~musiclab.emotion.features.SR`; ``cached`` = (times,
+    patch features) already computed for this audio."""
+    from . import musicnn
+    from .features import SR, frames_per_second
+
+    if cached is None:
+        import librosa
+
+        y16 = librosa.resample(np.asarray(audio, dtype=np.float32), orig_sr=SR, target_sr=musicnn.SR)
+        cached = musicnn.patch_features(net, y16)
+    times, feats = cached
+    fps = frames_per_second()
+    return np.stack([musicnn.window_features(times, feats, s / fps, (s + win) / fps) for s in starts])
 
 
 def load(name_or_path: str = "default") -> EmotionModel:

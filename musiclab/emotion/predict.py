@@ -10,7 +10,7 @@ stays bounded whatever the length.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional, Union
+from typing import Union
 
 import numpy as np
 
@@ -45,7 +45,7 @@ def _segments_from_audio(model: EmotionModel, y: np.ndarray, t0: float, last: bo
     else:
         starts = [int(round(k * HOP_S * fps)) for k in range(CHUNK_WINDOWS)]
         starts = [s for s in starts if s + w <= n] or [0]
-    probs = model.predict_windows(logmel, ff, starts, w)
+    probs = model.predict_windows(logmel, ff, starts, w, audio=y)
     dur = len(y) / SR
     out = []
     for s, p in zip(starts, probs):

@@ -17,16 +17,17 @@ import numpy as np
 
 from ..errors import MusiclabError
 from ..jobs import OnProgress, ShouldStop, check_stop, report
-from .dataset import Item, extract_all, clip_features, default_cache_dir, load_labelled
+from .dataset import Item, extract_all, clip_features, clip_musicnn, default_cache_dir, load_labelled
 from .features import N_SUMMARY, clip_windows, win_frames, window_starts
 from .metrics import evaluate
-from .model import ARCHS, KIND, NEURAL, PATCH, EmotionModel, build_net, fit_window, member_arch
+from .model import ARCHS, KIND, NEURAL, PATCH, EmotionModel, build_net, fit_window, member_arch, musicnn_windows
 
 OnEpoch = Optional[Callable[[dict], None]]
 
 DEFAULT_EPOCHS = {"crnn": 30, "seed-cnn": 25, "seed-lstm": 25}
-# chosen on two artist-disjoint validation splits (seeds 0 and 1): see resources/models/emotion/default.md
-DEFAULT_ENSEMBLE_WEIGHTS = {"linear": 0.25, "crnn": 0.75}
+# musicnn half, the previous default (0.25 linear + 0.75 CRNNs) the other half: equal weights, not searched
+# (what was compared on the five artist-disjoint validation splits: resources/models/emotion/default.md)
+DEFAULT_ENSEMBLE_WEIGHTS = {"musicnn": 0.5, "linear": 0.125, "crnn": 0.375}
 # CRNN members of the ensemble (seeds member_seed, member_seed+1, ...), sharing the "crnn" weight equally;
 # 3 measured on five artist-disjoint splits: see resources/models/emotion/default.md
 DEFAULT_CRNN_MEMBERS = 3
@@ -42,24 +43,50 @@ class Clips:
     """Features of labelled clips held in memory."""
 
     def __init__(self, items: list[Item], logmels: list[np.ndarray], ffs: list[np.ndarray],
-                 cache_files: Optional[list] = None):
+                 cache_files: Optional[list] = None, cache_dir: Optional[Path] = None):
         self.items = items
+        self.cache_dir = cache_dir
         self.cache_files = cache_files
         self.logmels = logmels
         self.ffs = ffs
         self.labels = np.array([it.label for it in items], dtype=np.int64)
         self.groups = np.array([it.group for it in items])
         self._summ: Optional[list[np.ndarray]] = None
+        self._mnn: Optional[list[np.ndarray]] = None
 
     def __len__(self):
         return len(self.items)
 
     def subset(self, idx) -> "Clips":
         c = Clips([self.items[i] for i in idx], [self.logmels[i] for i in idx], [self.ffs[i] for i in idx],
-                  [self.cache_files[i] for i in idx] if self.cache_files else None)
+                  [self.cache_files[i] for i in idx] if self.cache_files else None, self.cache_dir)
         if self._summ is not None:
             c._summ = [self._summ[i] for i in idx]
+        if self._mnn is not None:
+            c._mnn = [self._mnn[i] for i in idx]
         return c
+
+    def musicnn(self, should_stop: ShouldStop = None, on_progress: OnProgress = None) -> list[np.ndarray]:
+        """Per clip: ``(n_windows, FEATURE_DIM)`` musicnn window features (the same windows as
+        :meth:`summaries`); computed once per clip (about 0.4 s each) and cached."""
+        if self._mnn is None:
+            from .musicnn import load_net
+
+            net = load_net()
+            win = win_frames()
+            out = []
+            n = len(self.items)
+            for i, (it, lm) in enumerate(zip(self.items, self.logmels)):
+                check_stop(should_stop)
+                report(on_progress, i, n, f"musicnn features {it.path.name}")
+                cached = clip_musicnn(it.path, self.cache_dir)
+                out.append(musicnn_windows(net, None, window_starts(lm.shape[1]), win, cached=cached))
+            self._mnn = out
+        return self._mnn
+
+    def features(self, member: str, should_stop: ShouldStop = None, on_progress: OnProgress = None):
+        """Window features of a logistic-regression member (``linear`` or ``musicnn``)."""
+        return self.musicnn(should_stop, on_progress) if member == "musicnn" else self.summaries(should_stop)
 
     def summaries(self, should_stop: ShouldStop = None) -> list[np.ndarray]:
         """Per clip: ``(n_windows, N_SUMMARY)`` window summaries."""
@@ -115,7 +142,7 @@ def load_clips(sources, cache_dir=None, workers: int = 1, should_stop: ShouldSto
         cfs.append(cache_dir / f"{_cache_key(it.path)}.summary.npy")
     if len(keep) < 8:
         raise TrainError(f"Only {len(keep)} readable labelled clips: too few to train on.")
-    return Clips(keep, lms, ffs, cfs)
+    return Clips(keep, lms, ffs, cfs, cache_dir)
 
 
 def artist_split(labels: np.ndarray, groups: np.ndarray, val_fraction: float = 0.2, seed: int = 0):
@@ -176,11 +203,15 @@ def linear_probs(sd: dict, summaries: list[np.ndarray]) -> np.ndarray:
     return np.array(out)
 
 
-def choose_C(clips: Clips, grid=(0.003, 0.01, 0.03, 0.1, 0.3), folds: int = 4, should_stop: ShouldStop = None):
+LR_GRIDS = {"linear": (0.003, 0.01, 0.03, 0.1, 0.3), "musicnn": (0.0003, 0.001, 0.003, 0.01, 0.03)}
+
+
+def choose_C(clips: Clips, grid=LR_GRIDS["linear"], folds: int = 4, should_stop: ShouldStop = None,
+             member: str = "linear"):
     """Regularisation chosen by artist-grouped cross-validation inside the training set."""
     from sklearn.model_selection import GroupKFold
 
-    summ = clips.summaries(should_stop)
+    summ = clips.features(member, should_stop)
     k = min(folds, len(np.unique(clips.groups)))
     if k < 2:
         return grid[len(grid) // 2], {}
@@ -332,13 +363,13 @@ def train(sources, out, arch: str = "ensemble", epochs: Optional[int] = None, va
     model, the per-epoch history and the path written. ``init`` (a model name or path of
     the same architecture) fine-tunes instead of starting from random weights.
 
-    ``ensemble``: a logistic regression plus ``crnn_members`` CRNNs (members ``crnn``,
-    ``crnn#1``, ...; seeds ``member_seed`` + k, ``member_seed`` defaulting to ``seed``, which
-    also draws the split); ``ensemble_weights`` {"linear", "crnn"}, the CRNN weight shared
-    equally by the CRNN members. ``last_epoch`` keeps each network's last epoch instead of
+    ``ensemble``: logistic regressions on musicnn features (``musicnn``) and on summary
+    features (``linear``) plus ``crnn_members`` CRNNs (members ``crnn``, ``crnn#1``, ...; seeds
+    ``member_seed`` + k, ``member_seed`` defaulting to ``seed``, which also draws the split);
+    ``ensemble_weights`` {"musicnn", "linear", "crnn"} (a member missing or at 0 is left out),
+    the CRNN weight shared equally by the CRNN members. ``last_epoch`` keeps each network's last epoch instead of
     its best validation epoch.
     """
-    import torch
     from ..models import load_model_file, make_meta, resolve_model, save_model
 
     if arch not in ARCHS:
@@ -362,11 +393,18 @@ def train(sources, out, arch: str = "ensemble", epochs: Optional[int] = None, va
             raise TrainError(f"Cannot fine-tune: '{init}' is a {init_obj['meta']['arch']} model, not {arch}.")
     if arch == "ensemble":
         n_crnn = int(crnn_members)
-        if n_crnn < 1:
-            raise TrainError("An ensemble needs at least one CRNN member.")
-        members = ["linear"] + ["crnn" if k == 0 else f"crnn#{k}" for k in range(n_crnn)]
-        w = dict(ensemble_weights or DEFAULT_ENSEMBLE_WEIGHTS)
-        weights = {m: (float(w["linear"]) if m == "linear" else float(w["crnn"]) / n_crnn) for m in members}
+        w = {k: float(v) for k, v in (ensemble_weights or DEFAULT_ENSEMBLE_WEIGHTS).items()}
+        unknown = set(w) - {"musicnn", "linear", "crnn"}
+        if unknown or any(v < 0 for v in w.values()):
+            raise TrainError(f"Ensemble weights are for musicnn, linear and crnn, each >= 0 (got {w}).")
+        members = [m for m in ("musicnn", "linear") if w.get(m, 0.0) > 0]
+        if w.get("crnn", 0.0) > 0:
+            if n_crnn < 1:
+                raise TrainError("A CRNN weight needs at least one CRNN member.")
+            members += ["crnn" if k == 0 else f"crnn#{k}" for k in range(n_crnn)]
+        if not members:
+            raise TrainError("An ensemble needs at least one member with a weight above 0.")
+        weights = {m: (w["crnn"] / n_crnn if member_arch(m) == "crnn" else w[m]) for m in members}
     else:
         members = [arch]
         weights = {arch: 1.0}
@@ -378,17 +416,20 @@ def train(sources, out, arch: str = "ensemble", epochs: Optional[int] = None, va
     done_epochs = 0
     for m in members:
         check_stop(should_stop)
-        if m == "linear":
-            report(on_progress, 0, 0, "fitting logistic regression")
-            C, cv = choose_C(train_set, should_stop=should_stop)
-            settings["linear"] = {"C": C, "cv_accuracy": cv}
-            log(f"linear: C={C} (grouped CV accuracy {cv})")
-            states[m] = fit_linear(train_set.summaries(should_stop), train_set.labels, C)
+        if m in ("linear", "musicnn"):
+            if m == "musicnn":  # features first (a second per clip, cached), with progress
+                clips.musicnn(should_stop, on_progress)
+                train_set, val_set = clips.subset(tr_idx), clips.subset(va_idx)
+            report(on_progress, 0, 0, f"fitting logistic regression ({m})")
+            C, cv = choose_C(train_set, grid=LR_GRIDS[m], should_stop=should_stop, member=m)
+            settings[m] = {"C": C, "cv_accuracy": cv}
+            log(f"{m}: C={C} (grouped CV accuracy {cv})")
+            states[m] = fit_linear(train_set.features(m, should_stop), train_set.labels, C)
             if len(val_set):
-                val_probs[m] = linear_probs(states[m], val_set.summaries(should_stop))
+                val_probs[m] = linear_probs(states[m], val_set.features(m, should_stop))
         else:
             a = member_arch(m)
-            k = members.index(m) - (1 if arch == "ensemble" else 0)
+            k = [x for x in members if member_arch(x) in NEURAL].index(m)
             ep = epochs or DEFAULT_EPOCHS[a]
             init_state = None
             if init_obj is not None:
@@ -421,24 +462,27 @@ def train(sources, out, arch: str = "ensemble", epochs: Optional[int] = None, va
         else:
             p = val_probs[members[0]]
         result["validation"] = evaluate(val_set.labels, p, with_roc=False)
-        if arch == "ensemble":
-            # for the record only (the shipped weights are fixed in advance, not tuned on validation)
-            p_crnn = np.mean([val_probs[m] for m in members[1:]], axis=0)
-            if len(members) > 2:
-                result["members"]["crnn_mean"] = evaluate(val_set.labels, p_crnn, with_roc=False)
+        crnns = [m for m in members if member_arch(m) == "crnn"]
+        if arch == "ensemble" and len(crnns) > 1:
+            result["members"]["crnn_mean"] = evaluate(val_set.labels, np.mean([val_probs[m] for m in crnns], axis=0),
+                                                      with_roc=False)
+        if arch == "ensemble" and len(members) > 1:
+            # for the record only (the shipped weights are fixed in advance, not tuned on validation):
+            # the first member's weight against the rest, which keep their relative weights
+            first, rest = members[0], members[1:]
+            p_rest = sum(weights[m] * val_probs[m] for m in rest) / sum(weights[m] for m in rest)
             sweep = {}
-            for w in (0.0, 0.25, 0.4, 0.5, 0.6, 0.75, 1.0):
-                pw = w * val_probs["linear"] + (1 - w) * p_crnn
-                e = evaluate(val_set.labels, pw, with_roc=False)
-                sweep[f"linear={w}"] = {k: e[k] for k in ("accuracy", "macro_f1", "arousal_accuracy",
-                                                          "valence_accuracy")}
+            for wt in (0.0, 0.25, 0.4, 0.5, 0.6, 0.75, 1.0):
+                e = evaluate(val_set.labels, wt * val_probs[first] + (1 - wt) * p_rest, with_roc=False)
+                sweep[f"{first}={wt}"] = {k: e[k] for k in ("accuracy", "macro_f1", "arousal_accuracy",
+                                                            "valence_accuracy")}
             result["weight_sweep"] = sweep
     if refit_all and len(val_set):
         log("refitting on all clips with the chosen settings")
         for m in members:
             check_stop(should_stop)
-            if m == "linear":
-                states[m] = fit_linear(clips.summaries(should_stop), clips.labels, settings["linear"]["C"])
+            if m in ("linear", "musicnn"):
+                states[m] = fit_linear(clips.features(m, should_stop), clips.labels, settings[m]["C"])
             else:
                 ep = max(3, settings[m]["best_epoch"])
                 st, norm, hist, _ = train_neural(member_arch(m), clips, None, ep, seed=settings[m]["seed"],

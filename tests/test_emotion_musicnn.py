@@ -1,0 +1,126 @@
+"""The pre-trained musicnn front-end: the PyTorch port against TensorFlow's own output,
+the shipped weights file, the checkpoint reader, and the ``musicnn`` ensemble member."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from musiclab.errors import ModelFileError
+from test_emotion_helpers import SR, make_labelled_folder, tone
+
+REF = Path(__file__).parent / "data" / "musicnn_tf_reference.npz"
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    import torch
+
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+def _reference_input() -> np.ndarray:
+    # the input the reference was computed on (musicnn 0.1.0 + TensorFlow 2.21, MSD_musicnn checkpoint)
+    rng = np.random.default_rng(2026)
+    t = np.arange(187)[:, None]
+    f = np.arange(96)[None, :]
+    x = 2.0 + 1.5 * np.sin(t / 9.0 + f / 13.0) + 0.5 * rng.standard_normal((187, 96))
+    return x.clip(0, None).astype(np.float32)[None]
+
+
+def test_port_matches_tensorflow_outputs():
+    import torch
+    from musiclab.emotion import musicnn
+
+    net = musicnn.load_net()
+    ref = np.load(REF)
+    with torch.inference_mode():
+        logits, emb = net(torch.from_numpy(_reference_input()))
+    assert np.abs(logits[0].numpy() - ref["logits"]).max() < 1e-3
+    assert np.abs(emb[0, :200].numpy() - ref["penultimate"]).max() < 1e-3
+    # and the outputs are not trivially equal to something else
+    assert np.abs(ref["logits"]).max() > 1.0
+
+
+def test_patch_features_cover_the_audio_and_windows_pool_them():
+    from musiclab.emotion import musicnn
+
+    net = musicnn.load_net()
+    y16 = tone(0, 16.0)[: 16 * 16000]  # any 16 s of sound, read as 16 kHz
+    times, feats = musicnn.patch_features(net, y16, hop=100)
+    assert feats.shape == (len(times), musicnn.FEATURE_DIM) and np.isfinite(feats).all()
+    patch_s, hop_s = musicnn.PATCH * musicnn.HOP / musicnn.SR, 100 * musicnn.HOP / musicnn.SR
+    assert times[0] == 0 and np.allclose(np.diff(times[:-1]), hop_s)
+    assert 16.0 - hop_s / 2 <= times[-1] + patch_s <= 16.05  # the tail is covered
+    assert ((feats[:, :50] >= 0) & (feats[:, :50] <= 1)).all()  # tag probabilities
+    w = musicnn.window_features(times, feats, 0.0, 10.0)
+    inside = times + patch_s <= 10.05
+    assert 1 < inside.sum() < len(times)
+    assert np.allclose(w, feats[inside].mean(axis=0))
+    # a 1 s sound is repeated to one patch
+    t1, f1 = musicnn.patch_features(net, y16[:16000])
+    assert len(t1) == 1 and np.isfinite(f1).all()
+
+
+def test_weights_file_is_checked(tmp_path, monkeypatch):
+    import torch
+    from musiclab.emotion import musicnn
+
+    with pytest.raises(ModelFileError):
+        musicnn.load_net(tmp_path / "missing.pt")
+    bad = tmp_path / "bad.pt"
+    bad.write_bytes(b"not a tensor file")
+    with pytest.raises(ModelFileError):
+        musicnn.load_net(bad)
+    obj = torch.load(musicnn.weights_path(), map_location="cpu", weights_only=True)
+    assert obj["meta"]["arch"] == "msd-musicnn" and len(obj["meta"]["tags"]) == 50
+    obj["state_dict"]["dense.weight"] = obj["state_dict"]["dense.weight"][:, :10]
+    torch.save(obj, bad)
+    with pytest.raises(ModelFileError):
+        musicnn.load_net(bad)
+
+
+def test_checkpoint_reader_refuses_foreign_bytes():
+    from musiclab.emotion.convert_musicnn import read_bundle
+
+    with pytest.raises(ValueError):
+        read_bundle(b"\0" * 100, b"")
+
+
+def test_ensemble_with_a_musicnn_member_trains_and_predicts(tmp_path):
+    import torch
+    from musiclab.emotion.features import frame_features, win_frames
+    from musiclab.emotion.model import load
+    from musiclab.emotion.predict import predict_file
+    from musiclab.emotion.train import train
+
+    root = make_labelled_folder(tmp_path / "set", per_class=3, seconds=3.0)
+    out = tmp_path / "mnn.pt"
+    rep = train([root], out, arch="ensemble", val_fraction=0.0, cache_dir=tmp_path / "cache",
+                ensemble_weights={"musicnn": 0.5, "linear": 0.5})
+    assert set(rep["settings"]) == {"musicnn", "linear"}
+    obj = torch.load(out, map_location="cpu", weights_only=True)
+    assert obj["meta"]["members"] == [["musicnn", 0.5], ["linear", 0.5]]
+    m = load(str(out))
+    assert m.needs_audio
+    y = tone(1, 12.0)
+    logmel, ff = frame_features(y, SR)
+    with pytest.raises(ValueError):
+        m.predict_windows(logmel, ff, [0], win_frames())
+    p = m.predict_windows(logmel, ff, [0, 100], win_frames(), audio=y)
+    assert p.shape == (2, 4) and np.allclose(p.sum(axis=1), 1)
+    # trained on separable sounds, it tells the training clips apart through the normal path
+    clip = sorted((root / "Q2").iterdir())[0]
+    assert predict_file(clip, m)["quadrant"] == "Q2"
+    # the musicnn features were cached beside the spectrogram features
+    assert list((tmp_path / "cache").glob("*.musicnn*.npz"))
+    # a musicnn member of the wrong width is refused
+    obj["state_dict"]["musicnn.weight"] = obj["state_dict"]["musicnn.weight"][:, :100]
+    torch.save(obj, tmp_path / "bad.pt")
+    with pytest.raises(ModelFileError):
+        load(str(tmp_path / "bad.pt"))
