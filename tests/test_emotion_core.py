@@ -210,7 +210,7 @@ def test_shipped_models_load_and_predict_a_real_clip():
     from musiclab.emotion.predict import predict_file
 
     clip = sorted((DATA4Q / "Q2").glob("*.ogg"))[0]
-    for name in ("default", "seed-cnn", "seed-lstm"):
+    for name in ("default", "fast", "seed-cnn", "seed-lstm"):
         if name not in available():
             pytest.skip(f"shipped model {name} not built yet")
         r = predict_file(clip, load(name))
