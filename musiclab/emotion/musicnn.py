@@ -10,8 +10,8 @@ jazz, Mellow, chill, sad, happy, ...). Its input is a log-compressed 96-band mel
 spectrogram of 16 kHz audio (FFT 512, hop 256), 187 frames (3 s) per patch.
 
 The weights are converted once from the package's TensorFlow checkpoint by
-``python -m musiclab.emotion.convert_musicnn`` (needs TensorFlow, only for that step)
-and shipped as float32 tensors (3 MB) in ``resources/pretrained/msd-musicnn.pt``; they are
+``python -m musiclab.emotion.convert_musicnn`` (which reads the checkpoint itself, without
+TensorFlow) and shipped as float32 tensors (3 MB) in ``resources/pretrained/msd-musicnn.pt``; they are
 read with ``torch.load(weights_only=True)`` and checked tensor by tensor.
 
 torch is imported lazily.
