@@ -1,5 +1,5 @@
 """Convert the ``MSD_musicnn`` TensorFlow checkpoint of the musicnn package into the
-float16 tensor file musiclab ships (``resources/pretrained/msd-musicnn.pt``). No Qt, no
+float32 tensor file musiclab ships (``resources/pretrained/msd-musicnn.pt``). No Qt, no
 TensorFlow: the checkpoint's tensor bundle (an SSTable index of BundleEntryProto records
 and a raw data file) is read directly.
 
@@ -161,7 +161,6 @@ def main(argv=None) -> int:
 
     sd = {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in to_state_dict(read_bundle(index, data)).items()}
     net = build()
-    sd["bn_in.num_batches_tracked"] = torch.tensor(0)
     for k in list(net.state_dict()):
         if k.endswith("num_batches_tracked"):
             sd[k] = torch.tensor(0)
@@ -171,10 +170,9 @@ def main(argv=None) -> int:
         "source": "musicnn 0.1.0 (Pons & Serra 2019), MSD_musicnn checkpoint, ISC licence",
         "checkpoint_sha256": hashlib.sha256(data).hexdigest(),
     }
-    half = {k: (v.float() if v.is_floating_point() else v) for k, v in sd.items()}
     out = Path(a.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    torch.save({"meta": meta, "state_dict": half}, out)
+    torch.save({"meta": meta, "state_dict": sd}, out)
     n = sum(v.numel() for k, v in sd.items() if v.is_floating_point())
     print(f"wrote {out} ({out.stat().st_size / 1e6:.2f} MB, {n:,} parameters)")
     return 0

@@ -206,11 +206,12 @@ def linear_probs(sd: dict, summaries: list[np.ndarray]) -> np.ndarray:
 LR_GRIDS = {"linear": (0.003, 0.01, 0.03, 0.1, 0.3), "musicnn": (0.0003, 0.001, 0.003, 0.01, 0.03)}
 
 
-def choose_C(clips: Clips, grid=LR_GRIDS["linear"], folds: int = 4, should_stop: ShouldStop = None,
-             member: str = "linear"):
-    """Regularisation chosen by artist-grouped cross-validation inside the training set."""
+def choose_C(clips: Clips, grid=None, folds: int = 4, should_stop: ShouldStop = None, member: str = "linear"):
+    """Regularisation of a logistic-regression member chosen by artist-grouped cross-validation
+    inside the training set (``grid`` defaults to the member's :data:`LR_GRIDS`)."""
     from sklearn.model_selection import GroupKFold
 
+    grid = LR_GRIDS[member] if grid is None else grid
     summ = clips.features(member, should_stop)
     k = min(folds, len(np.unique(clips.groups)))
     if k < 2:
@@ -421,7 +422,7 @@ def train(sources, out, arch: str = "ensemble", epochs: Optional[int] = None, va
                 clips.musicnn(should_stop, on_progress)
                 train_set, val_set = clips.subset(tr_idx), clips.subset(va_idx)
             report(on_progress, 0, 0, f"fitting logistic regression ({m})")
-            C, cv = choose_C(train_set, grid=LR_GRIDS[m], should_stop=should_stop, member=m)
+            C, cv = choose_C(train_set, should_stop=should_stop, member=m)
             settings[m] = {"C": C, "cv_accuracy": cv}
             log(f"{m}: C={C} (grouped CV accuracy {cv})")
             states[m] = fit_linear(train_set.features(m, should_stop), train_set.labels, C)
