@@ -1,5 +1,6 @@
-"""The pre-trained musicnn front-end: the PyTorch port against TensorFlow's own output,
-the shipped weights file, the checkpoint reader, and the ``musicnn`` ensemble member."""
+"""The pre-trained musicnn front-ends (MSD and MTT backbones): the PyTorch port against
+TensorFlow's own output, the shipped weights files, the checkpoint reader, and the
+``musicnn`` / ``musicnn-mtt`` ensemble members."""
 
 from __future__ import annotations
 
@@ -25,7 +26,8 @@ def _one_thread():
 
 
 def _reference_input() -> np.ndarray:
-    # the input the reference was computed on (musicnn 0.1.0 + TensorFlow 2.21, MSD_musicnn checkpoint)
+    # the input the references were computed on (musicnn 0.1.0 + TensorFlow 2.21, the MSD_musicnn and
+    # MTT_musicnn checkpoints: keys logits/penultimate and mtt_logits/mtt_penultimate)
     rng = np.random.default_rng(2026)
     t = np.arange(187)[:, None]
     f = np.arange(96)[None, :]
@@ -33,18 +35,37 @@ def _reference_input() -> np.ndarray:
     return x.clip(0, None).astype(np.float32)[None]
 
 
-def test_port_matches_tensorflow_outputs():
+@pytest.mark.parametrize("backbone,key", [("msd", ""), ("mtt", "mtt_")])
+def test_port_matches_tensorflow_outputs(backbone, key):
     import torch
     from musiclab.emotion import musicnn
 
-    net = musicnn.load_net()
+    net = musicnn.load_net(backbone=backbone)
     ref = np.load(REF)
     with torch.inference_mode():
         logits, emb = net(torch.from_numpy(_reference_input()))
-    assert np.abs(logits[0].numpy() - ref["logits"]).max() < 1e-3
-    assert np.abs(emb[0, :200].numpy() - ref["penultimate"]).max() < 1e-3
+    assert np.abs(logits[0].numpy() - ref[key + "logits"]).max() < 1e-3
+    assert np.abs(emb[0, :200].numpy() - ref[key + "penultimate"]).max() < 1e-3
     # and the outputs are not trivially equal to something else
-    assert np.abs(ref["logits"]).max() > 1.0
+    assert np.abs(ref[key + "logits"]).max() > 1.0
+    assert np.abs(ref["logits"] - ref["mtt_logits"]).max() > 1.0
+
+
+def test_reordered_front_end_equals_the_plain_computation():
+    # the front-end pools before its batch norm and convolves the channels of each sign apart:
+    # check it against conv -> ReLU -> norm -> max over frequency done the plain way
+    import torch
+    import torch.nn.functional as F
+    from musiclab.emotion import musicnn
+
+    net = musicnn.load_net(backbone="mtt")
+    x = torch.from_numpy(_reference_input()).unsqueeze(1)
+    with torch.inference_mode():
+        for conv, bn in ((net.t74, net.bn_t74), (net.s1, net.bn_s1)):
+            xin = F.pad(x, (0, 0, 3, 3)) if conv is net.t74 else F.pad(x, (0, 0, 63, 64))
+            plain = F.batch_norm(F.relu(conv(xin)), bn.running_mean, bn.running_var, bn.weight, bn.bias,
+                                 eps=bn.eps).amax(dim=3)
+            assert torch.allclose(net._block(xin, conv, bn), plain, atol=1e-4)
 
 
 def test_patch_features_cover_the_audio_and_windows_pool_them():
@@ -79,6 +100,13 @@ def test_weights_file_is_checked(tmp_path, monkeypatch):
         musicnn.load_net(bad)
     obj = torch.load(musicnn.weights_path(), map_location="cpu", weights_only=True)
     assert obj["meta"]["arch"] == "msd-musicnn" and len(obj["meta"]["tags"]) == 50
+    mtt = torch.load(musicnn.weights_path("mtt"), map_location="cpu", weights_only=True)
+    assert mtt["meta"]["arch"] == "mtt-musicnn" and mtt["meta"]["tags"] == musicnn.MTT_TAGS
+    # one backbone's file is not taken for the other's
+    with pytest.raises(ModelFileError, match="MTT"):
+        musicnn.load_net(musicnn.weights_path("msd"), backbone="mtt")
+    with pytest.raises(ModelFileError):
+        musicnn.load_net(backbone="vgg")
     obj["state_dict"]["dense.weight"] = obj["state_dict"]["dense.weight"][:, :10]
     torch.save(obj, bad)
     with pytest.raises(ModelFileError):
@@ -92,7 +120,7 @@ def test_checkpoint_reader_refuses_foreign_bytes():
         read_bundle(b"\0" * 100, b"")
 
 
-def test_ensemble_with_a_musicnn_member_trains_and_predicts(tmp_path):
+def test_ensemble_with_musicnn_members_trains_and_predicts(tmp_path, monkeypatch):
     import torch
     from musiclab.emotion.features import frame_features, win_frames
     from musiclab.emotion.model import load
@@ -102,10 +130,12 @@ def test_ensemble_with_a_musicnn_member_trains_and_predicts(tmp_path):
     root = make_labelled_folder(tmp_path / "set", per_class=3, seconds=3.0)
     out = tmp_path / "mnn.pt"
     rep = train([root], out, arch="ensemble", val_fraction=0.0, cache_dir=tmp_path / "cache",
-                ensemble_weights={"musicnn": 0.5, "linear": 0.5})
-    assert set(rep["settings"]) == {"musicnn", "linear"}
+                ensemble_weights={"musicnn": 0.4, "musicnn-mtt": 0.4, "linear": 0.2})
+    assert set(rep["settings"]) == {"musicnn", "musicnn-mtt", "linear"}
     obj = torch.load(out, map_location="cpu", weights_only=True)
-    assert obj["meta"]["members"] == [["musicnn", 0.5], ["linear", 0.5]]
+    assert obj["meta"]["members"] == [["musicnn", 0.4], ["musicnn-mtt", 0.4], ["linear", 0.2]]
+    # the two backbones give the members different features, so different weights
+    assert not torch.allclose(obj["state_dict"]["musicnn.weight"], obj["state_dict"]["musicnn-mtt.weight"])
     m = load(str(out))
     assert m.needs_audio
     y = tone(1, 12.0)
@@ -114,11 +144,19 @@ def test_ensemble_with_a_musicnn_member_trains_and_predicts(tmp_path):
         m.predict_windows(logmel, ff, [0], win_frames())
     p = m.predict_windows(logmel, ff, [0, 100], win_frames(), audio=y)
     assert p.shape == (2, 4) and np.allclose(p.sum(axis=1), 1)
+    # the two musicnn members ran side by side; one at a time gives the same numbers
+    import musiclab.emotion.model as model_mod
+
+    monkeypatch.setattr(model_mod.os, "cpu_count", lambda: 1)
+    assert np.allclose(m.predict_windows(logmel, ff, [0, 100], win_frames(), audio=y), p, atol=1e-6)
+    monkeypatch.undo()
     # trained on separable sounds, it tells the training clips apart through the normal path
     clip = sorted((root / "Q2").iterdir())[0]
     assert predict_file(clip, m)["quadrant"] == "Q2"
-    # the musicnn features were cached beside the spectrogram features
-    assert list((tmp_path / "cache").glob("*.musicnn*.npz"))
+    # the features of each backbone were cached beside the spectrogram features
+    cache = tmp_path / "cache"
+    assert len(list(cache.glob("*.mtt-musicnn*.npz"))) == 12
+    assert len(list(cache.glob("*.musicnn*.npz"))) == 12
     # a musicnn member of the wrong width is refused
     obj["state_dict"]["musicnn.weight"] = obj["state_dict"]["musicnn.weight"][:, :100]
     torch.save(obj, tmp_path / "bad.pt")

@@ -19,14 +19,15 @@ def add_parser(subparsers) -> None:
     pt = sub.add_parser("train", help="train or fine-tune a model on labelled folders (Q1..Q4 subfolders or CSV)")
     pt.add_argument("--data", nargs="+", required=True, metavar="DIR", help="labelled folder(s) or CSV file(s)")
     pt.add_argument("--out", required=True, metavar="MODEL", help="output model file (.pt) or a model name")
-    pt.add_argument("--arch", default="ensemble", choices=["ensemble", "musicnn", "crnn", "linear", "seed-cnn", "seed-lstm"])
+    pt.add_argument("--arch", default="ensemble",
+                    choices=["ensemble", "musicnn", "musicnn-mtt", "crnn", "linear", "seed-cnn", "seed-lstm"])
     pt.add_argument("--epochs", type=int, default=None, help="epochs of the neural part (default per architecture)")
     pt.add_argument("--val-fraction", type=float, default=0.2, help="share of artists held out for validation")
     pt.add_argument("--refit-all", action="store_true", help="after validation, refit on all clips")
     pt.add_argument("--init", default=None, help="fine-tune from this model (same architecture)")
-    pt.add_argument("--ensemble-weights", default=None, metavar="musicnn=W,linear=W,crnn=W",
+    pt.add_argument("--ensemble-weights", default=None, metavar="musicnn=W,musicnn-mtt=W,linear=W,crnn=W",
                     help="weights of the ensemble members' probabilities; a member left out or at 0 is not trained "
-                         "(default musicnn=0.5,linear=0.125,crnn=0.375)")
+                         "(default: the shipped default's, " + _default_weights() + ")")
     pt.add_argument("--crnn-members", type=int, default=None, metavar="N",
                     help="CRNNs in the ensemble, trained with seeds S, S+1, ... (default 3)")
     pt.add_argument("--member-seed", type=int, default=None, metavar="S",
@@ -50,6 +51,12 @@ def add_parser(subparsers) -> None:
     pm = sub.add_parser("models", help="list the available emotion models")
     pm.set_defaults(func=_models)
     p.set_defaults(func=lambda args: (p.print_help(), 2)[1])
+
+
+def _default_weights() -> str:
+    from .train import DEFAULT_ENSEMBLE_WEIGHTS
+
+    return ",".join(f"{k}={v:g}" for k, v in DEFAULT_ENSEMBLE_WEIGHTS.items())
 
 
 def _threads(n: int) -> None:
@@ -101,11 +108,13 @@ def _train(args) -> int:
         try:
             weights = {k.strip(): float(v) for k, v in (kv.split("=") for kv in args.ensemble_weights.split(","))}
         except ValueError:
-            print("error: --ensemble-weights wants e.g. musicnn=0.5,linear=0.125,crnn=0.375", file=sys.stderr)
+            print(f"error: --ensemble-weights wants e.g. {_default_weights()}", file=sys.stderr)
             return 2
-        if not set(weights) <= {"musicnn", "linear", "crnn"} or not any(v > 0 for v in weights.values()) \
+        from .train import ENSEMBLE_WEIGHT_KEYS
+
+        if not set(weights) <= set(ENSEMBLE_WEIGHT_KEYS) or not any(v > 0 for v in weights.values()) \
                 or any(v < 0 for v in weights.values()):
-            print("error: --ensemble-weights takes the members musicnn, linear and crnn, weights >= 0, "
+            print(f"error: --ensemble-weights takes the members {', '.join(ENSEMBLE_WEIGHT_KEYS)}, weights >= 0, "
                   "at least one above 0", file=sys.stderr)
             return 2
     if args.crnn_members is not None and args.crnn_members < 1:

@@ -1,13 +1,16 @@
-"""Convert the ``MSD_musicnn`` TensorFlow checkpoint of the musicnn package into the
-float32 tensor file musiclab ships (``resources/pretrained/msd-musicnn.pt``). No Qt, no
-TensorFlow: the checkpoint's tensor bundle (an SSTable index of BundleEntryProto records
-and a raw data file) is read directly.
+"""Convert a musicnn TensorFlow checkpoint of the musicnn package (``MSD_musicnn`` or
+``MTT_musicnn``) into the float32 tensor file musiclab ships
+(``resources/pretrained/msd-musicnn.pt``, ``mtt-musicnn.pt``). No Qt, no TensorFlow: the
+checkpoint's tensor bundle (an SSTable index of BundleEntryProto records and a raw data
+file) is read directly.
 
     python -m musiclab.emotion.convert_musicnn --wheel musicnn-0.1.0-py3-none-any.whl \\
-        --out resources/pretrained/msd-musicnn.pt
+        --backbone msd --out resources/pretrained/msd-musicnn.pt
+    python -m musiclab.emotion.convert_musicnn --wheel musicnn-0.1.0-py3-none-any.whl \\
+        --backbone mtt --out resources/pretrained/mtt-musicnn.pt
 
 (``pip download musicnn==0.1.0 --no-deps`` fetches the wheel; ``--ckpt DIR`` takes an
-unpacked ``musicnn/MSD_musicnn`` folder instead.)
+unpacked ``musicnn/MSD_musicnn`` or ``musicnn/MTT_musicnn`` folder instead.)
 """
 
 from __future__ import annotations
@@ -144,30 +147,34 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     src = ap.add_mutually_exclusive_group(required=True)
     src.add_argument("--wheel", help="musicnn-0.1.0-py3-none-any.whl")
-    src.add_argument("--ckpt", help="an unpacked musicnn/MSD_musicnn folder")
+    src.add_argument("--ckpt", help="an unpacked musicnn/MSD_musicnn or musicnn/MTT_musicnn folder")
+    ap.add_argument("--backbone", choices=["msd", "mtt"], default="msd",
+                    help="msd = MSD_musicnn (Million Song Dataset), mtt = MTT_musicnn (MagnaTagATune)")
     ap.add_argument("--out", required=True)
     a = ap.parse_args(argv)
+    from .musicnn import BACKBONES, build
+
+    folder, tags = BACKBONES[a.backbone]
     if a.wheel:
         with zipfile.ZipFile(a.wheel) as z:
-            index = z.read("musicnn/MSD_musicnn/.index")
-            data = z.read("musicnn/MSD_musicnn/.data-00000-of-00001")
+            index = z.read(f"musicnn/{folder}/.index")
+            data = z.read(f"musicnn/{folder}/.data-00000-of-00001")
     else:
         index = (Path(a.ckpt) / ".index").read_bytes()
         data = (Path(a.ckpt) / ".data-00000-of-00001").read_bytes()
     import torch
 
     from ..models import load_state_checked
-    from .musicnn import TAGS, build
 
     sd = {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in to_state_dict(read_bundle(index, data)).items()}
     net = build()
     for k in list(net.state_dict()):
         if k.endswith("num_batches_tracked"):
             sd[k] = torch.tensor(0)
-    load_state_checked(net, sd, "MSD_musicnn")
+    load_state_checked(net, sd, folder)
     meta = {
-        "kind": "pretrained", "arch": "msd-musicnn", "tags": TAGS,
-        "source": "musicnn 0.1.0 (Pons & Serra 2019), MSD_musicnn checkpoint, ISC licence",
+        "kind": "pretrained", "arch": f"{a.backbone}-musicnn", "tags": tags,
+        "source": f"musicnn 0.1.0 (Pons & Serra 2019), {folder} checkpoint, ISC licence",
         "checkpoint_sha256": hashlib.sha256(data).hexdigest(),
     }
     out = Path(a.out)

@@ -262,10 +262,11 @@ def clip_features(path: Path, cache_dir: Optional[Path] = None, max_seconds: flo
     return z["logmel"], z["ff"]
 
 
-def clip_musicnn(path: Path, cache_dir: Optional[Path] = None, max_seconds: float = 60.0):
+def clip_musicnn(path: Path, cache_dir: Optional[Path] = None, max_seconds: float = 60.0, backbone: str = "msd"):
     """musicnn patch start times and features (:func:`musiclab.emotion.musicnn.patch_features`)
-    of the first ``max_seconds`` of a file, computed as prediction computes them (decoded at
-    the analysis rate, resampled to 16 kHz) and cached on disk."""
+    of the first ``max_seconds`` of a file with one ``backbone`` (``msd`` or ``mtt``), computed
+    as prediction computes them (decoded at the analysis rate, resampled to 16 kHz) and
+    cached on disk."""
     import librosa
 
     from . import musicnn
@@ -274,10 +275,11 @@ def clip_musicnn(path: Path, cache_dir: Optional[Path] = None, max_seconds: floa
     def compute():
         y, _ = load_audio(path, sr=SR, mono=True, duration=max_seconds)
         y16 = librosa.resample(np.asarray(y, dtype=np.float32), orig_sr=SR, target_sr=musicnn.SR)
-        times, feats = musicnn.patch_features(musicnn.load_net(), y16)
+        times, feats = musicnn.patch_features(musicnn.load_net(backbone=backbone), y16)
         return {"times": times, "feats": feats.astype(np.float16)}
 
-    z = _cached(path, cache_dir, f".musicnn{musicnn.PATCH_HOP}", compute,
+    prefix = "" if backbone == "msd" else f"{backbone}-"  # the MSD cache files keep their first name
+    z = _cached(path, cache_dir, f".{prefix}musicnn{musicnn.PATCH_HOP}", compute,
                 valid=lambda a: a["feats"].shape[1:] == (musicnn.FEATURE_DIM,))
     return z["times"], z["feats"].astype(np.float32)
 

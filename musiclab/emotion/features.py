@@ -107,6 +107,12 @@ def _frame_features(y: np.ndarray, sr: int) -> tuple[np.ndarray, np.ndarray]:
     return logmel, np.nan_to_num(ff)
 
 
+def n_frames(n_samples: int) -> int:
+    """Frames :func:`frame_features` makes of ``n_samples`` samples (centred STFT frames;
+    shorter audio is first padded to :data:`MIN_SAMPLES`)."""
+    return 1 + max(int(n_samples), MIN_SAMPLES) // HOP
+
+
 def window_summary(ff: np.ndarray, start: int = 0, stop: int | None = None, sr: int = SR) -> np.ndarray:
     """Fixed-length description (:data:`N_SUMMARY` values) of frames ``start:stop``."""
     import librosa

@@ -13,9 +13,10 @@ Q4 calm/relaxed). Architectures (``meta["arch"]``):
 * ``linear``    - multinomial logistic regression on 183 summary features
   (:mod:`musiclab.emotion.features`), stored as tensors;
 * ``musicnn``   - multinomial logistic regression on the features of the pre-trained
-  music-tagging network musicnn (:mod:`musiclab.emotion.musicnn`: 50 tag probabilities and
-  a 1,706-d embedding per 3 s patch, averaged over the window's patches), stored as tensors;
-  it needs the window's audio, not only its spectrogram;
+  music-tagging network musicnn (:mod:`musiclab.emotion.musicnn`, its Million Song Dataset
+  backbone: 50 tag probabilities and a 1,706-d embedding per 3 s patch, averaged over the
+  window's patches), stored as tensors; it needs the window's audio, not only its spectrogram;
+* ``musicnn-mtt`` - the same on the features of musicnn's MagnaTagATune backbone;
 * ``ensemble``  - a weighted mean of the probabilities of several of the above; its
   state dict holds the members' tensors under ``"<member>."`` prefixes. A member name is
   an architecture, optionally with ``#k`` for a further member of the same architecture
@@ -27,6 +28,7 @@ torch is imported lazily.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Optional
 
@@ -37,7 +39,10 @@ from ..errors import ModelFileError
 KIND = "emotion"
 QUADRANTS = ("Q1", "Q2", "Q3", "Q4")
 QUADRANT_NAMES = {"Q1": "happy / excited", "Q2": "angry / tense", "Q3": "sad / depressed", "Q4": "calm / relaxed"}
-ARCHS = ("seed-cnn", "seed-lstm", "crnn", "linear", "musicnn", "ensemble")
+ARCHS = ("seed-cnn", "seed-lstm", "crnn", "linear", "musicnn", "musicnn-mtt", "ensemble")
+# logistic-regression members on pre-trained musicnn features -> their backbone
+MUSICNN_MEMBERS = {"musicnn": "msd", "musicnn-mtt": "mtt"}
+LR_ARCHS = ("linear",) + tuple(MUSICNN_MEMBERS)
 NEURAL = ("seed-cnn", "seed-lstm", "crnn")
 PATCH = 128  # frames of a seed-cnn patch (about 3 s)
 LSTM_POOL = 4
@@ -164,20 +169,35 @@ class EmotionModel:
         self.torch = torch
 
     @property
+    def needs_frame_features(self) -> bool:
+        """Whether a member reads the log-mel or the frame descriptors (a model of musicnn
+        members only does not, and prediction then skips computing them)."""
+        return any(m.arch not in MUSICNN_MEMBERS for m, _ in self.members)
+
+    @property
     def needs_audio(self) -> bool:
-        return any(m.arch == "musicnn" for m, _ in self.members)
+        return any(m.arch in MUSICNN_MEMBERS for m, _ in self.members)
 
     def predict_windows(self, logmel: np.ndarray, ff: np.ndarray, starts: list[int], win: int,
                         audio: Optional[np.ndarray] = None) -> np.ndarray:
         """Probabilities ``(len(starts), 4)`` for windows of ``win`` frames at ``starts``;
-        ``audio`` (mono, :data:`~musiclab.emotion.features.SR`) is needed by a musicnn member."""
-        total = None
-        wsum = 0.0
-        for member, w in self.members:
-            p = member.predict(logmel, ff, starts, win, audio)
-            total = p * w if total is None else total + p * w
-            wsum += w
-        return total / max(wsum, 1e-9)
+        ``audio`` (mono, :data:`~musiclab.emotion.features.SR`) is needed by a musicnn member;
+        ``logmel`` and ``ff`` may be None when :attr:`needs_frame_features` is False."""
+        shared: dict = {}  # what members of one call can share (musicnn's input)
+        n_mnn = sum(m.arch in MUSICNN_MEMBERS for m, _ in self.members)
+        workers = min(n_mnn, os.cpu_count() or 1)
+        if audio is not None and workers > 1:
+            # the musicnn networks are the costly part and independent of each other: their input is made
+            # once, then the members run side by side (torch and numpy release the GIL while they compute)
+            from concurrent.futures import ThreadPoolExecutor
+
+            shared["musicnn_mel"] = musicnn_mel(audio)
+            with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="emotion-member") as ex:
+                probs = list(ex.map(lambda mw: mw[0].predict(logmel, ff, starts, win, audio, shared), self.members))
+        else:
+            probs = [m.predict(logmel, ff, starts, win, audio, shared) for m, _ in self.members]
+        weights = np.array([w for _, w in self.members], dtype=np.float64)
+        return sum(p * w for p, w in zip(probs, weights)) / max(float(weights.sum()), 1e-9)
 
 
 class _Member:
@@ -185,7 +205,7 @@ class _Member:
         from ..models import load_state_checked
 
         self.arch = arch
-        if arch in ("linear", "musicnn"):
+        if arch in LR_ARCHS:
             try:
                 self.mean = sd["mean"].float().numpy()
                 self.scale = sd["scale"].float().numpy()
@@ -197,7 +217,7 @@ class _Member:
                 from .features import N_SUMMARY as dim
             else:
                 from .musicnn import FEATURE_DIM as dim, load_net
-                self.net = load_net()
+                self.net = load_net(backbone=MUSICNN_MEMBERS[arch])
             if self.W.shape != (4, dim) or self.mean.shape != (dim,) or self.scale.shape != (dim,) \
                     or self.b.shape != (4,):
                 raise ModelFileError(f"'{name}': {arch} model has shape {tuple(self.W.shape)}, expected (4, {dim}).")
@@ -210,8 +230,8 @@ class _Member:
         else:
             raise ModelFileError(f"'{name}': unknown member architecture {arch!r}.")
 
-    def predict(self, logmel, ff, starts, win, audio=None) -> np.ndarray:
-        if self.arch in ("linear", "musicnn"):
+    def predict(self, logmel, ff, starts, win, audio=None, shared: Optional[dict] = None) -> np.ndarray:
+        if self.arch in LR_ARCHS:
             if self.arch == "linear":
                 from .features import window_summary
 
@@ -219,7 +239,7 @@ class _Member:
             else:
                 if audio is None:
                     raise ValueError("a musicnn member needs the audio of the windows")
-                X = musicnn_windows(self.net, audio, starts, win)
+                X = musicnn_windows(self.net, audio, starts, win, shared=shared)
             z = ((X - self.mean) / self.scale) @ self.W.T + self.b
             z = z - z.max(axis=1, keepdims=True)
             e = np.exp(z)
@@ -247,18 +267,34 @@ class _Member:
         return out / cnt[:, None]
 
 
-def musicnn_windows(net, audio: np.ndarray, starts: list[int], win: int, cached=None) -> np.ndarray:
+def musicnn_mel(audio: np.ndarray) -> np.ndarray:
+    """musicnn's input (:func:`musiclab.emotion.musicnn.mel_input`) of mono audio at the
+    analysis rate :data:`~musiclab.emotion.features.SR` (resampled to 16 kHz)."""
+    import librosa
+
+    from . import musicnn
+    from .features import SR
+
+    y16 = librosa.resample(np.asarray(audio, dtype=np.float32), orig_sr=SR, target_sr=musicnn.SR)
+    return musicnn.mel_input(y16)
+
+
+def musicnn_windows(net, audio: np.ndarray, starts: list[int], win: int, cached=None,
+                    shared: Optional[dict] = None) -> np.ndarray:
     """musicnn features ``(len(starts), FEATURE_DIM)`` of the windows (frames of the 22.05 kHz
     analysis) of mono audio at :data:`~musiclab.emotion.features.SR`; ``cached`` = (times,
-    patch features) already computed for this audio."""
+    patch features) already computed for this audio; ``shared``, a dict kept across the
+    members scoring the same audio, holds its 16 kHz mel input once made."""
     from . import musicnn
-    from .features import SR, frames_per_second
+    from .features import frames_per_second
 
     if cached is None:
-        import librosa
-
-        y16 = librosa.resample(np.asarray(audio, dtype=np.float32), orig_sr=SR, target_sr=musicnn.SR)
-        cached = musicnn.patch_features(net, y16)
+        mel = None if shared is None else shared.get("musicnn_mel")
+        if mel is None:
+            mel = musicnn_mel(audio)
+            if shared is not None:
+                shared["musicnn_mel"] = mel
+        cached = musicnn.patch_features(net, None, mel=mel)
     times, feats = cached
     fps = frames_per_second()
     return np.stack([musicnn.window_features(times, feats, s / fps, (s + win) / fps) for s in starts])

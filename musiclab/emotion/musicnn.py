@@ -1,18 +1,22 @@
-"""musicnn (Pons & Serra, 2019) in PyTorch: a music-tagging CNN pre-trained on the
-Million Song Dataset, used here as a frozen feature extractor for emotion. No Qt.
+"""musicnn (Pons & Serra, 2019) in PyTorch: music-tagging CNNs pre-trained on the
+Million Song Dataset and on MagnaTagATune, used here as frozen feature extractors for
+emotion. No Qt.
 
-The network is the ``MSD_musicnn`` model of the ``musicnn`` package (ISC licence,
-https://github.com/jordipons/musicnn): a "musically motivated" front-end of timbral
-(7x38 and 7x67 mel-band) and temporal (128/64/32-frame) filters, each max-pooled over
-frequency; a mid-end of three 1-d convolutions with residual connections; a back-end of
-mean and max pooling over time, a 200-unit dense layer and 50 tag logits (rock, pop,
-jazz, Mellow, chill, sad, happy, ...). Its input is a log-compressed 96-band mel
-spectrogram of 16 kHz audio (FFT 512, hop 256), 187 frames (3 s) per patch.
+Two *backbones* of the ``musicnn`` package (ISC licence, https://github.com/jordipons/musicnn)
+share one architecture: ``msd`` (the ``MSD_musicnn`` checkpoint, 50 Last.fm tags: rock, jazz,
+Mellow, chill, sad, happy, ...) and ``mtt`` (``MTT_musicnn``, 50 MagnaTagATune tags: slow,
+fast, loud, quiet, soft, ambient, techno, metal, ...). The network: a "musically motivated"
+front-end of timbral (7x38 and 7x67 mel-band) and temporal (128/64/32-frame) filters, each
+max-pooled over frequency; a mid-end of three 1-d convolutions with residual connections; a
+back-end of mean and max pooling over time, a 200-unit dense layer and 50 tag logits. Its
+input is a log-compressed 96-band mel spectrogram of 16 kHz audio (FFT 512, hop 256), 187
+frames (3 s) per patch.
 
-The weights are converted once from the package's TensorFlow checkpoint by
-``python -m musiclab.emotion.convert_musicnn`` (which reads the checkpoint itself, without
-TensorFlow) and shipped as float32 tensors (3 MB) in ``resources/pretrained/msd-musicnn.pt``; they are
-read with ``torch.load(weights_only=True)`` and checked tensor by tensor.
+The weights are converted once from the package's TensorFlow checkpoints by
+``python -m musiclab.emotion.convert_musicnn`` (which reads a checkpoint itself, without
+TensorFlow) and shipped as float32 tensors (3 MB each) in ``resources/pretrained/msd-musicnn.pt``
+and ``mtt-musicnn.pt``; they are read with ``torch.load(weights_only=True)`` and checked
+tensor by tensor.
 
 torch is imported lazily.
 """
@@ -39,14 +43,21 @@ TAGS = ['rock', 'pop', 'alternative', 'indie', 'electronic', 'female vocalists',
         'ambient', 'acoustic', 'experimental', 'female vocalist', 'guitar', 'Hip-Hop', '70s', 'party', 'country',
         'easy listening', 'sexy', 'catchy', 'funk', 'electro', 'heavy metal', 'Progressive rock', '60s', 'rnb',
         'indie pop', 'sad', 'House', 'happy']
+MTT_TAGS = ['guitar', 'classical', 'slow', 'techno', 'strings', 'drums', 'electronic', 'rock', 'fast', 'piano',
+            'ambient', 'beat', 'violin', 'vocal', 'synth', 'female', 'indian', 'opera', 'male', 'singing', 'vocals',
+            'no vocals', 'harpsichord', 'loud', 'quiet', 'flute', 'woman', 'male vocal', 'no vocal', 'pop', 'soft',
+            'sitar', 'solo', 'man', 'classic', 'choir', 'voice', 'new age', 'dance', 'male voice', 'female vocal',
+            'beats', 'harp', 'cello', 'no voice', 'weird', 'country', 'metal', 'female voice', 'choral']
+# backbone -> (checkpoint folder in the musicnn wheel, tags)
+BACKBONES = {"msd": ("MSD_musicnn", TAGS), "mtt": ("MTT_musicnn", MTT_TAGS)}
 BN_EPS = 1e-3  # TensorFlow's batch-normalisation epsilon
 FEATURE_DIM = len(TAGS) + EMBED_DIM
 
 
-def weights_path() -> Path:
+def weights_path(backbone: str = "msd") -> Path:
     from ..paths import resources_dir
 
-    return resources_dir() / "pretrained" / "msd-musicnn.pt"
+    return resources_dir() / "pretrained" / f"{backbone}-musicnn.pt"
 
 
 @lru_cache(maxsize=1)
@@ -103,6 +114,15 @@ def build():
             self.dense = nn.Linear(1506, 200)
             self.bn_dense = nn.BatchNorm1d(200, eps=BN_EPS)
             self.out = nn.Linear(200, len(TAGS))
+            self._split = {}  # per front-end conv: its channels split by the sign of their norm's scale
+
+        def load_state_dict(self, *args, **kwargs):
+            self._split = {}
+            return super().load_state_dict(*args, **kwargs)
+
+        def train(self, mode=True):
+            self._split = {}
+            return super().train(mode)
 
         @staticmethod
         def _same_time(x, k):
@@ -110,16 +130,28 @@ def build():
             total = k - 1
             return F.pad(x, (0, 0, total // 2, total - total // 2))
 
-        @staticmethod
-        def _block(x, conv, bn):
-            # conv -> ReLU -> batch norm -> max over frequency, with the norm (a per-channel
-            # affine map) applied after the pooling: the same numbers at a fraction of the cost
-            # (a channel with a negative scale takes the minimum instead of the maximum)
-            z = F.relu(conv(x))
-            scale = bn.weight / torch.sqrt(bn.running_var + bn.eps)
-            shift = bn.bias - bn.running_mean * scale
-            pooled = torch.where((scale >= 0)[None, :, None], z.amax(dim=3), z.amin(dim=3))
-            return pooled * scale[None, :, None] + shift[None, :, None]
+        def _block(self, x, conv, bn):
+            # conv -> ReLU -> batch norm -> max over frequency, computed in an order that gives
+            # the same numbers at a fraction of the cost: the norm (a per-channel affine map) is
+            # applied after the pooling, so a channel with a negative scale takes the minimum
+            # instead of the maximum; ReLU (monotone) is applied after the pooling too; and the
+            # channels of each sign are convolved separately, so each is pooled only one way
+            key = id(conv)
+            if key not in self._split:
+                with torch.no_grad():
+                    scale = bn.weight / torch.sqrt(bn.running_var + bn.eps)
+                    shift = bn.bias - bn.running_mean * scale
+                    pos = torch.nonzero(scale >= 0).flatten()
+                    neg = torch.nonzero(scale < 0).flatten()
+                    self._split[key] = (scale, shift, pos, neg, conv.weight[pos].clone(), conv.bias[pos].clone(),
+                                        conv.weight[neg].clone(), conv.bias[neg].clone())
+            scale, shift, pos, neg, wp, bp, wn, bn_ = self._split[key]
+            pooled = x.new_empty(x.shape[0], len(scale), x.shape[2] - conv.kernel_size[0] + 1)
+            if len(pos):
+                pooled[:, pos] = F.conv2d(x, wp, bp).amax(dim=3)
+            if len(neg):
+                pooled[:, neg] = F.conv2d(x, wn, bn_).amin(dim=3)
+            return F.relu(pooled) * scale[None, :, None] + shift[None, :, None]
 
         def forward(self, x):  # (B, T frames, 96 mels)
             x = self.bn_in(x.unsqueeze(1))  # (B, 1, T, 96)
@@ -142,44 +174,48 @@ def build():
     return Musicnn()
 
 
-_NET = None
+_NETS: dict = {}
 
 
-def load_net(path: Path | None = None):
-    """The pre-trained network (cached), in eval mode; ModelFileError if the file is
-    missing, not a tensor file, or of the wrong shapes."""
-    global _NET
-    if _NET is not None and path is None:
-        return _NET
+def load_net(path: Path | None = None, backbone: str = "msd"):
+    """A pre-trained network (the shipped one of ``backbone`` cached), in eval mode;
+    ModelFileError if the file is missing, not a tensor file, not of that backbone, or of
+    the wrong shapes."""
+    if backbone not in BACKBONES:
+        raise ModelFileError(f"Unknown musicnn backbone {backbone!r} (known: {', '.join(BACKBONES)}).")
+    if path is None and backbone in _NETS:
+        return _NETS[backbone]
     import torch
 
-    p = Path(path) if path is not None else weights_path()
+    p = Path(path) if path is not None else weights_path(backbone)
     if not p.is_file():
         raise ModelFileError(f"The pre-trained musicnn weights are missing ({p}).")
     try:
         obj = torch.load(p, map_location="cpu", weights_only=True)
     except Exception as exc:
         raise ModelFileError(f"'{p.name}' is not a readable musicnn weights file: {exc}") from exc
-    if not isinstance(obj, dict) or obj.get("meta", {}).get("arch") != "msd-musicnn" \
+    if not isinstance(obj, dict) or obj.get("meta", {}).get("arch") != f"{backbone}-musicnn" \
             or not isinstance(obj.get("state_dict"), dict):
-        raise ModelFileError(f"'{p.name}' is not a musicnn weights file.")
+        raise ModelFileError(f"'{p.name}' is not a {backbone.upper()} musicnn weights file.")
     net = build()
     from ..models import load_state_checked
 
     load_state_checked(net, {k: v.float() for k, v in obj["state_dict"].items()}, p.name)
     net.eval()
     if path is None:
-        _NET = net
+        _NETS[backbone] = net
     return net
 
 
-def patch_features(net, y16: np.ndarray, hop: int = PATCH_HOP, batch: int = 16) -> tuple[np.ndarray, np.ndarray]:
+def patch_features(net, y16: np.ndarray | None, hop: int = PATCH_HOP, batch: int = 16,
+                   mel: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Start times (s) and features ``(n, FEATURE_DIM)`` of 3 s patches of 16 kHz audio
     every ``hop`` frames: the 50 tag probabilities, then the embedding. Audio shorter than a
-    patch is repeated to fill one."""
+    patch is repeated to fill one. ``mel`` = :func:`mel_input` of the audio, if already made
+    (the backbones share it)."""
     import torch
 
-    mel = mel_input(y16)
+    mel = mel_input(y16) if mel is None else mel
     T = mel.shape[0]
     if T < PATCH:
         mel = np.tile(mel, (int(np.ceil(PATCH / max(T, 1))), 1))[:PATCH]

@@ -17,7 +17,7 @@ import numpy as np
 from ..audio.io import AudioFileError, audio_info, load_audio
 from ..errors import Cancelled, MusiclabError
 from ..jobs import OnProgress, ShouldStop, check_stop, report
-from .features import HOP_S, SR, WIN_S, frame_features, frames_per_second, win_frames, window_starts
+from .features import HOP_S, SR, WIN_S, frame_features, frames_per_second, n_frames, win_frames, window_starts
 from .model import QUADRANT_NAMES, QUADRANTS, EmotionModel, entropy_norm, load, va_from_probs
 
 WHOLE_FILE_MAX_S = 75.0
@@ -36,8 +36,12 @@ def get_model(model: ModelArg) -> EmotionModel:
 
 def _segments_from_audio(model: EmotionModel, y: np.ndarray, t0: float, last: bool):
     """Windows of one chunk of audio starting at ``t0`` s: list of (start_s, end_s, probs)."""
-    logmel, ff = frame_features(y, SR)
-    n = logmel.shape[1]
+    if model.needs_frame_features:
+        logmel, ff = frame_features(y, SR)
+        n = logmel.shape[1]
+    else:  # musicnn members read the audio itself
+        logmel = ff = None
+        n = n_frames(len(y))
     w = win_frames()
     fps = frames_per_second()
     if last:

@@ -20,17 +20,19 @@ from ..jobs import OnProgress, ShouldStop, check_stop, report
 from .dataset import Item, extract_all, clip_features, clip_musicnn, default_cache_dir, load_labelled
 from .features import N_SUMMARY, clip_windows, win_frames, window_starts
 from .metrics import evaluate
-from .model import ARCHS, KIND, NEURAL, PATCH, EmotionModel, build_net, fit_window, member_arch, musicnn_windows
+from .model import (ARCHS, KIND, LR_ARCHS, MUSICNN_MEMBERS, NEURAL, PATCH, EmotionModel, build_net, fit_window,
+                    member_arch, musicnn_windows)
 
 OnEpoch = Optional[Callable[[dict], None]]
 
 DEFAULT_EPOCHS = {"crnn": 30, "seed-cnn": 25, "seed-lstm": 25}
-# musicnn half, the previous default (0.25 linear + 0.75 CRNNs) the other half: equal weights, not searched
-# (what was compared on the five artist-disjoint validation splits: resources/models/emotion/default.md)
-DEFAULT_ENSEMBLE_WEIGHTS = {"musicnn": 0.5, "linear": 0.125, "crnn": 0.375}
+# the two musicnn backbones, equal weights (not searched); adding the summary-feature regression and the CRNNs
+# (the 'fast' model) gained nothing on the five artist-disjoint validation splits: resources/models/emotion/default.md
+DEFAULT_ENSEMBLE_WEIGHTS = {"musicnn": 0.5, "musicnn-mtt": 0.5}
 # CRNN members of the ensemble (seeds member_seed, member_seed+1, ...), sharing the "crnn" weight equally;
 # 3 measured on five artist-disjoint splits: see resources/models/emotion/default.md
 DEFAULT_CRNN_MEMBERS = 3
+ENSEMBLE_WEIGHT_KEYS = ("musicnn", "musicnn-mtt", "linear", "crnn")
 
 
 class TrainError(MusiclabError):
@@ -52,7 +54,7 @@ class Clips:
         self.labels = np.array([it.label for it in items], dtype=np.int64)
         self.groups = np.array([it.group for it in items])
         self._summ: Optional[list[np.ndarray]] = None
-        self._mnn: Optional[list[np.ndarray]] = None
+        self._mnn: dict[str, list[np.ndarray]] = {}  # backbone -> per clip window features
 
     def __len__(self):
         return len(self.items)
@@ -62,31 +64,30 @@ class Clips:
                   [self.cache_files[i] for i in idx] if self.cache_files else None, self.cache_dir)
         if self._summ is not None:
             c._summ = [self._summ[i] for i in idx]
-        if self._mnn is not None:
-            c._mnn = [self._mnn[i] for i in idx]
+        c._mnn = {b: [f[i] for i in idx] for b, f in self._mnn.items()}
         return c
 
-    def musicnn(self, should_stop: ShouldStop = None, on_progress: OnProgress = None) -> list[np.ndarray]:
-        """Per clip: ``(n_windows, FEATURE_DIM)`` musicnn window features (the same windows as
-        :meth:`summaries`); computed once per clip (about 0.4 s each) and cached."""
-        if self._mnn is None:
-            from .musicnn import load_net
-
-            net = load_net()
+    def musicnn(self, should_stop: ShouldStop = None, on_progress: OnProgress = None,
+                backbone: str = "msd") -> list[np.ndarray]:
+        """Per clip: ``(n_windows, FEATURE_DIM)`` window features of a musicnn ``backbone`` (the
+        same windows as :meth:`summaries`); computed once per clip (about 0.3 s each) and cached."""
+        if backbone not in self._mnn:
             win = win_frames()
             out = []
             n = len(self.items)
             for i, (it, lm) in enumerate(zip(self.items, self.logmels)):
                 check_stop(should_stop)
-                report(on_progress, i, n, f"musicnn features {it.path.name}")
-                cached = clip_musicnn(it.path, self.cache_dir)
-                out.append(musicnn_windows(net, None, window_starts(lm.shape[1]), win, cached=cached))
-            self._mnn = out
-        return self._mnn
+                report(on_progress, i, n, f"musicnn ({backbone.upper()}) features {it.path.name}")
+                cached = clip_musicnn(it.path, self.cache_dir, backbone=backbone)
+                out.append(musicnn_windows(None, None, window_starts(lm.shape[1]), win, cached=cached))
+            self._mnn[backbone] = out
+        return self._mnn[backbone]
 
     def features(self, member: str, should_stop: ShouldStop = None, on_progress: OnProgress = None):
-        """Window features of a logistic-regression member (``linear`` or ``musicnn``)."""
-        return self.musicnn(should_stop, on_progress) if member == "musicnn" else self.summaries(should_stop)
+        """Window features of a logistic-regression member (``linear``, ``musicnn`` or ``musicnn-mtt``)."""
+        if member in MUSICNN_MEMBERS:
+            return self.musicnn(should_stop, on_progress, backbone=MUSICNN_MEMBERS[member])
+        return self.summaries(should_stop)
 
     def summaries(self, should_stop: ShouldStop = None) -> list[np.ndarray]:
         """Per clip: ``(n_windows, N_SUMMARY)`` window summaries."""
@@ -203,7 +204,8 @@ def linear_probs(sd: dict, summaries: list[np.ndarray]) -> np.ndarray:
     return np.array(out)
 
 
-LR_GRIDS = {"linear": (0.003, 0.01, 0.03, 0.1, 0.3), "musicnn": (0.0003, 0.001, 0.003, 0.01, 0.03)}
+LR_GRIDS = {"linear": (0.003, 0.01, 0.03, 0.1, 0.3), "musicnn": (0.0003, 0.001, 0.003, 0.01, 0.03),
+            "musicnn-mtt": (0.0003, 0.001, 0.003, 0.01, 0.03)}
 
 
 def choose_C(clips: Clips, grid=None, folds: int = 4, should_stop: ShouldStop = None, member: str = "linear"):
@@ -364,10 +366,11 @@ def train(sources, out, arch: str = "ensemble", epochs: Optional[int] = None, va
     model, the per-epoch history and the path written. ``init`` (a model name or path of
     the same architecture) fine-tunes instead of starting from random weights.
 
-    ``ensemble``: logistic regressions on musicnn features (``musicnn``) and on summary
-    features (``linear``) plus ``crnn_members`` CRNNs (members ``crnn``, ``crnn#1``, ...; seeds
-    ``member_seed`` + k, ``member_seed`` defaulting to ``seed``, which also draws the split);
-    ``ensemble_weights`` {"musicnn", "linear", "crnn"} (a member missing or at 0 is left out),
+    ``ensemble``: logistic regressions on the features of musicnn's two backbones (``musicnn``,
+    ``musicnn-mtt``) and on summary features (``linear``) plus ``crnn_members`` CRNNs (members
+    ``crnn``, ``crnn#1``, ...; seeds ``member_seed`` + k, ``member_seed`` defaulting to ``seed``,
+    which also draws the split); ``ensemble_weights`` {"musicnn", "musicnn-mtt", "linear",
+    "crnn"} (a member missing or at 0 is left out),
     the CRNN weight shared equally by the CRNN members. ``last_epoch`` keeps each network's last epoch instead of
     its best validation epoch.
     """
@@ -395,10 +398,10 @@ def train(sources, out, arch: str = "ensemble", epochs: Optional[int] = None, va
     if arch == "ensemble":
         n_crnn = int(crnn_members)
         w = {k: float(v) for k, v in (ensemble_weights or DEFAULT_ENSEMBLE_WEIGHTS).items()}
-        unknown = set(w) - {"musicnn", "linear", "crnn"}
+        unknown = set(w) - set(ENSEMBLE_WEIGHT_KEYS)
         if unknown or any(v < 0 for v in w.values()):
-            raise TrainError(f"Ensemble weights are for musicnn, linear and crnn, each >= 0 (got {w}).")
-        members = [m for m in ("musicnn", "linear") if w.get(m, 0.0) > 0]
+            raise TrainError(f"Ensemble weights are for {', '.join(ENSEMBLE_WEIGHT_KEYS)}, each >= 0 (got {w}).")
+        members = [m for m in LR_ARCHS[1:] + LR_ARCHS[:1] if w.get(m, 0.0) > 0]
         if w.get("crnn", 0.0) > 0:
             if n_crnn < 1:
                 raise TrainError("A CRNN weight needs at least one CRNN member.")
@@ -417,9 +420,9 @@ def train(sources, out, arch: str = "ensemble", epochs: Optional[int] = None, va
     done_epochs = 0
     for m in members:
         check_stop(should_stop)
-        if m in ("linear", "musicnn"):
-            if m == "musicnn":  # features first (a second per clip, cached), with progress
-                clips.musicnn(should_stop, on_progress)
+        if m in LR_ARCHS:
+            if m in MUSICNN_MEMBERS:  # features first (a third of a second per clip, cached), with progress
+                clips.features(m, should_stop, on_progress)
                 train_set, val_set = clips.subset(tr_idx), clips.subset(va_idx)
             report(on_progress, 0, 0, f"fitting logistic regression ({m})")
             C, cv = choose_C(train_set, should_stop=should_stop, member=m)
@@ -482,7 +485,7 @@ def train(sources, out, arch: str = "ensemble", epochs: Optional[int] = None, va
         log("refitting on all clips with the chosen settings")
         for m in members:
             check_stop(should_stop)
-            if m in ("linear", "musicnn"):
+            if m in LR_ARCHS:
                 states[m] = fit_linear(clips.features(m, should_stop), clips.labels, settings[m]["C"])
             else:
                 ep = max(3, settings[m]["best_epoch"])
