@@ -27,6 +27,11 @@ def test_frame_features_shapes_and_windows():
     logmel, ff = frame_features(y, SR)
     assert logmel.shape[0] == 128 and ff.shape[0] == N_FRAME_FEATS
     assert logmel.shape[1] == ff.shape[1] == 1 + len(y) // 512
+    # prediction with musicnn members only skips these features and counts the frames itself
+    from musiclab.emotion.features import n_frames
+
+    for n in (0, 100, SR // 2 + 1, len(y) - 511, len(y)):
+        assert n_frames(n) == frame_features(y[:n], SR)[0].shape[1]
     starts, summ = clip_windows(ff)
     assert starts == [0, 215, 430, 645, 860]
     assert summ.shape == (5, N_SUMMARY) and np.all(np.isfinite(summ))
@@ -213,9 +218,15 @@ def test_shipped_models_load_and_predict_a_real_clip():
     for name in ("default", "fast", "seed-cnn", "seed-lstm"):
         if name not in available():
             pytest.skip(f"shipped model {name} not built yet")
-        r = predict_file(clip, load(name))
+        m = load(name)
+        r = predict_file(clip, m)
         assert abs(sum(r["probs"].values()) - 1) < 1e-3
         assert len(r["segments"]) == 5 and r["duration"] == pytest.approx(30, abs=1.5)
+        if name == "default":  # the two pre-trained networks, nothing that reads the spectral features
+            assert [mm.arch for mm, _ in m.members] == ["musicnn", "musicnn-mtt"]
+            assert m.needs_audio and not m.needs_frame_features
+            # a 4Q clip of the training data: the default tells its quadrant (Q2)
+            assert r["quadrant"] == "Q2"
 
 
 def test_ensemble_with_several_crnn_members_trains_saves_and_loads(tmp_path):

@@ -207,7 +207,7 @@ def load_net(path: Path | None = None, backbone: str = "msd"):
     return net
 
 
-def patch_features(net, y16: np.ndarray | None, hop: int = PATCH_HOP, batch: int = 16,
+def patch_features(net, y16: np.ndarray | None, hop: int = PATCH_HOP, batch: int = 4,
                    mel: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Start times (s) and features ``(n, FEATURE_DIM)`` of 3 s patches of 16 kHz audio
     every ``hop`` frames: the 50 tag probabilities, then the embedding. Audio shorter than a

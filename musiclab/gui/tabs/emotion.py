@@ -111,9 +111,10 @@ class EmotionTab(WorkbenchTab):
         self.btn_folder.setToolTip("Analyse every audio file in a folder (Ctrl+Shift+O)")
         self.btn_folder.clicked.connect(self._add_folder_dialog)
         self.model_box = QComboBox()
-        self.model_box.setToolTip("Model used for analysis and evaluation: 'default' is the shipped ensemble "
-                                  "(the most accurate); 'fast' the same without its pre-trained musicnn member "
-                                  "(about twice as fast); 'seed-cnn' and 'seed-lstm' are the study material's models")
+        self.model_box.setToolTip("Model used for analysis and evaluation: 'default' reads two pre-trained musicnn "
+                                  "networks (the most accurate); 'fast' is three CRNNs and a regression on summary "
+                                  "features, trained here only (about twice as fast); 'seed-cnn' and 'seed-lstm' are "
+                                  "the study material's models")
         self.model_box.setMinimumWidth(140)
         self.btn_cancel = QPushButton("Cancel")
         self.btn_cancel.setToolTip("Stop the running analysis, evaluation or training (Esc)")
@@ -268,9 +269,10 @@ class EmotionTab(WorkbenchTab):
         row.addWidget(bt)
         form.addRow("Data:", row)
         self.arch_box = QComboBox()
-        self.arch_box.addItems(["ensemble", "musicnn", "crnn", "linear", "seed-cnn", "seed-lstm"])
-        self.arch_box.setToolTip("ensemble = logistic regressions on pre-trained musicnn features and on summary "
-                                 "features + three CRNNs (the default's design); musicnn = the first of those alone")
+        self.arch_box.addItems(["ensemble", "musicnn", "musicnn-mtt", "crnn", "linear", "seed-cnn", "seed-lstm"])
+        self.arch_box.setToolTip("ensemble = logistic regressions on the features of two pre-trained musicnn "
+                                 "networks (the default's design; no epochs, so no loss curve); musicnn / musicnn-mtt "
+                                 "= one of them alone; crnn, seed-cnn, seed-lstm = networks trained epoch by epoch")
         form.addRow("Architecture:", self.arch_box)
         self.epochs = QSpinBox()
         self.epochs.setRange(0, 500)
