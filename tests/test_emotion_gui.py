@@ -89,6 +89,15 @@ def test_evaluate_and_train_pages(tab, qtbot, tmp_path):
     assert tab.epoch_table.rowCount() == 2
     assert tab.last_train is not None and tab.last_train["out"].endswith("tiny-test-model.pt")
     assert tab.model_box.findText("tiny-test-model") >= 0
+    # the default's design (regressions on the two musicnn networks) trains from the page too: no epochs,
+    # the validation result is reported
+    tab.arch_box.setCurrentText("ensemble")
+    tab.out_name.setText("tiny-ensemble")
+    assert tab.start_training([str(root)])
+    _wait_idle(qtbot, tab, timeout=120000)
+    assert set(tab.last_train["settings"]) == {"musicnn", "musicnn-mtt"}
+    assert tab.last_train["out"].endswith("tiny-ensemble.pt") and tab.model_box.findText("tiny-ensemble") >= 0
+    assert re.search(r"validation on (1 clip|\d+ clips) of unseen artists: accuracy \d\.\d{3}", tab.train_log.text())
 
 
 def test_settings_roundtrip(tab, tmp_path):

@@ -671,7 +671,8 @@ class EmotionTab(WorkbenchTab):
             v = payload.get("validation")
             txt = f"Saved {payload['out']}"
             if v:
-                txt += (f" \u2014 validation on {payload['val_clips']} clips of unseen artists: accuracy "
+                n = payload["val_clips"]
+                txt += (f" \u2014 validation on {n} clip{'s' if n != 1 else ''} of unseen artists: accuracy "
                         f"{v['accuracy']:.3f}, macro F1 {v['macro_f1']:.3f}")
             self.train_log.setText(txt)
             self.status.setText("Training finished")
