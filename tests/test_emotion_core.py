@@ -40,6 +40,27 @@ def test_frame_features_shapes_and_windows():
     assert s[-1] + win_frames() <= 2000 and s[-1] + win_frames() >= 2000 - 108
 
 
+def test_axis_heads_multiply_into_the_quadrant_probabilities():
+    from musiclab.emotion.model import lr_window_probs
+
+    Xz = np.array([[1.0, 0.0], [0.0, 1.0], [0.0, 0.0]])
+    W, b = np.zeros((4, 2)), np.zeros(4)  # the quadrant regression says nothing: 1/4 each
+    assert np.allclose(lr_window_probs(Xz, W, b), 0.25)
+    # an arousal head sure of "high" on the first window, of "low" on the second, undecided on the third
+    axes = {"arousal": (np.array([20.0, -20.0]), 0.0)}
+    p = lr_window_probs(Xz, W, b, axes)
+    assert np.allclose(p.sum(axis=1), 1)
+    assert p[0, :2].sum() > 0.999 and p[1, 2:].sum() > 0.999 and np.allclose(p[2], 0.25)
+    # with a valence head too, sure of "positive" on the first window: Q1 takes it all
+    axes["valence"] = (np.array([20.0, 0.0]), 0.0)
+    p = lr_window_probs(Xz, W, b, axes)
+    assert p[0, 0] > 0.999 and np.allclose(p[1, 2:], 0.5, atol=1e-6)
+    # a quadrant regression with an opinion is weighed against the heads, not overruled
+    W[3, 0] = 3.0  # Q4 (low arousal) on the first window
+    p = lr_window_probs(Xz[:1], W, b, {"arousal": (np.array([1.0, 0.0]), 0.0)})
+    assert p[0, 3] > p[0, 2] and p[0, 0] > p[0, 2]
+
+
 def test_chroma_of_a_minor_chord_prefers_minor_mode():
     from musiclab.emotion.features import SUMMARY_NAMES, frame_features, window_summary
 

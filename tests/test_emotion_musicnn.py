@@ -136,6 +136,12 @@ def test_ensemble_with_musicnn_members_trains_and_predicts(tmp_path, monkeypatch
     assert obj["meta"]["members"] == [["musicnn", 0.4], ["musicnn-mtt", 0.4], ["linear", 0.2]]
     # the two backbones give the members different features, so different weights
     assert not torch.allclose(obj["state_dict"]["musicnn.weight"], obj["state_dict"]["musicnn-mtt.weight"])
+    # each musicnn member has its arousal and valence heads (C chosen for each), the summary regression has none
+    for mem in ("musicnn", "musicnn-mtt"):
+        assert set(rep["settings"][mem]["axis_C"]) == {"arousal", "valence"}
+        assert obj["state_dict"][f"{mem}.arousal.weight"].shape == (1756,)
+        assert obj["state_dict"][f"{mem}.valence.bias"].shape == ()
+    assert "linear.arousal.weight" not in obj["state_dict"]
     m = load(str(out))
     assert m.needs_audio
     y = tone(1, 12.0)
@@ -157,8 +163,24 @@ def test_ensemble_with_musicnn_members_trains_and_predicts(tmp_path, monkeypatch
     cache = tmp_path / "cache"
     assert len(list(cache.glob("*.mtt-musicnn*.npz"))) == 12
     assert len(list(cache.glob("*.musicnn*.npz"))) == 12
+    # an axis head of the wrong width, or without its bias, is refused
+    bad = dict(obj, state_dict=dict(obj["state_dict"]))
+    bad["state_dict"]["musicnn.arousal.weight"] = bad["state_dict"]["musicnn.arousal.weight"][:10]
+    torch.save(bad, tmp_path / "bad.pt")
+    with pytest.raises(ModelFileError, match="arousal"):
+        load(str(tmp_path / "bad.pt"))
+    bad = dict(obj, state_dict={k: v for k, v in obj["state_dict"].items() if k != "musicnn-mtt.valence.bias"})
+    torch.save(bad, tmp_path / "bad.pt")
+    with pytest.raises(ModelFileError, match="valence"):
+        load(str(tmp_path / "bad.pt"))
     # a musicnn member of the wrong width is refused
     obj["state_dict"]["musicnn.weight"] = obj["state_dict"]["musicnn.weight"][:, :100]
     torch.save(obj, tmp_path / "bad.pt")
     with pytest.raises(ModelFileError):
         load(str(tmp_path / "bad.pt"))
+    # without the heads: plain regressions
+    rep = train([root], tmp_path / "plain.pt", arch="musicnn", val_fraction=0.0, cache_dir=tmp_path / "cache",
+                axis_heads=False)
+    assert "axis_C" not in rep["settings"]["musicnn"]
+    assert not any(".arousal." in k or k.startswith("arousal.")
+                   for k in torch.load(tmp_path / "plain.pt", weights_only=True)["state_dict"])

@@ -34,6 +34,8 @@ def add_parser(subparsers) -> None:
                     help="base seed of the networks (default: --seed, which also draws the validation split)")
     pt.add_argument("--last-epoch", action="store_true",
                     help="keep each network's last epoch, not its best validation epoch (validation is only reported)")
+    pt.add_argument("--no-axis-heads", action="store_true",
+                    help="musicnn members without their arousal / valence heads (4-quadrant regression only)")
     pt.add_argument("--seed", type=int, default=0)
     pt.add_argument("--cache", default=None, help="feature cache folder")
     pt.add_argument("--workers", type=int, default=1, help="processes for feature extraction")
@@ -124,7 +126,7 @@ def _train(args) -> int:
 
     rep = train(args.data, out, arch=args.arch, ensemble_weights=weights, epochs=args.epochs, val_fraction=args.val_fraction,
                 crnn_members=args.crnn_members or DEFAULT_CRNN_MEMBERS, member_seed=args.member_seed,
-                last_epoch=args.last_epoch,
+                last_epoch=args.last_epoch, axis_heads=not args.no_axis_heads,
                 refit_all=args.refit_all, init=args.init, seed=args.seed, cache_dir=args.cache,
                 workers=args.workers, on_progress=TextProgress("train"),
                 log=lambda s: print(s, file=sys.stderr, flush=True))

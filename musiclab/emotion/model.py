@@ -16,6 +16,8 @@ Q4 calm/relaxed). Architectures (``meta["arch"]``):
   music-tagging network musicnn (:mod:`musiclab.emotion.musicnn`, its Million Song Dataset
   backbone: 50 tag probabilities and a 1,706-d embedding per 3 s patch, averaged over the
   window's patches), stored as tensors; it needs the window's audio, not only its spectrogram;
+  optional binary arousal and valence heads on the same features (``arousal.*``,
+  ``valence.*``) are multiplied into its quadrant probabilities (:func:`lr_window_probs`);
 * ``musicnn-mtt`` - the same on the features of musicnn's MagnaTagATune backbone;
 * ``ensemble``  - a weighted mean of the probabilities of several of the above; its
   state dict holds the members' tensors under ``"<member>."`` prefixes. A member name is
@@ -44,6 +46,8 @@ ARCHS = ("seed-cnn", "seed-lstm", "crnn", "linear", "musicnn", "musicnn-mtt", "e
 MUSICNN_MEMBERS = {"musicnn": "msd", "musicnn-mtt": "mtt"}
 LR_ARCHS = ("linear",) + tuple(MUSICNN_MEMBERS)
 NEURAL = ("seed-cnn", "seed-lstm", "crnn")
+# the two axes of Russell's plane as binary tasks: the quadrants on their positive side
+AXES = {"arousal": (0, 1), "valence": (0, 3)}
 PATCH = 128  # frames of a seed-cnn patch (about 3 s)
 LSTM_POOL = 4
 
@@ -60,6 +64,24 @@ def entropy_norm(p: np.ndarray) -> np.ndarray:
     """Entropy of quadrant probabilities divided by log 4: 0 certain, 1 no idea."""
     p = np.clip(np.asarray(p, dtype=np.float64), 1e-12, 1.0)
     return -(p * np.log(p)).sum(axis=-1) / np.log(4)
+
+
+def lr_window_probs(Xz: np.ndarray, W: np.ndarray, b: np.ndarray, axes: Optional[dict] = None) -> np.ndarray:
+    """Quadrant probabilities ``(n, 4)`` of a logistic-regression member for z-scored window
+    features ``Xz``: the softmax of ``Xz W^T + b``; with ``axes`` ({axis: (w (dim,), b)}, binary
+    regressions for arousal and valence, see :data:`AXES`), the product of those experts, each
+    quadrant's probability times the axis heads' probabilities of its side, renormalised."""
+    z = Xz @ W.T + b
+    z = z - z.max(axis=1, keepdims=True)
+    p = np.exp(z)
+    p /= p.sum(axis=1, keepdims=True)
+    for axis, (w, c) in (axes or {}).items():
+        pos = 1.0 / (1.0 + np.exp(-(Xz @ w + c)))
+        side = np.isin(np.arange(4), AXES[axis])
+        p = p * np.where(side[None, :], pos[:, None], 1.0 - pos[:, None])
+    if axes:
+        p /= np.maximum(p.sum(axis=1, keepdims=True), 1e-300)
+    return p
 
 
 def member_arch(member: str) -> str:
@@ -221,6 +243,18 @@ class _Member:
             if self.W.shape != (4, dim) or self.mean.shape != (dim,) or self.scale.shape != (dim,) \
                     or self.b.shape != (4,):
                 raise ModelFileError(f"'{name}': {arch} model has shape {tuple(self.W.shape)}, expected (4, {dim}).")
+            self.axes = {}  # optional binary arousal / valence heads on the same features
+            for axis in AXES:
+                if f"{axis}.weight" in sd or f"{axis}.bias" in sd:
+                    try:
+                        w = sd[f"{axis}.weight"].float().numpy()
+                        c = sd[f"{axis}.bias"].float().numpy()
+                    except (KeyError, AttributeError) as exc:
+                        raise ModelFileError(f"'{name}': {arch} {axis} head without weight/bias.") from exc
+                    if w.shape != (dim,) or c.shape != ():
+                        raise ModelFileError(f"'{name}': {arch} {axis} head has shape {tuple(w.shape)}, "
+                                             f"expected ({dim},).")
+                    self.axes[axis] = (w, float(c))
         elif arch in NEURAL:
             self.net = build_net(arch)
             load_state_checked(self.net, {k: v.float() if v.is_floating_point() else v for k, v in sd.items()}, name)
@@ -240,10 +274,7 @@ class _Member:
                 if audio is None:
                     raise ValueError("a musicnn member needs the audio of the windows")
                 X = musicnn_windows(self.net, audio, starts, win, shared=shared)
-            z = ((X - self.mean) / self.scale) @ self.W.T + self.b
-            z = z - z.max(axis=1, keepdims=True)
-            e = np.exp(z)
-            return e / e.sum(axis=1, keepdims=True)
+            return lr_window_probs((X - self.mean) / self.scale, self.W, self.b, self.axes)
         import torch
 
         crops = []

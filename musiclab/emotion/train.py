@@ -20,8 +20,8 @@ from ..jobs import OnProgress, ShouldStop, check_stop, report
 from .dataset import Item, extract_all, clip_features, clip_musicnn, default_cache_dir, load_labelled
 from .features import N_SUMMARY, clip_windows, win_frames, window_starts
 from .metrics import evaluate
-from .model import (ARCHS, KIND, LR_ARCHS, MUSICNN_MEMBERS, NEURAL, PATCH, EmotionModel, build_net, fit_window,
-                    member_arch, musicnn_windows)
+from .model import (ARCHS, AXES, KIND, LR_ARCHS, MUSICNN_MEMBERS, NEURAL, PATCH, EmotionModel, build_net, fit_window,
+                    lr_window_probs, member_arch, musicnn_windows)
 
 OnEpoch = Optional[Callable[[dict], None]]
 
@@ -193,15 +193,69 @@ def fit_linear(summaries: list[np.ndarray], labels: np.ndarray, C: float = 0.1) 
 
 
 def linear_probs(sd: dict, summaries: list[np.ndarray]) -> np.ndarray:
+    """Per clip: the mean over its windows of a logistic-regression member's quadrant
+    probabilities (with its arousal / valence heads, if it has them), as prediction makes them."""
     mean, scale = sd["mean"].numpy(), sd["scale"].numpy()
     W, b = sd["weight"].numpy(), sd["bias"].numpy()
-    out = []
-    for s in summaries:
-        z = ((s - mean) / scale) @ W.T + b
-        z -= z.max(axis=1, keepdims=True)
-        e = np.exp(z)
-        out.append((e / e.sum(axis=1, keepdims=True)).mean(axis=0))
-    return np.array(out)
+    axes = {a: (sd[f"{a}.weight"].numpy(), float(sd[f"{a}.bias"])) for a in AXES if f"{a}.weight" in sd}
+    return np.array([lr_window_probs((s - mean) / scale, W, b, axes).mean(axis=0) for s in summaries])
+
+
+AXIS_GRID = (0.0003, 0.001, 0.003)
+
+
+def fit_axis_head(feats: list[np.ndarray], labels: np.ndarray, axis: str, C: float, mean, scale) -> dict:
+    """A binary logistic regression for one axis of the plane (:data:`AXES`: arousal high vs
+    low, valence positive vs negative) on the z-scored window features of a member."""
+    import torch
+    from sklearn.linear_model import LogisticRegression
+
+    X = (np.concatenate(feats) - np.asarray(mean)) / np.asarray(scale)
+    y = np.concatenate([np.full(len(f), l in AXES[axis]) for f, l in zip(feats, labels)]).astype(int)
+    if len(np.unique(y)) < 2:  # one side only: a constant head
+        w, c = np.zeros(X.shape[1]), (30.0 if y[0] else -30.0)
+    else:
+        clf = LogisticRegression(C=C, max_iter=3000).fit(X, y)
+        w, c = clf.coef_[0], float(clf.intercept_[0])
+    return {f"{axis}.weight": torch.tensor(w, dtype=torch.float32), f"{axis}.bias": torch.tensor(c, dtype=torch.float32)}
+
+
+def choose_axis_C(clips: "Clips", member: str, axis: str, folds: int = 4, should_stop: ShouldStop = None):
+    """C of an axis head by artist-grouped cross-validation inside the training set (binary
+    accuracy on the axis)."""
+    from sklearn.model_selection import GroupKFold
+
+    feats = clips.features(member, should_stop)
+    k = min(folds, len(np.unique(clips.groups)))
+    if k < 2:
+        return AXIS_GRID[len(AXIS_GRID) // 2], {}
+    side = np.isin(clips.labels, AXES[axis])
+    scores = {}
+    for C in AXIS_GRID:
+        accs = []
+        for tr, va in GroupKFold(n_splits=k).split(np.zeros(len(clips)), clips.labels, clips.groups):
+            check_stop(should_stop)
+            X = np.concatenate([feats[i] for i in tr])
+            mean, scale = X.mean(axis=0), X.std(axis=0) + 1e-6
+            sd = fit_axis_head([feats[i] for i in tr], clips.labels[tr], axis, C, mean, scale)
+            w, c = sd[f"{axis}.weight"].numpy(), float(sd[f"{axis}.bias"])
+            pos = np.array([(1.0 / (1.0 + np.exp(-(((feats[i] - mean) / scale) @ w + c)))).mean() for i in va])
+            accs.append(float(((pos > 0.5) == side[va]).mean()))
+        scores[C] = float(np.mean(accs))
+    best = max(scores, key=lambda c: scores[c])
+    return best, scores
+
+
+def fit_member(clips: "Clips", member: str, C: float, axis_C: Optional[dict] = None,
+               should_stop: ShouldStop = None) -> dict:
+    """A logistic-regression member's tensors: the 4-quadrant regression (:func:`fit_linear`)
+    and, for each axis in ``axis_C``, its binary head on the same z-scored features."""
+    feats = clips.features(member, should_stop)
+    sd = fit_linear(feats, clips.labels, C)
+    for axis, c in (axis_C or {}).items():
+        check_stop(should_stop)
+        sd.update(fit_axis_head(feats, clips.labels, axis, c, sd["mean"].numpy(), sd["scale"].numpy()))
+    return sd
 
 
 LR_GRIDS = {"linear": (0.003, 0.01, 0.03, 0.1, 0.3), "musicnn": (0.0003, 0.001, 0.003, 0.01, 0.03),
@@ -357,7 +411,8 @@ def _half(sd: dict) -> dict:
 def train(sources, out, arch: str = "ensemble", epochs: Optional[int] = None, val_fraction: float = 0.2,
           refit_all: bool = False, init: Optional[str] = None, seed: int = 0, cache_dir=None, workers: int = 1,
           ensemble_weights: Optional[dict] = None, crnn_members: int = DEFAULT_CRNN_MEMBERS,
-          member_seed: Optional[int] = None, last_epoch: bool = False, should_stop: ShouldStop = None,
+          member_seed: Optional[int] = None, last_epoch: bool = False, axis_heads: bool = True,
+          should_stop: ShouldStop = None,
           on_progress: OnProgress = None, on_epoch: OnEpoch = None,
           log: Callable[[str], None] = lambda s: None) -> dict:
     """Train ``arch`` on labelled folders/CSVs and write the model file ``out``.
@@ -372,7 +427,8 @@ def train(sources, out, arch: str = "ensemble", epochs: Optional[int] = None, va
     which also draws the split); ``ensemble_weights`` {"musicnn", "musicnn-mtt", "linear",
     "crnn"} (a member missing or at 0 is left out),
     the CRNN weight shared equally by the CRNN members. ``last_epoch`` keeps each network's last epoch instead of
-    its best validation epoch.
+    its best validation epoch. ``axis_heads`` gives each musicnn member binary arousal and valence regressions
+    on the same features, multiplied into its quadrant probabilities (a product of experts).
     """
     from ..models import load_model_file, make_meta, resolve_model, save_model
 
@@ -428,7 +484,14 @@ def train(sources, out, arch: str = "ensemble", epochs: Optional[int] = None, va
             C, cv = choose_C(train_set, should_stop=should_stop, member=m)
             settings[m] = {"C": C, "cv_accuracy": cv}
             log(f"{m}: C={C} (grouped CV accuracy {cv})")
-            states[m] = fit_linear(train_set.features(m, should_stop), train_set.labels, C)
+            if axis_heads and m in MUSICNN_MEMBERS:
+                report(on_progress, 0, 0, f"fitting arousal and valence heads ({m})")
+                settings[m]["axis_C"] = {}
+                for axis in AXES:
+                    aC, acv = choose_axis_C(train_set, m, axis, should_stop=should_stop)
+                    settings[m]["axis_C"][axis] = aC
+                    log(f"{m}: {axis} head C={aC} (grouped CV accuracy {acv})")
+            states[m] = fit_member(train_set, m, C, settings[m].get("axis_C"), should_stop)
             if len(val_set):
                 val_probs[m] = linear_probs(states[m], val_set.features(m, should_stop))
         else:
@@ -486,7 +549,7 @@ def train(sources, out, arch: str = "ensemble", epochs: Optional[int] = None, va
         for m in members:
             check_stop(should_stop)
             if m in LR_ARCHS:
-                states[m] = fit_linear(clips.features(m, should_stop), clips.labels, settings[m]["C"])
+                states[m] = fit_member(clips, m, settings[m]["C"], settings[m].get("axis_C"), should_stop)
             else:
                 ep = max(3, settings[m]["best_epoch"])
                 st, norm, hist, _ = train_neural(member_arch(m), clips, None, ep, seed=settings[m]["seed"],
