@@ -59,6 +59,10 @@ def test_axis_heads_multiply_into_the_quadrant_probabilities():
     W[3, 0] = 3.0  # Q4 (low arousal) on the first window
     p = lr_window_probs(Xz[:1], W, b, {"arousal": (np.array([1.0, 0.0]), 0.0)})
     assert p[0, 3] > p[0, 2] and p[0, 0] > p[0, 2]
+    # experts that all but rule each other out still give a distribution (computed in log space)
+    p = lr_window_probs(Xz, W * 1e3, b, {"arousal": (np.array([1e4, 0.0]), 0.0),
+                                         "valence": (np.array([-1e4, 0.0]), 0.0)})
+    assert np.isfinite(p).all() and np.allclose(p.sum(axis=1), 1)
 
 
 def test_chroma_of_a_minor_chord_prefers_minor_mode():

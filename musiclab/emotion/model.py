@@ -71,17 +71,14 @@ def lr_window_probs(Xz: np.ndarray, W: np.ndarray, b: np.ndarray, axes: Optional
     features ``Xz``: the softmax of ``Xz W^T + b``; with ``axes`` ({axis: (w (dim,), b)}, binary
     regressions for arousal and valence, see :data:`AXES`), the product of those experts, each
     quadrant's probability times the axis heads' probabilities of its side, renormalised."""
-    z = Xz @ W.T + b
+    z = Xz @ W.T + b  # in log space throughout: no overflow, no product underflowing to zero
+    for axis, (w, c) in (axes or {}).items():
+        t = (Xz @ w + c)[:, None]
+        side = np.isin(np.arange(4), AXES[axis])[None, :]
+        z = z - np.logaddexp(0.0, np.where(side, -t, t))  # + log sigmoid(t) on the positive side, log sigmoid(-t) on the other
     z = z - z.max(axis=1, keepdims=True)
     p = np.exp(z)
-    p /= p.sum(axis=1, keepdims=True)
-    for axis, (w, c) in (axes or {}).items():
-        pos = 1.0 / (1.0 + np.exp(-(Xz @ w + c)))
-        side = np.isin(np.arange(4), AXES[axis])
-        p = p * np.where(side[None, :], pos[:, None], 1.0 - pos[:, None])
-    if axes:
-        p /= np.maximum(p.sum(axis=1, keepdims=True), 1e-300)
-    return p
+    return p / p.sum(axis=1, keepdims=True)
 
 
 def member_arch(member: str) -> str:

@@ -239,7 +239,7 @@ def choose_axis_C(clips: "Clips", member: str, axis: str, folds: int = 4, should
             mean, scale = X.mean(axis=0), X.std(axis=0) + 1e-6
             sd = fit_axis_head([feats[i] for i in tr], clips.labels[tr], axis, C, mean, scale)
             w, c = sd[f"{axis}.weight"].numpy(), float(sd[f"{axis}.bias"])
-            pos = np.array([(1.0 / (1.0 + np.exp(-(((feats[i] - mean) / scale) @ w + c)))).mean() for i in va])
+            pos = np.array([np.exp(-np.logaddexp(0.0, -(((feats[i] - mean) / scale) @ w + c))).mean() for i in va])
             accs.append(float(((pos > 0.5) == side[va]).mean()))
         scores[C] = float(np.mean(accs))
     best = max(scores, key=lambda c: scores[c])
