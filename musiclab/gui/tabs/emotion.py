@@ -113,7 +113,7 @@ class EmotionTab(WorkbenchTab):
         self.model_box = QComboBox()
         self.model_box.setToolTip("Model used for analysis and evaluation: 'default' reads two pre-trained musicnn "
                                   "networks (the most accurate); 'fast' is three CRNNs and a regression on summary "
-                                  "features, trained here only (about twice as fast); 'seed-cnn' and 'seed-lstm' are "
+                                  "features, trained here only (about 1.5 times as fast); 'seed-cnn' and 'seed-lstm' are "
                                   "the study material's models")
         self.model_box.setMinimumWidth(140)
         self.btn_cancel = QPushButton("Cancel")
