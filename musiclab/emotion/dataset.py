@@ -267,15 +267,13 @@ def clip_musicnn(path: Path, cache_dir: Optional[Path] = None, max_seconds: floa
     of the first ``max_seconds`` of a file with one ``backbone`` (``msd`` or ``mtt``), computed
     as prediction computes them (decoded at the analysis rate, resampled to 16 kHz) and
     cached on disk."""
-    import librosa
-
     from . import musicnn
     from .features import SR
+    from .model import musicnn_mel
 
     def compute():
         y, _ = load_audio(path, sr=SR, mono=True, duration=max_seconds)
-        y16 = librosa.resample(np.asarray(y, dtype=np.float32), orig_sr=SR, target_sr=musicnn.SR)
-        times, feats = musicnn.patch_features(musicnn.load_net(backbone=backbone), y16)
+        times, feats = musicnn.patch_features(musicnn.load_net(backbone=backbone), None, mel=musicnn_mel(y))
         return {"times": times, "feats": feats.astype(np.float16)}
 
     prefix = "" if backbone == "msd" else f"{backbone}-"  # the MSD cache files keep their first name
