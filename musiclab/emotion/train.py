@@ -223,27 +223,38 @@ def fit_axis_head(feats: list[np.ndarray], labels: np.ndarray, axis: str, C: flo
 def choose_axis_C(clips: "Clips", member: str, axis: str, folds: int = 4, should_stop: ShouldStop = None):
     """C of an axis head by artist-grouped cross-validation inside the training set (binary
     accuracy on the axis)."""
+    feats = clips.features(member, should_stop)
+    side = np.isin(clips.labels, AXES[axis])
+
+    def accuracy(C, tr, va):
+        X = np.concatenate([feats[i] for i in tr])
+        mean, scale = X.mean(axis=0), X.std(axis=0) + 1e-6
+        sd = fit_axis_head([feats[i] for i in tr], clips.labels[tr], axis, C, mean, scale)
+        w, c = sd[f"{axis}.weight"].numpy(), float(sd[f"{axis}.bias"])
+        pos = np.array([np.exp(-np.logaddexp(0.0, -(((feats[i] - mean) / scale) @ w + c))).mean() for i in va])
+        return float(((pos > 0.5) == side[va]).mean())
+
+    return _grouped_cv(clips, AXIS_GRID, accuracy, folds, should_stop)
+
+
+def _grouped_cv(clips: "Clips", grid, accuracy, folds: int, should_stop: ShouldStop):
+    """The value of ``grid`` with the best mean ``accuracy(value, train_idx, val_idx)`` over
+    artist-grouped folds of ``clips``, and every value's mean (the grid's middle value and no
+    scores when there are too few artists to fold)."""
     from sklearn.model_selection import GroupKFold
 
-    feats = clips.features(member, should_stop)
     k = min(folds, len(np.unique(clips.groups)))
     if k < 2:
-        return AXIS_GRID[len(AXIS_GRID) // 2], {}
-    side = np.isin(clips.labels, AXES[axis])
+        return grid[len(grid) // 2], {}
+    splits = list(GroupKFold(n_splits=k).split(np.zeros(len(clips)), clips.labels, clips.groups))
     scores = {}
-    for C in AXIS_GRID:
+    for value in grid:
         accs = []
-        for tr, va in GroupKFold(n_splits=k).split(np.zeros(len(clips)), clips.labels, clips.groups):
+        for tr, va in splits:
             check_stop(should_stop)
-            X = np.concatenate([feats[i] for i in tr])
-            mean, scale = X.mean(axis=0), X.std(axis=0) + 1e-6
-            sd = fit_axis_head([feats[i] for i in tr], clips.labels[tr], axis, C, mean, scale)
-            w, c = sd[f"{axis}.weight"].numpy(), float(sd[f"{axis}.bias"])
-            pos = np.array([np.exp(-np.logaddexp(0.0, -(((feats[i] - mean) / scale) @ w + c))).mean() for i in va])
-            accs.append(float(((pos > 0.5) == side[va]).mean()))
-        scores[C] = float(np.mean(accs))
-    best = max(scores, key=lambda c: scores[c])
-    return best, scores
+            accs.append(accuracy(value, tr, va))
+        scores[value] = float(np.mean(accs))
+    return max(scores, key=lambda v: scores[v]), scores
 
 
 def fit_member(clips: "Clips", member: str, C: float, axis_C: Optional[dict] = None,
@@ -265,24 +276,13 @@ LR_GRIDS = {"linear": (0.003, 0.01, 0.03, 0.1, 0.3), "musicnn": (0.0003, 0.001, 
 def choose_C(clips: Clips, grid=None, folds: int = 4, should_stop: ShouldStop = None, member: str = "linear"):
     """Regularisation of a logistic-regression member chosen by artist-grouped cross-validation
     inside the training set (``grid`` defaults to the member's :data:`LR_GRIDS`)."""
-    from sklearn.model_selection import GroupKFold
-
-    grid = LR_GRIDS[member] if grid is None else grid
     summ = clips.features(member, should_stop)
-    k = min(folds, len(np.unique(clips.groups)))
-    if k < 2:
-        return grid[len(grid) // 2], {}
-    scores = {}
-    for C in grid:
-        accs = []
-        for tr, va in GroupKFold(n_splits=k).split(np.zeros(len(clips)), clips.labels, clips.groups):
-            check_stop(should_stop)
-            sd = fit_linear([summ[i] for i in tr], clips.labels[tr], C)
-            p = linear_probs(sd, [summ[i] for i in va])
-            accs.append(float((p.argmax(1) == clips.labels[va]).mean()))
-        scores[C] = float(np.mean(accs))
-    best = max(scores, key=lambda c: scores[c])
-    return best, scores
+
+    def accuracy(C, tr, va):
+        p = linear_probs(fit_linear([summ[i] for i in tr], clips.labels[tr], C), [summ[i] for i in va])
+        return float((p.argmax(1) == clips.labels[va]).mean())
+
+    return _grouped_cv(clips, LR_GRIDS[member] if grid is None else grid, accuracy, folds, should_stop)
 
 
 # -- neural models --------------------------------------------------------------------------
@@ -443,8 +443,7 @@ def train(sources, out, arch: str = "ensemble", epochs: Optional[int] = None, va
         tr_idx, va_idx = artist_split(clips.labels, clips.groups, val_fraction, seed)
     else:
         tr_idx, va_idx = np.arange(len(clips)), np.array([], dtype=np.int64)
-    train_set, val_set = clips.subset(tr_idx), clips.subset(va_idx)
-    log(f"{len(clips)} clips, {n_groups} artists: {len(train_set)} for training, {len(val_set)} for validation "
+    log(f"{len(clips)} clips, {n_groups} artists: {len(tr_idx)} for training, {len(va_idx)} for validation "
         "(no artist on both sides)")
     init_obj = None
     if init:
@@ -468,6 +467,12 @@ def train(sources, out, arch: str = "ensemble", epochs: Optional[int] = None, va
     else:
         members = [arch]
         weights = {arch: 1.0}
+    # musicnn features first (a third of a second per clip, cached), with progress, so that the training and
+    # validation subsets share them
+    for m in members:
+        if m in MUSICNN_MEMBERS:
+            clips.features(m, should_stop, on_progress)
+    train_set, val_set = clips.subset(tr_idx), clips.subset(va_idx)
     base_seed = seed if member_seed is None else int(member_seed)
     result = {"arch": arch, "clips": len(clips), "artists": n_groups, "train_clips": len(train_set),
               "val_clips": len(val_set), "members": {}, "history": []}
@@ -477,9 +482,6 @@ def train(sources, out, arch: str = "ensemble", epochs: Optional[int] = None, va
     for m in members:
         check_stop(should_stop)
         if m in LR_ARCHS:
-            if m in MUSICNN_MEMBERS:  # features first (a third of a second per clip, cached), with progress
-                clips.features(m, should_stop, on_progress)
-                train_set, val_set = clips.subset(tr_idx), clips.subset(va_idx)
             report(on_progress, 0, 0, f"fitting logistic regression ({m})")
             C, cv = choose_C(train_set, should_stop=should_stop, member=m)
             settings[m] = {"C": C, "cv_accuracy": cv}
