@@ -65,6 +65,81 @@ def test_axis_heads_multiply_into_the_quadrant_probabilities():
     assert np.isfinite(p).all() and np.allclose(p.sum(axis=1), 1)
 
 
+def test_temperature_sharpens_or_softens_without_reordering():
+    from musiclab.emotion.model import sharpen
+
+    p = np.array([[0.7, 0.2, 0.1, 0.0], [0.25, 0.25, 0.25, 0.25]])
+    assert np.array_equal(sharpen(p, 1.0), p)
+    for T in (0.5, 2.0, 10.0):
+        q = sharpen(p, T)
+        assert np.allclose(q.sum(axis=1), 1) and np.isfinite(q).all()
+        assert np.array_equal(np.argsort(q[0]), np.argsort(p[0])) and np.allclose(q[1], 0.25)
+        assert (q[0, 0] < p[0, 0]) == (T > 1) and q[0, 3] < 1e-20
+    assert np.allclose(sharpen(p[:1], 2.0), np.sqrt(p[:1]) / np.sqrt(p[:1]).sum())
+
+
+def _synthetic_clips(n_clips: int = 96, signal: float = 0.8, seed: int = 0):
+    """Clips of 'linear' features with a signal in two of 183 dimensions, two clips per artist."""
+    from types import SimpleNamespace
+
+    from musiclab.emotion.features import N_SUMMARY
+    from musiclab.emotion.train import Clips
+
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, 4, n_clips)
+    items = [SimpleNamespace(label=int(l), group=f"artist{i // 2}", path=Path(f"c{i}.wav")) for i, l in enumerate(labels)]
+    c = Clips(items, [None] * n_clips, [None] * n_clips)
+    feats = []
+    for l in labels:
+        x = rng.standard_normal((3, N_SUMMARY))
+        x[:, 0] += signal * (l in (0, 1))
+        x[:, 1] += signal * (l in (0, 3))
+        feats.append(x)
+    c._summ = feats
+    return c
+
+
+def test_temperature_is_chosen_by_out_of_fold_log_loss():
+    from musiclab.emotion.train import choose_temperature
+
+    clips = _synthetic_clips()
+    # barely regularised on 183 dimensions of mostly noise: overconfident, so the temperature softens it
+    T, rep = choose_temperature(clips, ["linear"], {"linear": 1.0}, {"linear": {"C": 10.0}})
+    assert T > 1.5 and T == rep["temperature"]
+    assert rep["log_loss_after"] < rep["log_loss_before"]
+    assert rep["mean_confidence_after"] < rep["mean_confidence_before"]
+    assert rep["clips"] == len(clips)
+    # a clear signal regularised almost to nothing: timid, so the temperature sharpens it
+    T, rep = choose_temperature(_synthetic_clips(signal=4.0), ["linear"], {"linear": 1.0}, {"linear": {"C": 1e-2}})
+    assert T < 1.0 and rep["log_loss_after"] < rep["log_loss_before"]
+    # too few artists to fold: left as it is
+    few = clips.subset(np.where(np.isin(clips.groups, ["artist0"]))[0])
+    assert choose_temperature(few, ["linear"], {"linear": 1.0}, {"linear": {"C": 1.0}}) == (1.0, {})
+
+
+def test_model_temperature_is_applied_and_checked(tmp_path):
+    import torch
+    from musiclab.emotion.features import frame_features, win_frames
+    from musiclab.emotion.model import load, sharpen
+
+    path = random_model(tmp_path / "lin.pt", arch="linear", seed=3)
+    obj = torch.load(path, weights_only=True)
+    obj["state_dict"]["weight"] *= 100  # an opinionated model, so that a temperature shows
+    torch.save(obj, path)
+    logmel, ff = frame_features(tone(1, 12.0), SR)
+    p1 = load(str(path)).predict_windows(logmel, ff, [0, 50], win_frames())
+    obj["meta"]["temperature"] = 2.5
+    torch.save(obj, tmp_path / "t.pt")
+    m = load(str(tmp_path / "t.pt"))
+    assert m.temperature == 2.5
+    assert np.allclose(m.predict_windows(logmel, ff, [0, 50], win_frames()), sharpen(p1, 2.5))
+    for bad in (0.0, -1.0, 100.0, float("nan"), "warm"):
+        obj["meta"]["temperature"] = bad
+        torch.save(obj, tmp_path / "bad.pt")
+        with pytest.raises(ModelFileError, match="temperature"):
+            load(str(tmp_path / "bad.pt"))
+
+
 def test_chroma_of_a_minor_chord_prefers_minor_mode():
     from musiclab.emotion.features import SUMMARY_NAMES, frame_features, window_summary
 

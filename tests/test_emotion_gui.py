@@ -79,6 +79,10 @@ def test_evaluate_and_train_pages(tab, qtbot, tmp_path):
     assert re.fullmatch(r"\d\.\d{3}|n/a", tab.class_table.item(0, 0).text())
     assert [tab.class_table.item(i, 4).text() for i in range(4)] == ["2", "2", "2", "2"]
     assert not tab.skipped.isVisibleTo(tab)
+    # how sure the model was, set against how often it was right
+    assert 0.25 <= ev["mean_confidence"] <= 1 and ev["log_loss"] > 0
+    assert f"mean top probability {ev['mean_confidence']:.3f} against accuracy {ev['accuracy']:.3f}" in \
+        tab.eval_summary.text()
     tab.arch_box.setCurrentText("crnn")
     tab.epochs.setValue(2)
     tab.val_frac.setValue(0.25)
@@ -96,6 +100,7 @@ def test_evaluate_and_train_pages(tab, qtbot, tmp_path):
     assert tab.start_training([str(root)])
     _wait_idle(qtbot, tab, timeout=120000)
     assert set(tab.last_train["settings"]) == {"musicnn", "musicnn-mtt"}
+    assert 0.25 <= tab.last_train["calibration"]["temperature"] <= 4.0  # calibrated on the training clips
     assert tab.last_train["out"].endswith("tiny-ensemble.pt") and tab.model_box.findText("tiny-ensemble") >= 0
     assert re.search(r"validation on (1 clip|\d+ clips) of unseen artists: accuracy \d\.\d{3}", tab.train_log.text())
 

@@ -142,6 +142,9 @@ def test_ensemble_with_musicnn_members_trains_and_predicts(tmp_path, monkeypatch
         assert obj["state_dict"][f"{mem}.arousal.weight"].shape == (1756,)
         assert obj["state_dict"][f"{mem}.valence.bias"].shape == ()
     assert "linear.arousal.weight" not in obj["state_dict"]
+    # a model of regressions only is calibrated: the temperature chosen out of fold is stored and used
+    assert obj["meta"]["temperature"] == rep["calibration"]["temperature"]
+    assert rep["calibration"]["log_loss_after"] <= rep["calibration"]["log_loss_before"]
     m = load(str(out))
     assert m.needs_audio
     y = tone(1, 12.0)
@@ -182,5 +185,10 @@ def test_ensemble_with_musicnn_members_trains_and_predicts(tmp_path, monkeypatch
     rep = train([root], tmp_path / "plain.pt", arch="musicnn", val_fraction=0.0, cache_dir=tmp_path / "cache",
                 axis_heads=False)
     assert "axis_C" not in rep["settings"]["musicnn"]
+    rep = train([root], tmp_path / "uncal.pt", arch="musicnn", val_fraction=0.0, cache_dir=tmp_path / "cache",
+                calibrate=False)
+    assert "calibration" not in rep and "temperature" not in torch.load(tmp_path / "uncal.pt",
+                                                                         weights_only=True)["meta"]
+    assert load(str(tmp_path / "uncal.pt")).temperature == 1.0
     assert not any(".arousal." in k or k.startswith("arousal.")
                    for k in torch.load(tmp_path / "plain.pt", weights_only=True)["state_dict"])

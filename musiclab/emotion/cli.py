@@ -36,6 +36,8 @@ def add_parser(subparsers) -> None:
                     help="keep each network's last epoch, not its best validation epoch (validation is only reported)")
     pt.add_argument("--no-axis-heads", action="store_true",
                     help="musicnn members without their arousal / valence heads (4-quadrant regression only)")
+    pt.add_argument("--no-calibrate", action="store_true",
+                    help="no temperature chosen by cross-validated log loss (models of regressions only)")
     pt.add_argument("--seed", type=int, default=0)
     pt.add_argument("--cache", default=None, help="feature cache folder")
     pt.add_argument("--workers", type=int, default=1, help="processes for feature extraction")
@@ -126,14 +128,15 @@ def _train(args) -> int:
 
     rep = train(args.data, out, arch=args.arch, ensemble_weights=weights, epochs=args.epochs, val_fraction=args.val_fraction,
                 crnn_members=args.crnn_members or DEFAULT_CRNN_MEMBERS, member_seed=args.member_seed,
-                last_epoch=args.last_epoch, axis_heads=not args.no_axis_heads,
+                last_epoch=args.last_epoch, axis_heads=not args.no_axis_heads, calibrate=not args.no_calibrate,
                 refit_all=args.refit_all, init=args.init, seed=args.seed, cache_dir=args.cache,
                 workers=args.workers, on_progress=TextProgress("train"),
                 log=lambda s: print(s, file=sys.stderr, flush=True))
     if "validation" in rep:
         v = rep["validation"]
         print(f"validation ({rep['val_clips']} clips of unseen artists): accuracy {v['accuracy']:.3f}, "
-              f"macro F1 {v['macro_f1']:.3f}, arousal {v['arousal_accuracy']:.3f}, valence {v['valence_accuracy']:.3f}",
+              f"macro F1 {v['macro_f1']:.3f}, arousal {v['arousal_accuracy']:.3f}, valence {v['valence_accuracy']:.3f}, "
+              f"log loss {v['log_loss']:.3f}",
               file=sys.stderr)
     print(f"wrote {rep['out']}", file=sys.stderr)
     if args.json:

@@ -35,6 +35,13 @@ def roc_curve(scores: np.ndarray, positive: np.ndarray) -> tuple[np.ndarray, np.
     return fpr, tpr, auc
 
 
+def log_loss(y_true, probs) -> float:
+    """Mean negative log probability given to the true class (probabilities clipped at 1e-12)."""
+    probs = np.asarray(probs, dtype=np.float64)
+    y_true = np.asarray(y_true, dtype=np.int64)
+    return float(-np.mean(np.log(np.clip(probs[np.arange(len(y_true)), y_true], 1e-12, 1.0))))
+
+
 def spearman(a, b) -> float:
     from scipy.stats import spearmanr
 
@@ -46,7 +53,8 @@ def spearman(a, b) -> float:
 
 def evaluate(y_true, probs, valence: Optional[np.ndarray] = None, arousal: Optional[np.ndarray] = None,
              with_roc: bool = True) -> dict:
-    """Metrics dict with the keys of ``emotion eval --json`` (plus ``auc``/``roc``)."""
+    """Metrics dict with the keys of ``emotion eval --json`` (plus ``auc``/``roc``, and ``log_loss`` and
+    ``mean_confidence``: the mean top probability, to set against the accuracy)."""
     y_true = np.asarray(y_true, dtype=np.int64)
     probs = np.asarray(probs, dtype=np.float64)
     y_pred = probs.argmax(axis=1)
@@ -72,6 +80,9 @@ def evaluate(y_true, probs, valence: Optional[np.ndarray] = None, arousal: Optio
         "per_class": per,
         "confusion": cm.tolist(),
     }
+    if len(y_true):  # how sure the model was, against how often it was right
+        out["log_loss"] = round(log_loss(y_true, probs), 4)
+        out["mean_confidence"] = round(float(probs.max(axis=1).mean()), 4)
     if with_roc:
         roc, auc = {}, {}
         for i, q in enumerate(QUADRANTS):

@@ -25,6 +25,9 @@ Q4 calm/relaxed). Architectures (``meta["arch"]``):
   (``crnn``, ``crnn#1``, ``crnn#2``: CRNNs trained with different seeds); its norm is
   ``norms[<member>]``.
 
+A model's ``meta["temperature"]`` (default 1) calibrates it: the mixed window probabilities
+are raised to ``1 / temperature`` and renormalised (:func:`sharpen`).
+
 torch is imported lazily.
 """
 
@@ -79,6 +82,18 @@ def lr_window_probs(Xz: np.ndarray, W: np.ndarray, b: np.ndarray, axes: Optional
     z = z - z.max(axis=1, keepdims=True)
     p = np.exp(z)
     return p / p.sum(axis=1, keepdims=True)
+
+
+def sharpen(p: np.ndarray, temperature: float) -> np.ndarray:
+    """Probabilities ``(..., 4)`` raised to ``1 / temperature`` and renormalised: above 1 they
+    grow less sure, below 1 surer; 1 leaves them as they are. Computed in log space."""
+    p = np.asarray(p, dtype=np.float64)
+    if temperature == 1.0:
+        return p
+    z = np.log(np.maximum(p, 1e-300)) / temperature
+    z = z - z.max(axis=-1, keepdims=True)
+    q = np.exp(z)
+    return q / q.sum(axis=-1, keepdims=True)
 
 
 def member_arch(member: str) -> str:
@@ -185,6 +200,14 @@ class EmotionModel:
                 self.members.append((_Member(arch, sub, norm, name), weight))
         else:
             self.members = [(_Member(self.arch, sd, obj.get("norm", {}), name), 1.0)]
+        # calibration (meta "temperature", chosen in training by cross-validated log loss): the mixed window
+        # probabilities are raised to 1/T; files without it are used as they are
+        try:
+            self.temperature = float(self.meta.get("temperature", 1.0))
+        except (TypeError, ValueError) as exc:
+            raise ModelFileError(f"'{name}': temperature {self.meta.get('temperature')!r} is not a number.") from exc
+        if not (0.05 <= self.temperature <= 20.0):
+            raise ModelFileError(f"'{name}': temperature {self.temperature} is outside 0.05 to 20.")
         self.torch = torch
 
     @property
@@ -216,7 +239,7 @@ class EmotionModel:
         else:
             probs = [m.predict(logmel, ff, starts, win, audio, shared) for m, _ in self.members]
         weights = np.array([w for _, w in self.members], dtype=np.float64)
-        return sum(p * w for p, w in zip(probs, weights)) / max(float(weights.sum()), 1e-9)
+        return sharpen(sum(p * w for p, w in zip(probs, weights)) / max(float(weights.sum()), 1e-9), self.temperature)
 
 
 class _Member:

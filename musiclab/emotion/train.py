@@ -19,9 +19,9 @@ from ..errors import MusiclabError
 from ..jobs import OnProgress, ShouldStop, check_stop, report
 from .dataset import Item, extract_all, clip_features, clip_musicnn, default_cache_dir, load_labelled
 from .features import N_SUMMARY, clip_windows, win_frames, window_starts
-from .metrics import evaluate
+from .metrics import evaluate, log_loss
 from .model import (ARCHS, AXES, KIND, LR_ARCHS, MUSICNN_MEMBERS, NEURAL, PATCH, EmotionModel, build_net, fit_window,
-                    lr_window_probs, member_arch, musicnn_windows)
+                    lr_window_probs, member_arch, musicnn_windows, sharpen)
 
 OnEpoch = Optional[Callable[[dict], None]]
 
@@ -192,13 +192,62 @@ def fit_linear(summaries: list[np.ndarray], labels: np.ndarray, C: float = 0.1) 
             "weight": torch.tensor(W, dtype=torch.float32), "bias": torch.tensor(b, dtype=torch.float32)}
 
 
-def linear_probs(sd: dict, summaries: list[np.ndarray]) -> np.ndarray:
-    """Per clip: the mean over its windows of a logistic-regression member's quadrant
-    probabilities (with its arousal / valence heads, if it has them), as prediction makes them."""
+def linear_window_probs(sd: dict, feats: list[np.ndarray]) -> list[np.ndarray]:
+    """Per clip: ``(n_windows, 4)`` quadrant probabilities of a logistic-regression member (with
+    its arousal / valence heads, if it has them), as prediction makes them."""
     mean, scale = sd["mean"].numpy(), sd["scale"].numpy()
     W, b = sd["weight"].numpy(), sd["bias"].numpy()
     axes = {a: (sd[f"{a}.weight"].numpy(), float(sd[f"{a}.bias"])) for a in AXES if f"{a}.weight" in sd}
-    return np.array([lr_window_probs((s - mean) / scale, W, b, axes).mean(axis=0) for s in summaries])
+    return [lr_window_probs((s - mean) / scale, W, b, axes) for s in feats]
+
+
+def linear_probs(sd: dict, summaries: list[np.ndarray]) -> np.ndarray:
+    """Per clip: the mean over its windows of :func:`linear_window_probs`."""
+    return np.array([p.mean(axis=0) for p in linear_window_probs(sd, summaries)])
+
+
+def clip_probs(window_probs: list[np.ndarray], temperature: float = 1.0) -> np.ndarray:
+    """Clip probabilities as prediction makes them: each window's (mixed) probabilities
+    calibrated by ``temperature`` (:func:`~musiclab.emotion.model.sharpen`), then averaged."""
+    return np.array([sharpen(p, temperature).mean(axis=0) for p in window_probs])
+
+
+TEMPERATURE_RANGE = (0.25, 4.0)
+
+
+def choose_temperature(clips: "Clips", members: list[str], weights: dict, settings: dict, folds: int = 4,
+                       should_stop: ShouldStop = None) -> tuple[float, dict]:
+    """Calibration of a model of logistic-regression members: every clip of ``clips`` is predicted
+    by the members fitted (with their chosen ``settings``) on the artist-grouped folds without it,
+    the members' window probabilities are mixed with ``weights``, and the temperature (in
+    :data:`TEMPERATURE_RANGE`) with the lowest log loss of the clip probabilities is returned with
+    a report of that out-of-fold prediction before and after. 1.0 when there are too few artists."""
+    from scipy.optimize import minimize_scalar
+    from sklearn.model_selection import GroupKFold
+
+    k = min(folds, len(np.unique(clips.groups)))
+    if k < 2:
+        return 1.0, {}
+    mixed: list[Optional[np.ndarray]] = [None] * len(clips)
+    total = sum(weights[m] for m in members)
+    for tr, va in GroupKFold(n_splits=k).split(np.zeros(len(clips)), clips.labels, clips.groups):
+        sub = clips.subset(tr)
+        for m in members:
+            check_stop(should_stop)
+            sd = fit_member(sub, m, settings[m]["C"], settings[m].get("axis_C"), should_stop)
+            wp = linear_window_probs(sd, [clips.features(m)[i] for i in va])
+            for i, p in zip(va, wp):
+                mixed[i] = (0.0 if mixed[i] is None else mixed[i]) + weights[m] / total * p
+    y = clips.labels
+    res = minimize_scalar(lambda lt: log_loss(y, clip_probs(mixed, float(np.exp(lt)))),
+                          bounds=tuple(np.log(TEMPERATURE_RANGE)), method="bounded", options={"xatol": 1e-3})
+    T = round(float(np.exp(res.x)), 3)
+    before, after = clip_probs(mixed), clip_probs(mixed, T)
+    rep = {"temperature": T, "clips": len(y), "accuracy": round(float((before.argmax(1) == y).mean()), 4),
+           "log_loss_before": round(log_loss(y, before), 4), "log_loss_after": round(log_loss(y, after), 4),
+           "mean_confidence_before": round(float(before.max(1).mean()), 4),
+           "mean_confidence_after": round(float(after.max(1).mean()), 4)}
+    return T, rep
 
 
 AXIS_GRID = (0.0003, 0.001, 0.003)
@@ -412,7 +461,7 @@ def train(sources, out, arch: str = "ensemble", epochs: Optional[int] = None, va
           refit_all: bool = False, init: Optional[str] = None, seed: int = 0, cache_dir=None, workers: int = 1,
           ensemble_weights: Optional[dict] = None, crnn_members: int = DEFAULT_CRNN_MEMBERS,
           member_seed: Optional[int] = None, last_epoch: bool = False, axis_heads: bool = True,
-          should_stop: ShouldStop = None,
+          calibrate: bool = True, should_stop: ShouldStop = None,
           on_progress: OnProgress = None, on_epoch: OnEpoch = None,
           log: Callable[[str], None] = lambda s: None) -> dict:
     """Train ``arch`` on labelled folders/CSVs and write the model file ``out``.
@@ -428,7 +477,9 @@ def train(sources, out, arch: str = "ensemble", epochs: Optional[int] = None, va
     "crnn"} (a member missing or at 0 is left out),
     the CRNN weight shared equally by the CRNN members. ``last_epoch`` keeps each network's last epoch instead of
     its best validation epoch. ``axis_heads`` gives each musicnn member binary arousal and valence regressions
-    on the same features, multiplied into its quadrant probabilities (a product of experts).
+    on the same features, multiplied into its quadrant probabilities (a product of experts). ``calibrate``
+    gives a model of logistic-regression members only a temperature (:func:`choose_temperature`, on the
+    training clips); a model with a network is not calibrated (that would mean training it once per fold).
     """
     from ..models import load_model_file, make_meta, resolve_model, save_model
 
@@ -476,7 +527,7 @@ def train(sources, out, arch: str = "ensemble", epochs: Optional[int] = None, va
     base_seed = seed if member_seed is None else int(member_seed)
     result = {"arch": arch, "clips": len(clips), "artists": n_groups, "train_clips": len(train_set),
               "val_clips": len(val_set), "members": {}, "history": []}
-    states, norms, val_probs, settings = {}, {}, {}, {}
+    states, norms, val_probs, val_wprobs, settings = {}, {}, {}, {}, {}
     n_neural_epochs = sum((epochs or DEFAULT_EPOCHS[member_arch(m)]) for m in members if member_arch(m) in NEURAL)
     done_epochs = 0
     for m in members:
@@ -495,7 +546,8 @@ def train(sources, out, arch: str = "ensemble", epochs: Optional[int] = None, va
                     log(f"{m}: {axis} head C={aC} (grouped CV accuracy {acv})")
             states[m] = fit_member(train_set, m, C, settings[m].get("axis_C"), should_stop)
             if len(val_set):
-                val_probs[m] = linear_probs(states[m], val_set.features(m, should_stop))
+                val_wprobs[m] = linear_window_probs(states[m], val_set.features(m, should_stop))
+                val_probs[m] = np.array([p.mean(axis=0) for p in val_wprobs[m]])
         else:
             a = member_arch(m)
             k = [x for x in members if member_arch(x) in NEURAL].index(m)
@@ -525,9 +577,20 @@ def train(sources, out, arch: str = "ensemble", epochs: Optional[int] = None, va
                 val_probs[m] = neural_probs(net, a, val_set.logmels, norm["mean"], norm["std"])
         if m in val_probs:
             result["members"][m] = evaluate(val_set.labels, val_probs[m], with_roc=False)
+    temperature = None
+    if calibrate and all(m in LR_ARCHS for m in members):
+        report(on_progress, 0, 0, "calibrating (temperature by cross-validated log loss)")
+        temperature, result["calibration"] = choose_temperature(train_set, members, weights, settings,
+                                                                should_stop=should_stop)
+        log(f"temperature {temperature} (out-of-fold on the training clips: {result['calibration']})")
     if len(val_set):
-        if arch == "ensemble":
-            p = sum(weights[m] * val_probs[m] for m in members) / sum(weights[m] for m in members)
+        total = sum(weights[m] for m in members)
+        if temperature is not None:
+            mixed = [sum(weights[m] / total * val_wprobs[m][i] for m in members) for i in range(len(val_set))]
+            p0, p = clip_probs(mixed), clip_probs(mixed, temperature)
+            result["validation_uncalibrated"] = evaluate(val_set.labels, p0, with_roc=False)
+        elif arch == "ensemble":
+            p = sum(weights[m] * val_probs[m] for m in members) / total
         else:
             p = val_probs[members[0]]
         result["validation"] = evaluate(val_set.labels, p, with_roc=False)
@@ -561,6 +624,8 @@ def train(sources, out, arch: str = "ensemble", epochs: Optional[int] = None, va
     extra = {"labels": list(("Q1", "Q2", "Q3", "Q4")), "trained_on": [str(s) for s in (sources if isinstance(sources, (list, tuple)) else [sources])],
              "clips": len(clips), "val_clips": len(val_set), "refit_all": bool(refit_all and len(val_set)),
              "seconds": round(time.monotonic() - t_start, 1), "date": time.strftime("%Y-%m-%d")}
+    if temperature is not None:
+        extra["temperature"] = temperature
     if "validation" in result:
         extra["validation"] = {k: result["validation"][k] for k in
                                ("accuracy", "macro_f1", "arousal_accuracy", "valence_accuracy")}

@@ -586,6 +586,10 @@ class EmotionTab(WorkbenchTab):
         if "spearman_valence" in res:
             sp = (f"<br>Spearman correlation: valence {res['spearman_valence']:.3f}, "
                   f"arousal {res['spearman_arousal']:.3f}")
+        if "mean_confidence" in res:
+            sp += (f"<br>How sure it was: mean top probability {res['mean_confidence']:.3f} against accuracy "
+                   f"{res['accuracy']:.3f} (close means its probabilities can be taken at their word); "
+                   f"log loss {res['log_loss']:.3f}")
         self.eval_summary.setText(
             f"<b>{res['clips']} clips</b>, model <i>{res.get('model', '')}</i>: accuracy <b>{res['accuracy']:.3f}</b>, "
             f"macro F1 <b>{res['macro_f1']:.3f}</b>, arousal (high/low) {res['arousal_accuracy']:.3f}, "
