@@ -203,13 +203,21 @@ def linear_window_probs(sd: dict, feats: list[np.ndarray]) -> list[np.ndarray]:
 
 def linear_probs(sd: dict, summaries: list[np.ndarray]) -> np.ndarray:
     """Per clip: the mean over its windows of :func:`linear_window_probs`."""
-    return np.array([p.mean(axis=0) for p in linear_window_probs(sd, summaries)])
+    return clip_probs(linear_window_probs(sd, summaries))
 
 
 def clip_probs(window_probs: list[np.ndarray], temperature: float = 1.0) -> np.ndarray:
     """Clip probabilities as prediction makes them: each window's (mixed) probabilities
     calibrated by ``temperature`` (:func:`~musiclab.emotion.model.sharpen`), then averaged."""
     return np.array([sharpen(p, temperature).mean(axis=0) for p in window_probs])
+
+
+def mix_members(window_probs: dict, weights: dict) -> list[np.ndarray]:
+    """Per clip: the members' window probabilities ({member: per clip (n_windows, 4)}) mixed with
+    their ``weights``, as :meth:`~musiclab.emotion.model.EmotionModel.predict_windows` mixes them."""
+    total = sum(weights[m] for m in window_probs)
+    n = len(next(iter(window_probs.values())))
+    return [sum(weights[m] / total * wp[i] for m, wp in window_probs.items()) for i in range(n)]
 
 
 TEMPERATURE_RANGE = (0.25, 4.0)
@@ -223,21 +231,20 @@ def choose_temperature(clips: "Clips", members: list[str], weights: dict, settin
     :data:`TEMPERATURE_RANGE`) with the lowest log loss of the clip probabilities is returned with
     a report of that out-of-fold prediction before and after. 1.0 when there are too few artists."""
     from scipy.optimize import minimize_scalar
-    from sklearn.model_selection import GroupKFold
 
-    k = min(folds, len(np.unique(clips.groups)))
-    if k < 2:
+    splits = _group_folds(clips, folds)
+    if not splits:
         return 1.0, {}
     mixed: list[Optional[np.ndarray]] = [None] * len(clips)
-    total = sum(weights[m] for m in members)
-    for tr, va in GroupKFold(n_splits=k).split(np.zeros(len(clips)), clips.labels, clips.groups):
+    for tr, va in splits:
         sub = clips.subset(tr)
+        wp = {}
         for m in members:
             check_stop(should_stop)
             sd = fit_member(sub, m, settings[m]["C"], settings[m].get("axis_C"), should_stop)
-            wp = linear_window_probs(sd, [clips.features(m)[i] for i in va])
-            for i, p in zip(va, wp):
-                mixed[i] = (0.0 if mixed[i] is None else mixed[i]) + weights[m] / total * p
+            wp[m] = linear_window_probs(sd, [clips.features(m)[i] for i in va])
+        for i, p in zip(va, mix_members(wp, weights)):
+            mixed[i] = p
     y = clips.labels
     res = minimize_scalar(lambda lt: log_loss(y, clip_probs(mixed, float(np.exp(lt)))),
                           bounds=tuple(np.log(TEMPERATURE_RANGE)), method="bounded", options={"xatol": 1e-3})
@@ -286,16 +293,24 @@ def choose_axis_C(clips: "Clips", member: str, axis: str, folds: int = 4, should
     return _grouped_cv(clips, AXIS_GRID, accuracy, folds, should_stop)
 
 
-def _grouped_cv(clips: "Clips", grid, accuracy, folds: int, should_stop: ShouldStop):
-    """The value of ``grid`` with the best mean ``accuracy(value, train_idx, val_idx)`` over
-    artist-grouped folds of ``clips``, and every value's mean (the grid's middle value and no
-    scores when there are too few artists to fold)."""
+def _group_folds(clips: "Clips", folds: int) -> list:
+    """(train, validation) index pairs of up to ``folds`` artist-grouped folds of ``clips``;
+    none when there are fewer than two artists."""
     from sklearn.model_selection import GroupKFold
 
     k = min(folds, len(np.unique(clips.groups)))
     if k < 2:
+        return []
+    return list(GroupKFold(n_splits=k).split(np.zeros(len(clips)), clips.labels, clips.groups))
+
+
+def _grouped_cv(clips: "Clips", grid, accuracy, folds: int, should_stop: ShouldStop):
+    """The value of ``grid`` with the best mean ``accuracy(value, train_idx, val_idx)`` over
+    artist-grouped folds of ``clips``, and every value's mean (the grid's middle value and no
+    scores when there are too few artists to fold)."""
+    splits = _group_folds(clips, folds)
+    if not splits:
         return grid[len(grid) // 2], {}
-    splits = list(GroupKFold(n_splits=k).split(np.zeros(len(clips)), clips.labels, clips.groups))
     scores = {}
     for value in grid:
         accs = []
@@ -547,7 +562,7 @@ def train(sources, out, arch: str = "ensemble", epochs: Optional[int] = None, va
             states[m] = fit_member(train_set, m, C, settings[m].get("axis_C"), should_stop)
             if len(val_set):
                 val_wprobs[m] = linear_window_probs(states[m], val_set.features(m, should_stop))
-                val_probs[m] = np.array([p.mean(axis=0) for p in val_wprobs[m]])
+                val_probs[m] = clip_probs(val_wprobs[m])
         else:
             a = member_arch(m)
             k = [x for x in members if member_arch(x) in NEURAL].index(m)
@@ -584,13 +599,12 @@ def train(sources, out, arch: str = "ensemble", epochs: Optional[int] = None, va
                                                                 should_stop=should_stop)
         log(f"temperature {temperature} (out-of-fold on the training clips: {result['calibration']})")
     if len(val_set):
-        total = sum(weights[m] for m in members)
         if temperature is not None:
-            mixed = [sum(weights[m] / total * val_wprobs[m][i] for m in members) for i in range(len(val_set))]
+            mixed = mix_members({m: val_wprobs[m] for m in members}, weights)
             p0, p = clip_probs(mixed), clip_probs(mixed, temperature)
             result["validation_uncalibrated"] = evaluate(val_set.labels, p0, with_roc=False)
         elif arch == "ensemble":
-            p = sum(weights[m] * val_probs[m] for m in members) / total
+            p = sum(weights[m] * val_probs[m] for m in members) / sum(weights[m] for m in members)
         else:
             p = val_probs[members[0]]
         result["validation"] = evaluate(val_set.labels, p, with_roc=False)
