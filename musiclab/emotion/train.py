@@ -249,11 +249,10 @@ def choose_temperature(clips: "Clips", members: list[str], weights: dict, settin
     res = minimize_scalar(lambda lt: log_loss(y, clip_probs(mixed, float(np.exp(lt)))),
                           bounds=tuple(np.log(TEMPERATURE_RANGE)), method="bounded", options={"xatol": 1e-3})
     T = round(float(np.exp(res.x)), 3)
-    before, after = clip_probs(mixed), clip_probs(mixed, T)
-    rep = {"temperature": T, "clips": len(y), "accuracy": round(float((before.argmax(1) == y).mean()), 4),
-           "log_loss_before": round(log_loss(y, before), 4), "log_loss_after": round(log_loss(y, after), 4),
-           "mean_confidence_before": round(float(before.max(1).mean()), 4),
-           "mean_confidence_after": round(float(after.max(1).mean()), 4)}
+    before = evaluate(y, clip_probs(mixed), with_roc=False)
+    after = evaluate(y, clip_probs(mixed, T), with_roc=False)
+    rep = {"temperature": T, "clips": len(y), "accuracy": before["accuracy"],
+           **{f"{k}_{when}": e[k] for k in ("log_loss", "mean_confidence") for when, e in (("before", before), ("after", after))}}
     return T, rep
 
 
