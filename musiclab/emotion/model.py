@@ -84,6 +84,12 @@ def lr_window_probs(Xz: np.ndarray, W: np.ndarray, b: np.ndarray, axes: Optional
     return p / p.sum(axis=1, keepdims=True)
 
 
+def mix_probs(probs: list, weights) -> np.ndarray:
+    """Members' probabilities (arrays of one shape) mixed: their mean weighted by ``weights``."""
+    w = np.asarray(weights, dtype=np.float64)
+    return sum(p * wi for p, wi in zip(probs, w)) / max(float(w.sum()), 1e-9)
+
+
 def sharpen(p: np.ndarray, temperature: float) -> np.ndarray:
     """Probabilities ``(..., 4)`` raised to ``1 / temperature`` and renormalised: above 1 they
     grow less sure, below 1 surer; 1 leaves them as they are. Computed in log space."""
@@ -238,8 +244,7 @@ class EmotionModel:
                 probs = list(ex.map(lambda mw: mw[0].predict(logmel, ff, starts, win, audio, shared), self.members))
         else:
             probs = [m.predict(logmel, ff, starts, win, audio, shared) for m, _ in self.members]
-        weights = np.array([w for _, w in self.members], dtype=np.float64)
-        return sharpen(sum(p * w for p, w in zip(probs, weights)) / max(float(weights.sum()), 1e-9), self.temperature)
+        return sharpen(mix_probs(probs, [w for _, w in self.members]), self.temperature)
 
 
 class _Member:

@@ -21,7 +21,7 @@ from .dataset import Item, extract_all, clip_features, clip_musicnn, default_cac
 from .features import N_SUMMARY, clip_windows, win_frames, window_starts
 from .metrics import evaluate, log_loss
 from .model import (ARCHS, AXES, KIND, LR_ARCHS, MUSICNN_MEMBERS, NEURAL, PATCH, EmotionModel, build_net, fit_window,
-                    lr_window_probs, member_arch, musicnn_windows, sharpen)
+                    lr_window_probs, member_arch, mix_probs, musicnn_windows, sharpen)
 
 OnEpoch = Optional[Callable[[dict], None]]
 
@@ -215,9 +215,9 @@ def clip_probs(window_probs: list[np.ndarray], temperature: float = 1.0) -> np.n
 def mix_members(window_probs: dict, weights: dict) -> list[np.ndarray]:
     """Per clip: the members' window probabilities ({member: per clip (n_windows, 4)}) mixed with
     their ``weights``, as :meth:`~musiclab.emotion.model.EmotionModel.predict_windows` mixes them."""
-    total = sum(weights[m] for m in window_probs)
-    n = len(next(iter(window_probs.values())))
-    return [sum(weights[m] / total * wp[i] for m, wp in window_probs.items()) for i in range(n)]
+    members = list(window_probs)
+    n = len(window_probs[members[0]])
+    return [mix_probs([window_probs[m][i] for m in members], [weights[m] for m in members]) for i in range(n)]
 
 
 TEMPERATURE_RANGE = (0.25, 4.0)
@@ -603,7 +603,7 @@ def train(sources, out, arch: str = "ensemble", epochs: Optional[int] = None, va
             p0, p = clip_probs(mixed), clip_probs(mixed, temperature)
             result["validation_uncalibrated"] = evaluate(val_set.labels, p0, with_roc=False)
         elif arch == "ensemble":
-            p = sum(weights[m] * val_probs[m] for m in members) / sum(weights[m] for m in members)
+            p = mix_probs([val_probs[m] for m in members], [weights[m] for m in members])
         else:
             p = val_probs[members[0]]
         result["validation"] = evaluate(val_set.labels, p, with_roc=False)
