@@ -141,6 +141,13 @@ def filled(tab, tmp_path):
     return tab
 
 
+def test_empty_plane_shows_no_label_box(tab):
+    plane = tab.plane
+    assert not plane._label.isVisible() and not plane._ellipse.isVisible()
+    tab.show()
+    assert not plane._label.isVisible()
+
+
 def test_plane_is_square_and_labels_stay_off_the_titles(filled, qtbot):
     plane = filled.plane
     qtbot.waitUntil(lambda: abs(plane.plot.getPlotItem().vb.size().width()

@@ -153,6 +153,7 @@ class EmotionPlane(QWidget):
         self._label = pg.TextItem("", color="#ffffff", anchor=(0, 0), fill=pg.mkBrush(30, 31, 34, 200),
                                   border=pg.mkPen("#666"))
         self._label.setZValue(8)  # under the dots: a label never hides another file's point
+        self._label.setVisible(False)  # shown with a selection: no empty framed box on an empty plane
         p.addItem(self._label)
         self._results: list[dict] = []
         self._selected: Optional[int] = None
