@@ -27,7 +27,7 @@ def main() -> int:
     import torch
 
     torch.set_num_threads(args.threads)
-    from musiclab.cli import json_line
+    from musiclab.jobs import json_line
     from musiclab.stitcher.chain import ChainRules, build_chain, render
     from musiclab.stitcher.pool import build_pool, demo_song_paths, load_songs
     from musiclab.stitcher.scorers import EdgeScorer

@@ -17,6 +17,13 @@ os.environ.setdefault("PYQTGRAPH_QT_LIB", "PySide6")
 os.environ.setdefault("MUSICLAB_USER_DATA", str(_tmp / "user"))
 os.environ.setdefault("MUSICLAB_CACHE", str(_tmp / "cache"))
 os.environ.setdefault("MUSICLAB_SETTINGS", str(_tmp / "settings.ini"))
+# nothing a test does may write into the real home folder (QSettings(), caches, fonts)
+os.environ["HOME"] = str(_tmp / "home")
+os.environ["XDG_CONFIG_HOME"] = str(_tmp / "home" / ".config")
+os.environ["XDG_CACHE_HOME"] = str(_tmp / "home" / ".cache")
+os.environ["XDG_DATA_HOME"] = str(_tmp / "home" / ".local" / "share")
+os.environ.setdefault("NUMBA_CACHE_DIR", str(_tmp / "numba"))
+(_tmp / "home").mkdir(exist_ok=True)
 
 from musiclab.paths import shared_data_dir  # noqa: E402
 
@@ -162,3 +169,77 @@ def _numba_compiled_on_the_main_thread():
     librosa.beat.beat_track(y=y, sr=sr)
     librosa.feature.chroma_stft(y=y, sr=sr)
     yield
+
+
+# -- nothing slow on the GUI thread -------------------------------------------------------
+GUI_PKG = str(Path(__file__).resolve().parent.parent / "musiclab" / "gui")
+
+
+def _called_from_gui_code() -> bool:
+    import sys
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return False
+    f = sys._getframe(2)
+    while f is not None:
+        if f.f_code.co_filename.startswith(GUI_PKG):
+            return True
+        f = f.f_back
+    return False
+
+
+def _gui_frame() -> str:
+    import traceback
+
+    frames = [fr for fr in traceback.extract_stack()[:-3] if fr.filename.startswith(GUI_PKG)]
+    return f"{Path(frames[-1].filename).name}:{frames[-1].lineno} {frames[-1].name}" if frames else "?"
+
+
+@pytest.fixture(autouse=True)
+def slow_work_guard(request):
+    """Record decoding, probing and torch work that GUI code runs on the GUI thread.
+
+    Active in the GUI tests (``test_*_gui.py``, ``test_main_window.py``): such a call fails
+    the test. ``load_audio`` and ``audio_info`` report through :data:`musiclab.jobs.slow_call_hook`;
+    torch through a :class:`torch.overrides.TorchFunctionMode` pushed on the main thread only
+    (modes are per thread, so the services' threads run unwatched). A test whose own body
+    computes something on the main thread is not caught: only calls with GUI code on the stack.
+    """
+    name = Path(str(request.node.fspath)).name
+    if not (name.endswith("_gui.py") or name == "test_main_window.py") or "allow_gui_thread_work" in request.keywords:
+        yield []
+        return
+    import musiclab.jobs as jobs
+
+    seen: list[str] = []
+
+    def hook(what: str) -> None:
+        if _called_from_gui_code():
+            seen.append(f"{what} from {_gui_frame()}")
+
+    prev = jobs.slow_call_hook
+    jobs.slow_call_hook = hook
+    mode = _torch_guard(seen)
+    try:
+        yield seen
+    finally:
+        jobs.slow_call_hook = prev
+        if mode is not None:
+            mode.__exit__(None, None, None)
+    assert not seen, "slow work on the GUI thread: " + "; ".join(dict.fromkeys(seen))
+
+
+def _torch_guard(seen):
+    import torch
+    from torch.overrides import TorchFunctionMode
+
+    class GuiThreadTorch(TorchFunctionMode):
+        def __torch_function__(self, func, types, args=(), kwargs=None):
+            if _called_from_gui_code():
+                seen.append(f"torch {getattr(func, '__name__', func)} from {_gui_frame()}")
+            return func(*args, **(kwargs or {}))
+
+    mode = GuiThreadTorch()
+    mode.__enter__()
+    return mode

@@ -8,7 +8,7 @@ import re
 
 import numpy as np
 import pytest
-from PySide6.QtCore import QSettings
+from PySide6.QtCore import QSettings, Qt
 
 pytest.importorskip("pyqtgraph")
 
@@ -16,6 +16,7 @@ from musiclab.audio.io import save_audio  # noqa: E402
 
 from test_emotion_helpers import SR, make_labelled_folder, random_model, tone  # noqa: E402
 from conftest import tab_context  # noqa: E402
+from musiclab.gui.tabs.base import PLAY_PENDING  # noqa: E402
 
 
 @pytest.fixture
@@ -36,7 +37,16 @@ def tab(qtbot, tmp_path):
 
 
 def _wait_idle(qtbot, t, timeout=90000):
-    qtbot.waitUntil(lambda: not t._jobs, timeout=timeout)
+    qtbot.waitUntil(lambda: not t.svc.is_busy() and not t.audio_svc.is_busy(), timeout=timeout)
+
+
+def cell(view, row, col, role=Qt.DisplayRole):
+    """What the (sorted) emotion table shows in a cell; ``Qt.UserRole`` is the index into ``results``."""
+    return view.model().index(row, col).data(role)
+
+
+def n_rows(view) -> int:
+    return view.model().rowCount()
 
 
 def test_analyse_export_play_and_bad_file(tab, qtbot, tmp_path):
@@ -45,18 +55,23 @@ def test_analyse_export_play_and_bad_file(tab, qtbot, tmp_path):
     (tmp_path / "broken.mp3").write_bytes(b"ID3" + b"\x00" * 100)
     tab.open_files([tmp_path / "happy song's take.wav", tmp_path / "broken.mp3", tmp_path / "quiet.wav"])
     _wait_idle(qtbot, tab)
-    assert tab.table.rowCount() == 2
+    table = tab.files.table
+    assert n_rows(table) == 2
     assert any("broken.mp3" in m and err for m, err in tab.messages)
     # sorting by valence keeps rows consistent with results
-    tab.table.sortItems(3)
-    idx = tab.table.item(0, 0).data(0x0100)
+    table.sortByColumn(3, Qt.AscendingOrder)
+    idx = cell(table, 0, 0, 0x0100)
     vals = sorted(r["valence"] for r in tab.results)
     assert tab.results[idx]["valence"] == pytest.approx(vals[0])
-    tab._select_result(0)
+    tab.files.select_result(0)
+    # the first request decodes in a job and starts the player; then the decoded audio is at hand
+    assert tab.playable_audio() is PLAY_PENDING
+    qtbot.waitUntil(lambda: len(tab.ctx.player.played) == 1, timeout=20000)
     y, sr, label = tab.playable_audio()
+    assert tab.ctx.player.played[0][2] == label and tab.ctx.player.owner is tab
     assert sr == SR and len(y) == 12 * SR and "happy" in label
     tab.on_playback_position(3.0)
-    tab._seek(4.0)
+    tab.files.seek(4.0)
     assert tab.ctx.player.seeks == [4.0]
     out = tab.export_csv(tmp_path / "out.csv")
     rows = list(csv.DictReader(open(out)))
@@ -72,48 +87,57 @@ def test_evaluate_and_train_pages(tab, qtbot, tmp_path):
     assert rid
     _wait_idle(qtbot, tab)
     ev = tab.last_eval
+    evp, tr = tab.evaluation, tab.training
     assert ev["clips"] == 8 and np.array(ev["confusion"]).sum() == 8
     assert set(ev["roc"]) == {"Q1", "Q2", "Q3", "Q4"}
-    assert tab.class_table.item(0, 0) is not None
+    assert evp.class_table.item(0, 0) is not None
     # per-class numbers with 3 decimals, clip counts per quadrant, no empty "skipped" box
-    assert re.fullmatch(r"\d\.\d{3}|n/a", tab.class_table.item(0, 0).text())
-    assert [tab.class_table.item(i, 4).text() for i in range(4)] == ["2", "2", "2", "2"]
-    assert not tab.skipped.isVisibleTo(tab)
+    assert re.fullmatch(r"\d\.\d{3}|n/a", evp.class_table.item(0, 0).text())
+    assert [evp.class_table.item(i, 4).text() for i in range(4)] == ["2", "2", "2", "2"]
+    assert not evp.skipped.isVisibleTo(tab)
     # how sure the model was, set against how often it was right
     assert 0.25 <= ev["mean_confidence"] <= 1 and ev["log_loss"] > 0
     assert f"mean top probability {ev['mean_confidence']:.3f} against accuracy {ev['accuracy']:.3f}" in \
-        tab.eval_summary.text()
-    tab.arch_box.setCurrentText("crnn")
-    tab.epochs.setValue(2)
-    tab.val_frac.setValue(0.25)
-    tab.out_name.setText("tiny-test-model")
+        evp.summary.text()
+    tr.arch_box.setCurrentText("crnn")
+    tr.epochs.setValue(2)
+    tr.val_frac.setValue(0.25)
+    tr.out_name.setText("tiny-test-model")
+    assert not tr.btn_cancel.isEnabled()  # nothing to cancel while idle
     rid = tab.start_training([str(root)])
     assert rid
+    assert tr.btn_cancel.isEnabled()
+    epochs = []
+    rid.on_partial(epochs.append)  # the epochs come back through the job, one return channel
     _wait_idle(qtbot, tab, timeout=120000)
-    assert tab.epoch_table.rowCount() == 2
+    assert tr.epoch_table.rowCount() == 2
+    assert [e["epoch"] for e in epochs] == [1, 2] and rid.value is tab.last_train
+    assert not tr.btn_cancel.isEnabled()
     assert tab.last_train is not None and tab.last_train["out"].endswith("tiny-test-model.pt")
-    assert tab.model_box.findText("tiny-test-model") >= 0
+    assert tab.files.model_box.findText("tiny-test-model") >= 0
     # the default's design (regressions on the two musicnn networks) trains from the page too: no epochs,
     # the validation result is reported
-    tab.arch_box.setCurrentText("ensemble")
-    tab.out_name.setText("tiny-ensemble")
+    tr.arch_box.setCurrentText("ensemble")
+    tr.out_name.setText("tiny-ensemble")
     assert tab.start_training([str(root)])
     _wait_idle(qtbot, tab, timeout=120000)
     assert set(tab.last_train["settings"]) == {"musicnn", "musicnn-mtt"}
     assert 0.25 <= tab.last_train["calibration"]["temperature"] <= 4.0  # calibrated on the training clips
-    assert tab.last_train["out"].endswith("tiny-ensemble.pt") and tab.model_box.findText("tiny-ensemble") >= 0
-    assert re.search(r"validation on (1 clip|\d+ clips) of unseen artists: accuracy \d\.\d{3}", tab.train_log.text())
+    assert tab.last_train["out"].endswith("tiny-ensemble.pt") and tab.files.model_box.findText("tiny-ensemble") >= 0
+    assert re.search(r"validation on (1 clip|\d+ clips) of unseen artists: accuracy \d\.\d{3}", tr.log.text())
 
 
 def test_settings_roundtrip(tab, tmp_path):
     s = QSettings(str(tmp_path / "x.ini"), QSettings.IniFormat)
-    tab.eval_path.setText("/some/folder")
-    tab.arch_box.setCurrentText("linear")
+    eval_path, arch_box = tab.evaluation.path, tab.training.arch_box
+    eval_path.setText("/some/folder")
+    arch_box.setCurrentText("linear")
     tab.save_settings(s)
-    tab.eval_path.setText("")
-    tab.arch_box.setCurrentText("ensemble")
+    eval_path.setText("")
+    arch_box.setCurrentText("ensemble")
     tab.restore_settings(s)
-    assert tab.eval_path.text() == "/some/folder" and tab.arch_box.currentText() == "linear"
+    assert eval_path.text() == "/some/folder" and arch_box.currentText() == "linear"
+    assert not tab.training.btn_cancel.isEnabled()  # restored, idle: its Cancel has nothing to stop
 
 
 def _fake_result(i: int, path, v: float, a: float, unc: float = 0.5, warnings=()) -> dict:
@@ -136,20 +160,20 @@ def filled(tab, tmp_path):
     pts = [(0.99, 0.99), (-0.99, 0.99), (-0.99, -0.99), (0.99, -0.99), (0.0, 0.0)]
     pts += [tuple(rng.uniform(-1, 1, 2)) for _ in range(19)]
     for i, (v, a) in enumerate(pts):
-        tab._add_result(_fake_result(i, wav, float(v), float(a), warnings=["nearly silent"] if i == 3 else []))
+        tab.files.add_result(_fake_result(i, wav, float(v), float(a), warnings=["nearly silent"] if i == 3 else []))
     tab.show()
     return tab
 
 
 def test_empty_plane_shows_no_label_box(tab):
-    plane = tab.plane
+    plane = tab.files.plane
     assert not plane._label.isVisible() and not plane._ellipse.isVisible()
     tab.show()
     assert not plane._label.isVisible()
 
 
 def test_plane_is_square_and_labels_stay_off_the_titles(filled, qtbot):
-    plane = filled.plane
+    plane = filled.files.plane
     qtbot.waitUntil(lambda: abs(plane.plot.getPlotItem().vb.size().width()
                                 - plane.plot.getPlotItem().vb.size().height()) <= 3, timeout=5000)
     (x0, x1), (y0, y1) = plane.view_range()
@@ -160,64 +184,137 @@ def test_plane_is_square_and_labels_stay_off_the_titles(filled, qtbot):
     for q, t in plane.titles.items():  # titles live in the margin, outside the coloured square
         assert abs(t.pos().y()) == pytest.approx(1.0)
     for idx in range(len(filled.results)):  # each point's label stays inside the square (no title, no clipping)
-        filled._select_result(idx)
+        filled.files.select_result(idx)
         r = plane.label_rect()
         assert square[0] <= r.left() and r.right() <= square[1], (idx, r)
         assert square[0] <= r.top() and r.bottom() <= square[1], (idx, r)
     # hovering a point names it; the selected file is highlighted
     assert "number 05" in plane._tip(data=5)
-    filled._select_result(7)
+    filled.files.select_result(7)
     assert len(plane._sel.data) == 1 and plane._sel.data[0]["x"] == pytest.approx(filled.results[7]["valence"])
     assert "uncertainty" in plane.caption.text() and "ring" in plane.caption.toolTip()
 
 
 def test_table_fits_keys_play_and_delete(filled, qtbot, tmp_path):
-    from PySide6.QtCore import Qt
-
-    t = filled.table
+    t = filled.files.table
     hh = t.horizontalHeader()
     wanted = ["File", "Quadrant", "Mood", "Valence", "Arousal", "Uncertainty", "P(Q1)", "P(Q2)", "P(Q3)", "P(Q4)"]
-    assert [t.horizontalHeaderItem(j).text() for j in range(10)] == wanted
-    visible = sum(hh.sectionSize(j) for j in range(t.columnCount()) if not t.isColumnHidden(j))
+    assert [t.model().headerData(j, Qt.Horizontal) for j in range(10)] == wanted
+    visible = sum(hh.sectionSize(j) for j in range(t.model().columnCount()) if not t.isColumnHidden(j))
     assert visible <= t.viewport().width() + 1
     assert hh.sectionSize(0) >= 120  # the file name keeps a useful width
-    warned = next(r for r in range(t.rowCount()) if t.item(r, 0).data(Qt.UserRole) == 3)
-    assert not t.item(warned, 0).icon().isNull() and "nearly silent" in t.item(warned, 0).toolTip()
+    warned = next(r for r in range(n_rows(t)) if cell(t, r, 0, Qt.UserRole) == 3)
+    assert not cell(t, warned, 0, Qt.DecorationRole).isNull() and "nearly silent" in cell(t, warned, 0, Qt.ToolTipRole)
     # Enter and double-click play the selected file through the window's transport
-    filled._select_result(2)
+    filled.files.select_result(2)
     t.setFocus()
     qtbot.keyClick(t, Qt.Key_Return)
     player = filled.ctx.player
+    qtbot.waitUntil(lambda: len(player.played) == 1, timeout=20000)  # decoded in a job, then played
     assert len(player.played) == 1 and player.played[0][1] == SR and "number 02" in player.played[0][2]
     assert player.owner is filled
     filled.on_playback_position(1.0)
-    assert filled.timeline._cursor.isVisible()
-    row = next(r for r in range(t.rowCount()) if t.item(r, 0).data(Qt.UserRole) == 4)
+    assert filled.files.timeline._cursor.isVisible()
+    row = next(r for r in range(n_rows(t)) if cell(t, r, 0, Qt.UserRole) == 4)
     rect = t.visualRect(t.model().index(row, 1))
     t.scrollTo(t.model().index(row, 1))
     rect = t.visualRect(t.model().index(row, 1))
     qtbot.mouseClick(t.viewport(), Qt.LeftButton, pos=rect.center())
     qtbot.mouseDClick(t.viewport(), Qt.LeftButton, pos=rect.center())
+    qtbot.waitUntil(lambda: len(player.played) == 2, timeout=20000)
     assert len(player.played) == 2 and "number 04" in player.played[1][2]
     # Delete removes the selected rows; indices stay consistent with results
-    t.sortItems(3)
+    t.sortByColumn(3, Qt.AscendingOrder)
     t.clearSelection()
     t.selectRow(0)
     from PySide6.QtCore import QItemSelectionModel
 
     t.selectionModel().select(t.model().index(1, 0), QItemSelectionModel.Select | QItemSelectionModel.Rows)
-    gone = {filled.results[i]["name"] for i in filled.selected_indices()}
+    gone = {filled.results[i]["name"] for i in filled.files.selected_indices()}
     assert len(gone) == 2
     qtbot.keyClick(t, Qt.Key_Delete)
-    assert t.rowCount() == len(filled.results) == 22
+    assert n_rows(t) == len(filled.results) == 22
     names = {r["name"] for r in filled.results}
     assert not (gone & names)
-    for r in range(t.rowCount()):
-        assert t.item(r, 0).text() == filled.results[t.item(r, 0).data(Qt.UserRole)]["name"]
-        assert t.item(r, 3).text() == f"{filled.results[t.item(r, 0).data(Qt.UserRole)]['valence']:+.2f}"
-    assert filled._selected is not None and len(filled.plane._results) == 22
+    for r in range(n_rows(t)):
+        assert cell(t, r, 0) == filled.results[cell(t, r, 0, Qt.UserRole)]["name"]
+        assert cell(t, r, 3) == f"{filled.results[cell(t, r, 0, Qt.UserRole)]['valence']:+.2f}"
+    assert filled.files.selected is not None and len(filled.files.plane._results) == 22
     # Ctrl+A selects everything; Delete then empties the table
     qtbot.keyClick(t, Qt.Key_A, Qt.ControlModifier)
-    assert len(filled.selected_indices()) == 22
+    assert len(filled.files.selected_indices()) == 22
     qtbot.keyClick(t, Qt.Key_Delete)
-    assert t.rowCount() == 0 and filled.results == [] and filled.playable_audio() is None
+    assert n_rows(t) == 0 and filled.results == [] and filled.playable_audio() is None
+
+
+def test_the_tab_leaves_the_player_to_the_window(tab):
+    """The window calls ``on_playback_position`` on the player's owner; the tab listens to no player signal."""
+    from PySide6.QtCore import SIGNAL
+
+    assert tab.ctx.player.receivers(SIGNAL("position_changed(double)")) == 0
+
+
+def test_evaluating_a_missing_folder_gives_exactly_one_message(main_window, qtbot, tmp_path):
+    tab = main_window.tab_by_key["emotion"]
+    main_window.tabs.setCurrentWidget(tab)
+    before = len(main_window.messages)
+    job = tab.start_evaluation(str(tmp_path / "no such folder"))
+    qtbot.waitUntil(lambda: job.done, timeout=30000)
+    for _ in range(20):  # a second report, if there were one, would arrive by now
+        qtbot.wait(5)
+    errors = [m for m, err in main_window.messages[before:] if err]
+    assert len(errors) == 1 and "no such folder" in errors[0]
+    assert job.state == "error" and tab.files.status.text().startswith("Failed")  # the tab's own status only
+    assert not tab.files.btn_cancel.isEnabled() and not tab.training.btn_cancel.isEnabled()
+
+
+def test_transport_plays_a_result_decoded_in_a_job(main_window, qtbot, tmp_path):
+    wav = tmp_path / "clip.wav"
+    save_audio(wav, tone(0, 3.0), SR)
+    tab = main_window.tab_by_key["emotion"]
+    main_window.tabs.setCurrentWidget(tab)
+    tab.files.add_result(_fake_result(0, wav, 0.5, 0.5))
+    main_window.act_play.trigger()  # Space: the tab answers PLAY_PENDING and starts the player itself
+    qtbot.waitUntil(lambda: main_window.player.state == "playing", timeout=20000)
+    assert main_window.player.owner is tab and "number 00" in main_window.now_playing.text()
+    main_window.act_play.trigger()  # decoded once: Space now pauses
+    assert main_window.player.state == "paused"
+    assert tab.playable_audio()[1] == SR  # and the buffer is at hand at once
+
+
+def test_a_restart_restores_the_table_and_leaves_train_cancel_idle(qtbot, settings_path, fake_player, tmp_path,
+                                                                   monkeypatch):
+    from musiclab.gui.main_window import MainWindow
+    from musiclab.gui.player import PlayerController
+    from musiclab.gui.tabs.emotion import EmotionTab
+
+    model = random_model(tmp_path / "rand.pt", arch="linear")
+    monkeypatch.setattr(EmotionTab, "model_name", lambda self: str(model))
+
+    def make():
+        w = MainWindow(settings=QSettings(settings_path, QSettings.IniFormat),
+                       player=PlayerController(fake_player), headless=True)
+        qtbot.addWidget(w)
+        return w
+
+    files = []
+    for i, name in enumerate(["b song.wav", "a's take.wav", "gone.wav"]):
+        save_audio(tmp_path / name, tone(i, 3.0), SR)
+        files.append(tmp_path / name)
+    w1 = make()
+    t1 = w1.tab_by_key["emotion"]
+    assert not t1.training.btn_cancel.isEnabled()
+    t1.open_files(files)
+    _wait_idle(qtbot, t1)
+    assert [r["file"] for r in t1.results] == [str(f) for f in files]
+    t1.pages.setCurrentIndex(2)
+    w1.close()
+    files[2].unlink()  # a file that went away between the sessions is left out, not an error
+    w2 = make()
+    t2 = w2.tab_by_key["emotion"]
+    assert t2.pages.currentIndex() == 2 and not t2.training.btn_cancel.isEnabled()  # idle after a restart
+    _wait_idle(qtbot, t2)
+    assert [r["file"] for r in t2.results] == [str(f) for f in files[:2]]  # re-predicted in a job, in order
+    assert "not restored" in t2.files.status.text()
+    assert not t2.training.btn_cancel.isEnabled() and not [m for m, err in w2.messages if err]
+    w2.close()

@@ -25,6 +25,19 @@ def drop(win, paths):
     assert enter.isAccepted()
     ev = QDropEvent(pos, Qt.CopyAction, mime, Qt.LeftButton, Qt.NoModifier)
     QApplication.sendEvent(win, ev)
+    wait_for_files(win)
+
+
+def wait_for_files(win, timeout=20.0):
+    """Files are probed on a worker: wait until the drop has been routed to the tabs."""
+    import time
+
+    t0 = time.monotonic()
+    while win.files_svc.is_busy() or win.files_svc.jobs():
+        assert time.monotonic() - t0 < timeout, "the drop was never routed"
+        QApplication.processEvents()
+        time.sleep(0.005)
+    QApplication.processEvents()
 
 
 def spy_on(tab, kinds=("audio",)):
@@ -264,3 +277,93 @@ def test_ctrl_e_exports_from_every_tab(main_window, qtbot, key):
     tab.export = lambda: calls.append(key)
     qtbot.keyClick(main_window, Qt.Key_E, Qt.ControlModifier)
     assert calls == [key]
+
+
+@pytest.mark.parametrize("key", ["live", "composer", "stitcher", "emotion"])
+def test_a_missing_folder_dropped_on_any_tab_gives_exactly_one_message(main_window, tmp_path, key):
+    main_window.tabs.setCurrentWidget(main_window.tab_by_key[key])
+    gone = tmp_path / "gone"
+    main_window.open_paths([gone])
+    wait_for_files(main_window)
+    for _ in range(20):  # let any second route (a tab's own job) report too, if there were one
+        QApplication.processEvents()
+    errors = [m for m, err in main_window.messages if err]
+    assert len(errors) == 1 and "gone" in errors[0]
+    assert str(gone) not in main_window.recent_files()
+
+
+def test_a_failed_job_is_reported_once(main_window, qtbot):
+    from musiclab.errors import MusiclabError
+
+    def fails(*, should_stop, on_progress):
+        raise MusiclabError("no such folder: /nowhere")
+
+    svc = main_window.ctx.services[0]
+    tab_side = []
+    job = svc.submit(fails, label="Failing").on_error(tab_side.append)
+    qtbot.waitUntil(lambda: job.done, timeout=5000)
+    assert tab_side == ["no such folder: /nowhere"]
+    assert [m for m, err in main_window.messages if err] == ["no such folder: /nowhere"]
+
+
+def test_dropped_files_are_probed_once_off_the_gui_thread(main_window, monkeypatch):
+    import musiclab.audio.io as io
+
+    calls = []
+    real = io.audio_info
+
+    def counting(path, *a, **k):
+        calls.append((Path(path).name, threading.current_thread() is threading.main_thread()))
+        return real(path, *a, **k)
+
+    monkeypatch.setattr(io, "audio_info", counting)
+    f = sorted(data_file("audio", "librosa").glob("*.ogg"))[0]
+    got = spy_on(main_window.current_tab())
+    drop(main_window, [f])
+    assert got == [f] and calls == [(f.name, False)]
+
+
+def test_transport_names_only_the_current_tabs_item(main_window):
+    live, composer = main_window.tab_by_key["live"], main_window.tab_by_key["composer"]
+    main_window.tabs.setCurrentWidget(live)
+    y = np.zeros(44100, dtype=np.float32)
+    live.playable_audio = lambda: (y, 44100, "live tone")
+    main_window.act_play.trigger()
+    assert main_window.player.owner is live and main_window.now_playing.text() == "live tone"
+    main_window.tabs.setCurrentWidget(composer)
+    assert main_window.now_playing.text() == ""  # another tab's item is not shown as this tab's
+    main_window.tabs.setCurrentWidget(live)
+    assert main_window.now_playing.text() == "live tone"
+    assert not hasattr(main_window, "_player_tab")  # one owner of what is playing: the player
+
+
+def test_main_window_without_settings_object_writes_no_home_config(qtbot, tmp_path, monkeypatch):
+    import os
+
+    from musiclab.gui.main_window import MainWindow
+
+    ini = tmp_path / "own.ini"
+    monkeypatch.setenv("MUSICLAB_SETTINGS", str(ini))
+    win = MainWindow(headless=True)
+    qtbot.addWidget(win)
+    win.close()
+    assert win.settings.fileName() == str(ini)
+    assert os.environ["HOME"] != str(Path("~root").expanduser())  # conftest points HOME at a temp dir
+
+
+def test_a_generated_tune_goes_to_the_emotion_tab_with_one_click(main_window, qtbot):
+    composer, emotion = main_window.tab_by_key["composer"], main_window.tab_by_key["emotion"]
+    from musiclab.composer.session import Result
+
+    audio = (0.2 * np.sin(2 * np.pi * 330 * np.arange(44100 * 3) / 44100)).astype(np.float32)
+    composer.session.set_result(Result(events=[((60,), "C4", "4.0")], primer=[], seed=3, model_name="folk",
+                                       audio=audio))
+    got = []
+    main_window.files_routed.connect(lambda key, paths: got.append((key, paths)))
+    emotion.open_files = lambda paths: got.append(("opened", [Path(p).name for p in paths]))
+    main_window.tabs.setCurrentWidget(composer)
+    composer.gen_box.mood_btn.click()
+    qtbot.waitUntil(lambda: any(k == "opened" for k, _ in got), timeout=30000)
+    assert main_window.current_tab() is emotion
+    assert ("opened", ["composer-folk-3.wav"]) in got
+    assert not [m for m, err in main_window.messages if err]

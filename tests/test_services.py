@@ -39,8 +39,8 @@ def test_result_and_progress_on_worker_thread(qtbot, service):
         return count_to(5, should_stop=should_stop, on_progress=on_progress)
 
     with qtbot.waitSignal(service.result, timeout=5000) as blocker:
-        rid = service.submit(job, label="count")
-    assert blocker.args == [rid, 10]
+        job_ = service.submit(job, label="count")
+    assert blocker.args == [job_.rid, 10]
     assert threads[0] is not threading.main_thread()
     qtbot.waitUntil(lambda: progress and progress[-1][0] == 5, timeout=2000)
     assert progress[-1] == (5, 5, "step 5")
@@ -57,9 +57,9 @@ def test_cancel_stops_a_running_job(qtbot, service):
     results = []
     service.result.connect(lambda rid, v: results.append(v))
     with qtbot.waitSignal(service.cancelled, timeout=5000):
-        rid = service.submit(job)
+        handle = service.submit(job)
         assert started.wait(2)
-        service.cancel(rid)
+        service.cancel(handle)
     assert results == []
     assert not service.is_busy()
 
@@ -132,3 +132,69 @@ def test_qt_binding_does_not_leak_references_on_emit():
     assert out.returncode == 0, out.stderr[-500:]
     d_true, d_none = (int(x) for x in out.stdout.split())
     assert abs(d_true) < 100 and abs(d_none) < 100
+
+
+# -- the Job handle -------------------------------------------------------------------------
+
+def test_job_callbacks_run_on_the_gui_thread_in_order(qtbot, service):
+    events = []
+
+    def job(n, *, should_stop, on_progress, on_partial):
+        for i in range(n):
+            on_partial(i)
+        return "ok"
+
+    h = service.submit(job, 3, label="partials")
+    h.on_partial(lambda x: events.append(("partial", x, threading.current_thread() is threading.main_thread())))
+    h.on_result(lambda v: events.append(("result", v, threading.current_thread() is threading.main_thread())))
+    h.on_finished(lambda: events.append(("finished",)))
+    qtbot.waitUntil(lambda: h.done, timeout=5000)
+    assert events == [("partial", 0, True), ("partial", 1, True), ("partial", 2, True),
+                      ("result", "ok", True), ("finished",)]
+    assert h.state == "done" and h.value == "ok"
+    late = []
+    h.on_result(late.append)  # registered after the end: called at once
+    assert late == ["ok"]
+
+
+def test_functions_without_on_partial_are_called_without_it(qtbot, service):
+    h = service.submit(count_to, 4)
+    qtbot.waitUntil(lambda: h.done, timeout=5000)
+    assert h.value == 6
+
+
+def test_job_error_and_cancel_callbacks(qtbot, service):
+    def bad(*, should_stop, on_progress):
+        raise MusiclabError("no such folder: /nowhere")
+
+    errors, cancels, results = [], [], []
+    h = service.submit(bad).on_error(errors.append).on_result(results.append)
+    qtbot.waitUntil(lambda: h.done, timeout=5000)
+    assert errors == ["no such folder: /nowhere"] and h.state == "error" and results == []
+
+    started = threading.Event()
+
+    def long(*, should_stop, on_progress):
+        started.set()
+        return count_to(100_000, should_stop=should_stop, delay=0.001)
+
+    h2 = service.submit(long).on_cancel(lambda: cancels.append(1)).on_result(results.append)
+    assert started.wait(2)
+    h2.cancel()
+    qtbot.waitUntil(lambda: h2.done, timeout=5000)
+    assert cancels == [1] and results == [] and h2.state == "cancelled"
+
+
+def test_a_superseded_job_is_dropped_inside_the_service(qtbot, service):
+    gate = threading.Event()
+
+    def slow(value, *, should_stop, on_progress):
+        gate.wait(2)
+        return value  # the old one does not even check should_stop: its result must still be dropped
+
+    got = []
+    old = service.submit(slow, "old", latest="preview").on_result(got.append)
+    new = service.submit(slow, "new", latest="preview").on_result(got.append)
+    gate.set()
+    qtbot.waitUntil(lambda: old.done and new.done, timeout=5000)
+    assert got == ["new"] and old.state == "cancelled"

@@ -34,7 +34,7 @@ def add_parser(subparsers) -> None:
 
 def run(args) -> int:
     from ..audio.io import load_audio
-    from ..cli import json_line
+    from ..jobs import json_line
     from ..errors import MusiclabError
     from .features import compute_feature, save_feature
 

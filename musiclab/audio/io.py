@@ -16,8 +16,8 @@ from typing import Iterator, Optional, Union
 
 import numpy as np
 
-from ..errors import AudioFileError
-from ..jobs import OnProgress, ShouldStop, check_stop, report
+from ..errors import AudioFileError, Cancelled, MusiclabError
+from ..jobs import OnProgress, ShouldStop, check_stop, report, slow_call
 
 PathLike = Union[str, os.PathLike]
 
@@ -140,6 +140,7 @@ def resample(y: np.ndarray, sr_in: int, sr_out: int) -> np.ndarray:
 
 def audio_info(path: PathLike, peak: bool = True, should_stop: ShouldStop = None) -> AudioInfo:
     """Describe a file; with ``peak`` the whole file is streamed once to find its peak."""
+    slow_call("audio_info")
     p = _check_exists(path)
     try:
         f = _open_sf(p)
@@ -179,6 +180,7 @@ def load_audio(
     decodable audio. Whole files longer than :data:`MAX_SAMPLES_IN_MEMORY` samples are
     refused; use ``offset``/``duration`` or :func:`iter_blocks` for those.
     """
+    slow_call("load_audio")
     p = _check_exists(path)
     try:
         f = _open_sf(p)
@@ -304,4 +306,50 @@ def expand_paths(paths, extensions=None) -> list[Path]:
             out.extend(sorted(q for q in p.rglob("*") if q.is_file() and q.suffix.lower() in exts))
         else:
             out.append(p)
+    return out
+
+
+@dataclass
+class ProbedFile:
+    """One file of a drop: what it is (``kind``: "audio", "midi" or "") and why it cannot be
+    opened (``problem``, empty when it can); ``info`` for readable audio."""
+
+    path: Path
+    kind: str
+    problem: str = ""
+    info: Optional[AudioInfo] = None
+
+
+def probe_paths(paths, should_stop: ShouldStop = None, on_progress: OnProgress = None) -> list[ProbedFile]:
+    """Expand folders and probe each file once (headers only): the work behind a drop.
+
+    A folder with nothing musiclab opens, a missing file, an unreadable audio file and an
+    unsupported type each come back with a ``problem`` naming the file; nothing raises.
+    """
+    given = [Path(p) for p in paths]
+    files = expand_paths(given)
+    out: list[ProbedFile] = []
+    for p in given:
+        if p.is_dir() and not any(f.is_relative_to(p) for f in files):
+            out.append(ProbedFile(p, "", f"'{p.name}': the folder holds no audio or MIDI files."))
+    n = len(files)
+    for i, f in enumerate(files):
+        check_stop(should_stop)
+        report(on_progress, i, n, f.name)
+        if not f.exists():
+            out.append(ProbedFile(f, "", f"'{f.name}': file not found."))
+        elif is_midi_file(f):
+            out.append(ProbedFile(f, "midi"))
+        elif is_audio_file(f):
+            try:
+                out.append(ProbedFile(f, "audio", info=audio_info(f, peak=False)))
+            except Cancelled:
+                raise
+            except MusiclabError as exc:
+                out.append(ProbedFile(f, "audio", str(exc)))
+        else:
+            out.append(ProbedFile(
+                f, "", f"'{f.name}': unsupported file type '{f.suffix or '(none)'}' — musiclab opens "
+                f"audio ({', '.join(sorted(AUDIO_EXTENSIONS))}) and MIDI (.mid, .midi)."))
+    report(on_progress, n, n, "")
     return out

@@ -75,7 +75,7 @@ def add_parser(subparsers) -> None:
 def _train(args) -> int:
     import torch
 
-    from ..cli import TextProgress, json_line
+    from ..jobs import TextProgress, json_line
     from .events import load_corpus, split_by_piece
     from .model import load_composer
     from .train import prepare_model, train_model
@@ -136,7 +136,7 @@ def _generate(args) -> int:
 
     import torch
 
-    from ..cli import json_line
+    from ..jobs import json_line
     from .events import load_corpus
     from .generate import generate, write_output
     from .model import load_composer
@@ -165,7 +165,7 @@ def _generate(args) -> int:
 def _eval(args) -> int:
     import torch
 
-    from ..cli import TextProgress, json_line
+    from ..jobs import TextProgress, json_line
     from .evaluate import evaluate
     from .events import load_corpus
     from .model import load_composer
@@ -189,7 +189,7 @@ def _eval(args) -> int:
 def _fit_copy(args) -> int:
     import torch
 
-    from ..cli import TextProgress, json_line
+    from ..jobs import TextProgress, json_line
     from ..models import resolve_model
     from .events import load_corpus
     from .train import attach_copy

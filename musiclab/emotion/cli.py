@@ -71,7 +71,7 @@ def _threads(n: int) -> None:
 
 
 def _predict(args) -> int:
-    from ..cli import TextProgress, json_line
+    from ..jobs import TextProgress, json_line
     from .predict import get_model, predict_files
 
     model = get_model(args.model)
@@ -99,7 +99,7 @@ def _predict(args) -> int:
 def _train(args) -> int:
     from pathlib import Path
 
-    from ..cli import TextProgress, json_line
+    from ..jobs import TextProgress, json_line
     from ..models import user_models_dir
     from .train import train
 
@@ -145,7 +145,7 @@ def _train(args) -> int:
 
 
 def _eval(args) -> int:
-    from ..cli import TextProgress, json_line
+    from ..jobs import TextProgress, json_line
     from .predict import evaluate_labelled
 
     _threads(args.threads)

@@ -1,15 +1,18 @@
 """Training and fine-tuning of emotion models on labelled data. No Qt.
 
-``train(...)`` splits the clips *by artist* (group) into training and validation sets,
-fits the requested architecture (for ``ensemble``: the logistic regression on summary
-features and the CRNN), reports validation metrics per epoch, keeps the best epoch, and
-optionally refits on all clips with the chosen settings before writing the model file.
+``train(sources, out, TrainOptions(...))`` runs four steps: :func:`plan` splits the clips
+*by artist* (group) into training and validation sets and decides the members; :func:`fit`
+fits them (networks epoch by epoch, reporting each epoch, keeping the best one) and
+calibrates a model of regressions; :func:`validate` measures each member and the model on
+the held-out artists; :func:`save` writes the model file (after :func:`refit` on all clips
+with the chosen settings, when asked).
 """
 
 from __future__ import annotations
 
 import math
 import time
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable, Optional
 
@@ -465,59 +468,39 @@ def train_neural(arch: str, train: Clips, val: Optional[Clips], epochs: int, *, 
     return best_state, {"mean": mu, "std": sigma}, history, best_epoch
 
 
-# -- the whole procedure ----------------------------------------------------------------------
+# -- the whole procedure: plan -> fit -> validate -> (refit) -> save ------------------------------
 
 def _half(sd: dict) -> dict:
     return {k: (v.half() if v.is_floating_point() and v.numel() > 1000 else v) for k, v in sd.items()}
 
 
-def train(sources, out, arch: str = "ensemble", epochs: Optional[int] = None, val_fraction: float = 0.2,
-          refit_all: bool = False, init: Optional[str] = None, seed: int = 0, cache_dir=None, workers: int = 1,
-          ensemble_weights: Optional[dict] = None, crnn_members: int = DEFAULT_CRNN_MEMBERS,
-          member_seed: Optional[int] = None, last_epoch: bool = False, axis_heads: bool = True,
-          calibrate: bool = True, should_stop: ShouldStop = None,
-          on_progress: OnProgress = None, on_epoch: OnEpoch = None,
-          log: Callable[[str], None] = lambda s: None) -> dict:
-    """Train ``arch`` on labelled folders/CSVs and write the model file ``out``.
+@dataclass
+class TrainOptions:
+    """What to train, besides the data, the output file and the callbacks (see :func:`train`)."""
 
-    Returns a report: sizes of the split, validation metrics of each member and of the
-    model, the per-epoch history and the path written. ``init`` (a model name or path of
-    the same architecture) fine-tunes instead of starting from random weights.
+    arch: str = "ensemble"
+    epochs: Optional[int] = None  # of each network (None: DEFAULT_EPOCHS of its architecture)
+    val_fraction: float = 0.2  # share of artists held out for validation
+    refit_all: bool = False  # after validation, refit every member on all clips with the chosen settings
+    init: Optional[str] = None  # fine-tune from this model (name or path, same architecture)
+    seed: int = 0  # draws the split; also the networks' base seed unless member_seed is given
+    cache_dir: Optional[str | Path] = None
+    workers: int = 1  # processes for feature extraction
+    ensemble_weights: Optional[dict] = None  # {"musicnn", "musicnn-mtt", "linear", "crnn"}: weight (0 = left out)
+    crnn_members: int = DEFAULT_CRNN_MEMBERS
+    member_seed: Optional[int] = None
+    last_epoch: bool = False  # keep each network's last epoch, not its best validation epoch
+    axis_heads: bool = True  # arousal / valence heads on the musicnn members
+    calibrate: bool = True  # a temperature for models of logistic-regression members
 
-    ``ensemble``: logistic regressions on the features of musicnn's two backbones (``musicnn``,
-    ``musicnn-mtt``) and on summary features (``linear``) plus ``crnn_members`` CRNNs (members
-    ``crnn``, ``crnn#1``, ...; seeds ``member_seed`` + k, ``member_seed`` defaulting to ``seed``,
-    which also draws the split); ``ensemble_weights`` {"musicnn", "musicnn-mtt", "linear",
-    "crnn"} (a member missing or at 0 is left out),
-    the CRNN weight shared equally by the CRNN members. ``last_epoch`` keeps each network's last epoch instead of
-    its best validation epoch. ``axis_heads`` gives each musicnn member binary arousal and valence regressions
-    on the same features, multiplied into its quadrant probabilities (a product of experts). ``calibrate``
-    gives a model of logistic-regression members only a temperature (:func:`choose_temperature`, on the
-    training clips); a model with a network is not calibrated (that would mean training it once per fold).
-    """
-    from ..models import load_model_file, make_meta, resolve_model, save_model
-
-    if arch not in ARCHS:
-        raise TrainError(f"Unknown architecture {arch!r}; choose one of {', '.join(ARCHS)}.")
-    t_start = time.monotonic()
-    report(on_progress, 0, 0, "reading features")
-    clips = load_clips(sources if isinstance(sources, (list, tuple)) else [sources], cache_dir, workers,
-                       should_stop, on_progress, log)
-    n_groups = len(np.unique(clips.groups))
-    if 0 < val_fraction < 1 and n_groups >= 4:
-        tr_idx, va_idx = artist_split(clips.labels, clips.groups, val_fraction, seed)
-    else:
-        tr_idx, va_idx = np.arange(len(clips)), np.array([], dtype=np.int64)
-    log(f"{len(clips)} clips, {n_groups} artists: {len(tr_idx)} for training, {len(va_idx)} for validation "
-        "(no artist on both sides)")
-    init_obj = None
-    if init:
-        init_obj = load_model_file(resolve_model(KIND, init), KIND, archs=ARCHS)
-        if init_obj["meta"]["arch"] != arch:
-            raise TrainError(f"Cannot fine-tune: '{init}' is a {init_obj['meta']['arch']} model, not {arch}.")
-    if arch == "ensemble":
-        n_crnn = int(crnn_members)
-        w = {k: float(v) for k, v in (ensemble_weights or DEFAULT_ENSEMBLE_WEIGHTS).items()}
+    def members(self) -> tuple[list[str], dict]:
+        """The members to fit and their weights in the mix; raises :class:`TrainError`."""
+        if self.arch not in ARCHS:
+            raise TrainError(f"Unknown architecture {self.arch!r}; choose one of {', '.join(ARCHS)}.")
+        if self.arch != "ensemble":
+            return [self.arch], {self.arch: 1.0}
+        n_crnn = int(self.crnn_members)
+        w = {k: float(v) for k, v in (self.ensemble_weights or DEFAULT_ENSEMBLE_WEIGHTS).items()}
         unknown = set(w) - set(ENSEMBLE_WEIGHT_KEYS)
         if unknown or any(v < 0 for v in w.values()):
             raise TrainError(f"Ensemble weights are for {', '.join(ENSEMBLE_WEIGHT_KEYS)}, each >= 0 (got {w}).")
@@ -528,133 +511,286 @@ def train(sources, out, arch: str = "ensemble", epochs: Optional[int] = None, va
             members += ["crnn" if k == 0 else f"crnn#{k}" for k in range(n_crnn)]
         if not members:
             raise TrainError("An ensemble needs at least one member with a weight above 0.")
-        weights = {m: (w["crnn"] / n_crnn if member_arch(m) == "crnn" else w[m]) for m in members}
+        return members, {m: (w["crnn"] / n_crnn if member_arch(m) == "crnn" else w[m]) for m in members}
+
+
+@dataclass
+class Hooks:
+    """The callables a training run reports through."""
+
+    should_stop: ShouldStop = None
+    on_progress: OnProgress = None
+    on_epoch: OnEpoch = None  # every network epoch's record (with its "member")
+    log: Callable[[str], None] = lambda s: None
+
+
+@dataclass
+class TrainPlan:
+    """The data and the members of one run, decided before anything is fitted."""
+
+    options: TrainOptions
+    sources: list
+    clips: Clips
+    train_set: Clips
+    val_set: Clips
+    n_groups: int
+    members: list[str]
+    weights: dict
+    init_obj: Optional[dict]
+    t_start: float
+
+    @property
+    def base_seed(self) -> int:
+        o = self.options
+        return o.seed if o.member_seed is None else int(o.member_seed)
+
+    @property
+    def neural(self) -> list[str]:
+        return [m for m in self.members if member_arch(m) in NEURAL]
+
+
+@dataclass
+class Fitted:
+    """What :func:`fit` made: per member its tensors (``states``), input norm of networks,
+    chosen settings, the networks' epoch history, and the calibration."""
+
+    states: dict = field(default_factory=dict)
+    norms: dict = field(default_factory=dict)
+    settings: dict = field(default_factory=dict)
+    history: list = field(default_factory=list)
+    temperature: Optional[float] = None
+    calibration: Optional[dict] = None
+
+
+def plan(sources, options: TrainOptions, hooks: Hooks) -> TrainPlan:
+    """Check the options, read the clips' features, split them by artist, load the model to
+    fine-tune from and compute the musicnn features the members need."""
+    from ..models import load_model_file, resolve_model
+
+    o = options
+    members, weights = o.members()
+    t_start = time.monotonic()
+    srcs = list(sources) if isinstance(sources, (list, tuple)) else [sources]
+    report(hooks.on_progress, 0, 0, "reading features")
+    clips = load_clips(srcs, o.cache_dir, o.workers, hooks.should_stop, hooks.on_progress, hooks.log)
+    n_groups = len(np.unique(clips.groups))
+    if 0 < o.val_fraction < 1 and n_groups >= 4:
+        tr_idx, va_idx = artist_split(clips.labels, clips.groups, o.val_fraction, o.seed)
     else:
-        members = [arch]
-        weights = {arch: 1.0}
+        tr_idx, va_idx = np.arange(len(clips)), np.array([], dtype=np.int64)
+    hooks.log(f"{len(clips)} clips, {n_groups} artists: {len(tr_idx)} for training, {len(va_idx)} for validation "
+              "(no artist on both sides)")
+    init_obj = None
+    if o.init:
+        init_obj = load_model_file(resolve_model(KIND, o.init), KIND, archs=ARCHS)
+        if init_obj["meta"]["arch"] != o.arch:
+            raise TrainError(f"Cannot fine-tune: '{o.init}' is a {init_obj['meta']['arch']} model, not {o.arch}.")
     # musicnn features first (a third of a second per clip, cached), with progress, so that the training and
     # validation subsets share them
     for m in members:
         if m in MUSICNN_MEMBERS:
-            clips.features(m, should_stop, on_progress)
-    train_set, val_set = clips.subset(tr_idx), clips.subset(va_idx)
-    base_seed = seed if member_seed is None else int(member_seed)
-    result = {"arch": arch, "clips": len(clips), "artists": n_groups, "train_clips": len(train_set),
-              "val_clips": len(val_set), "members": {}, "history": []}
-    states, norms, val_probs, val_wprobs, settings = {}, {}, {}, {}, {}
-    n_neural_epochs = sum((epochs or DEFAULT_EPOCHS[member_arch(m)]) for m in members if member_arch(m) in NEURAL)
+            clips.features(m, hooks.should_stop, hooks.on_progress)
+    return TrainPlan(o, srcs, clips, clips.subset(tr_idx), clips.subset(va_idx), n_groups, members, weights,
+                     init_obj, t_start)
+
+
+def _init_state(p: TrainPlan, m: str) -> Optional[dict]:
+    """The fine-tuning start of network member ``m`` (None: random weights)."""
+    if p.init_obj is None:
+        return None
+    isd = p.init_obj["state_dict"]
+    prefix = ""
+    if p.options.arch == "ensemble":
+        a = member_arch(m)
+        prefix = f"{m}." if any(x.startswith(f"{m}.") for x in isd) else f"{a}."
+    return {x[len(prefix):]: v.float() for x, v in isd.items() if x.startswith(prefix)}
+
+
+def _fit_regression(p: TrainPlan, m: str, hooks: Hooks) -> tuple[dict, dict]:
+    """C (and the axis heads' C) by grouped cross-validation, then the member's tensors."""
+    o, stop = p.options, hooks.should_stop
+    report(hooks.on_progress, 0, 0, f"fitting logistic regression ({m})")
+    C, cv = choose_C(p.train_set, should_stop=stop, member=m)
+    settings = {"C": C, "cv_accuracy": cv}
+    hooks.log(f"{m}: C={C} (grouped CV accuracy {cv})")
+    if o.axis_heads and m in MUSICNN_MEMBERS:
+        report(hooks.on_progress, 0, 0, f"fitting arousal and valence heads ({m})")
+        settings["axis_C"] = {}
+        for axis in AXES:
+            aC, acv = choose_axis_C(p.train_set, m, axis, should_stop=stop)
+            settings["axis_C"][axis] = aC
+            hooks.log(f"{m}: {axis} head C={aC} (grouped CV accuracy {acv})")
+    return fit_member(p.train_set, m, C, settings.get("axis_C"), stop), settings
+
+
+def fit(p: TrainPlan, hooks: Hooks) -> Fitted:
+    """Fit every member on the training clips (networks epoch by epoch, keeping the best
+    validation epoch unless ``last_epoch``), then calibrate a model of regressions."""
+    o = p.options
+    f = Fitted()
+    n_neural_epochs = sum((o.epochs or DEFAULT_EPOCHS[member_arch(m)]) for m in p.neural)
     done_epochs = 0
-    for m in members:
-        check_stop(should_stop)
+    on_epoch = hooks.on_epoch
+    for m in p.members:
+        check_stop(hooks.should_stop)
         if m in LR_ARCHS:
-            report(on_progress, 0, 0, f"fitting logistic regression ({m})")
-            C, cv = choose_C(train_set, should_stop=should_stop, member=m)
-            settings[m] = {"C": C, "cv_accuracy": cv}
-            log(f"{m}: C={C} (grouped CV accuracy {cv})")
-            if axis_heads and m in MUSICNN_MEMBERS:
-                report(on_progress, 0, 0, f"fitting arousal and valence heads ({m})")
-                settings[m]["axis_C"] = {}
-                for axis in AXES:
-                    aC, acv = choose_axis_C(train_set, m, axis, should_stop=should_stop)
-                    settings[m]["axis_C"][axis] = aC
-                    log(f"{m}: {axis} head C={aC} (grouped CV accuracy {acv})")
-            states[m] = fit_member(train_set, m, C, settings[m].get("axis_C"), should_stop)
-            if len(val_set):
-                val_wprobs[m] = linear_window_probs(states[m], val_set.features(m, should_stop))
-                val_probs[m] = clip_probs(val_wprobs[m])
+            f.states[m], f.settings[m] = _fit_regression(p, m, hooks)
+            continue
+        a = member_arch(m)
+        k = p.neural.index(m)
+        ep = o.epochs or DEFAULT_EPOCHS[a]
+        init_state = _init_state(p, m)
+        st, norm, hist, best_ep = train_neural(
+            a, p.train_set, p.val_set if len(p.val_set) else None, ep, init_state=init_state,
+            lr=(3e-4 if init_state else 1e-3), seed=p.base_seed + k, select_best=not o.last_epoch,
+            should_stop=hooks.should_stop, on_progress=hooks.on_progress,
+            on_epoch=(None if on_epoch is None else (lambda rec, _m=m: on_epoch(dict(rec, member=_m)))),
+            progress_offset=done_epochs, progress_total=n_neural_epochs, log=hooks.log)
+        done_epochs += ep
+        f.states[m], f.norms[m] = st, norm
+        f.settings[m] = {"epochs": ep, "best_epoch": best_ep, "seed": p.base_seed + k}
+        for h in hist:
+            h["member"] = m
+        f.history.extend(hist)
+    if o.calibrate and all(m in LR_ARCHS for m in p.members):
+        report(hooks.on_progress, 0, 0, "calibrating (temperature by cross-validated log loss)")
+        f.temperature, f.calibration = choose_temperature(p.train_set, p.members, p.weights, f.settings,
+                                                          should_stop=hooks.should_stop)
+        hooks.log(f"temperature {f.temperature} (out-of-fold on the training clips: {f.calibration})")
+    return f
+
+
+def validate(p: TrainPlan, f: Fitted, hooks: Hooks) -> dict:
+    """Metrics on the held-out artists: ``members`` (each member alone), ``validation`` (the
+    model), ``validation_uncalibrated`` and, for ensembles, a weight sweep for the record.
+    Empty metrics without a validation set."""
+    val, members, weights = p.val_set, p.members, p.weights
+    out: dict = {"members": {}}
+    if not len(val):
+        return out
+    val_probs, val_wprobs = {}, {}
+    for m in members:
+        check_stop(hooks.should_stop)
+        if m in LR_ARCHS:
+            val_wprobs[m] = linear_window_probs(f.states[m], val.features(m, hooks.should_stop))
+            val_probs[m] = clip_probs(val_wprobs[m])
         else:
             a = member_arch(m)
-            k = [x for x in members if member_arch(x) in NEURAL].index(m)
-            ep = epochs or DEFAULT_EPOCHS[a]
-            init_state = None
-            if init_obj is not None:
-                isd = init_obj["state_dict"]
-                prefix = ""
-                if arch == "ensemble":
-                    prefix = f"{m}." if any(x.startswith(f"{m}.") for x in isd) else f"{a}."
-                init_state = {x[len(prefix):]: v.float() for x, v in isd.items() if x.startswith(prefix)}
-            st, norm, hist, best_ep = train_neural(
-                a, train_set, val_set if len(val_set) else None, ep, init_state=init_state,
-                lr=(3e-4 if init_state else 1e-3), seed=base_seed + k, select_best=not last_epoch,
-                should_stop=should_stop, on_progress=on_progress,
-                on_epoch=(None if on_epoch is None else (lambda rec, _m=m: on_epoch(dict(rec, member=_m)))),
-                progress_offset=done_epochs, progress_total=n_neural_epochs, log=log)
-            done_epochs += ep
-            states[m], norms[m] = st, norm
-            settings[m] = {"epochs": ep, "best_epoch": best_ep, "seed": base_seed + k}
-            for h in hist:
-                h["member"] = m
-            result["history"].extend(hist)
-            if len(val_set):
-                net = build_net(a)
-                net.load_state_dict(st)
-                val_probs[m] = neural_probs(net, a, val_set.logmels, norm["mean"], norm["std"])
-        if m in val_probs:
-            result["members"][m] = evaluate(val_set.labels, val_probs[m], with_roc=False)
-    temperature = None
-    if calibrate and all(m in LR_ARCHS for m in members):
-        report(on_progress, 0, 0, "calibrating (temperature by cross-validated log loss)")
-        temperature, result["calibration"] = choose_temperature(train_set, members, weights, settings,
-                                                                should_stop=should_stop)
-        log(f"temperature {temperature} (out-of-fold on the training clips: {result['calibration']})")
-    if len(val_set):
-        if temperature is not None:
-            mixed = mix_members({m: val_wprobs[m] for m in members}, weights)
-            p0, p = clip_probs(mixed), clip_probs(mixed, temperature)
-            result["validation_uncalibrated"] = evaluate(val_set.labels, p0, with_roc=False)
-        elif arch == "ensemble":
-            p = mix_probs([val_probs[m] for m in members], [weights[m] for m in members])
+            net = build_net(a)
+            net.load_state_dict(f.states[m])
+            val_probs[m] = neural_probs(net, a, val.logmels, f.norms[m]["mean"], f.norms[m]["std"])
+        out["members"][m] = evaluate(val.labels, val_probs[m], with_roc=False)
+    if f.temperature is not None:
+        mixed = mix_members({m: val_wprobs[m] for m in members}, weights)
+        p0, probs = clip_probs(mixed), clip_probs(mixed, f.temperature)
+        out["validation_uncalibrated"] = evaluate(val.labels, p0, with_roc=False)
+    elif p.options.arch == "ensemble":
+        probs = mix_probs([val_probs[m] for m in members], [weights[m] for m in members])
+    else:
+        probs = val_probs[members[0]]
+    out["validation"] = evaluate(val.labels, probs, with_roc=False)
+    crnns = [m for m in members if member_arch(m) == "crnn"]
+    if p.options.arch == "ensemble" and len(crnns) > 1:
+        out["members"]["crnn_mean"] = evaluate(val.labels, np.mean([val_probs[m] for m in crnns], axis=0),
+                                               with_roc=False)
+    if p.options.arch == "ensemble" and len(members) > 1:
+        # for the record only (the shipped weights are fixed in advance, not tuned on validation):
+        # the first member's weight against the rest, which keep their relative weights
+        first, rest = members[0], members[1:]
+        p_rest = sum(weights[m] * val_probs[m] for m in rest) / sum(weights[m] for m in rest)
+        sweep = {}
+        for wt in (0.0, 0.25, 0.4, 0.5, 0.6, 0.75, 1.0):
+            e = evaluate(val.labels, wt * val_probs[first] + (1 - wt) * p_rest, with_roc=False)
+            sweep[f"{first}={wt}"] = {k: e[k] for k in ("accuracy", "macro_f1", "arousal_accuracy",
+                                                        "valence_accuracy")}
+        out["weight_sweep"] = sweep
+    return out
+
+
+def refit(p: TrainPlan, f: Fitted, hooks: Hooks) -> None:
+    """Refit every member on all clips with the settings chosen on the training clips."""
+    hooks.log("refitting on all clips with the chosen settings")
+    for m in p.members:
+        check_stop(hooks.should_stop)
+        if m in LR_ARCHS:
+            f.states[m] = fit_member(p.clips, m, f.settings[m]["C"], f.settings[m].get("axis_C"), hooks.should_stop)
         else:
-            p = val_probs[members[0]]
-        result["validation"] = evaluate(val_set.labels, p, with_roc=False)
-        crnns = [m for m in members if member_arch(m) == "crnn"]
-        if arch == "ensemble" and len(crnns) > 1:
-            result["members"]["crnn_mean"] = evaluate(val_set.labels, np.mean([val_probs[m] for m in crnns], axis=0),
-                                                      with_roc=False)
-        if arch == "ensemble" and len(members) > 1:
-            # for the record only (the shipped weights are fixed in advance, not tuned on validation):
-            # the first member's weight against the rest, which keep their relative weights
-            first, rest = members[0], members[1:]
-            p_rest = sum(weights[m] * val_probs[m] for m in rest) / sum(weights[m] for m in rest)
-            sweep = {}
-            for wt in (0.0, 0.25, 0.4, 0.5, 0.6, 0.75, 1.0):
-                e = evaluate(val_set.labels, wt * val_probs[first] + (1 - wt) * p_rest, with_roc=False)
-                sweep[f"{first}={wt}"] = {k: e[k] for k in ("accuracy", "macro_f1", "arousal_accuracy",
-                                                            "valence_accuracy")}
-            result["weight_sweep"] = sweep
-    if refit_all and len(val_set):
-        log("refitting on all clips with the chosen settings")
-        for m in members:
-            check_stop(should_stop)
-            if m in LR_ARCHS:
-                states[m] = fit_member(clips, m, settings[m]["C"], settings[m].get("axis_C"), should_stop)
-            else:
-                ep = max(3, settings[m]["best_epoch"])
-                st, norm, hist, _ = train_neural(member_arch(m), clips, None, ep, seed=settings[m]["seed"],
-                                                 should_stop=should_stop, on_progress=on_progress, log=log)
-                states[m], norms[m] = st, norm
-    # -- write
-    extra = {"labels": list(("Q1", "Q2", "Q3", "Q4")), "trained_on": [str(s) for s in (sources if isinstance(sources, (list, tuple)) else [sources])],
-             "clips": len(clips), "val_clips": len(val_set), "refit_all": bool(refit_all and len(val_set)),
-             "seconds": round(time.monotonic() - t_start, 1), "date": time.strftime("%Y-%m-%d")}
-    if temperature is not None:
-        extra["temperature"] = temperature
-    if "validation" in result:
-        extra["validation"] = {k: result["validation"][k] for k in
-                               ("accuracy", "macro_f1", "arousal_accuracy", "valence_accuracy")}
-    if arch == "ensemble":
+            ep = max(3, f.settings[m]["best_epoch"])
+            st, norm, _hist, _ = train_neural(member_arch(m), p.clips, None, ep, seed=f.settings[m]["seed"],
+                                              should_stop=hooks.should_stop, on_progress=hooks.on_progress,
+                                              log=hooks.log)
+            f.states[m], f.norms[m] = st, norm
+
+
+def save(p: TrainPlan, f: Fitted, out, validation: Optional[dict] = None, refitted: bool = False) -> Path:
+    """Write the model file (networks' large tensors in half precision) and check it loads."""
+    from ..fingerprint import fingerprints
+    from ..models import load_model_file, make_meta, save_model
+
+    o, members = p.options, p.members
+    extra = {"labels": list(("Q1", "Q2", "Q3", "Q4")), "trained_on": [str(s) for s in p.sources],
+             "clips": len(p.clips), "val_clips": len(p.val_set), "refit_all": bool(refitted),
+             "seconds": round(time.monotonic() - p.t_start, 1), "date": time.strftime("%Y-%m-%d"),
+             # content fingerprints of every clip it trained or chose on: `eval` recognises them anywhere
+             "trained_clips": sorted(fingerprints(it.path for it in p.clips.items))}
+    if f.temperature is not None:
+        extra["temperature"] = f.temperature
+    if validation is not None:
+        extra["validation"] = {k: validation[k] for k in ("accuracy", "macro_f1", "arousal_accuracy",
+                                                          "valence_accuracy")}
+    if o.arch == "ensemble":
         sd = {}
         for m in members:
-            sd.update({f"{m}.{k}": v for k, v in (_half(states[m]) if member_arch(m) in NEURAL else states[m]).items()})
-        obj = {"meta": make_meta(KIND, "ensemble", members=[[m, float(weights[m])] for m in members], **extra),
-               "state_dict": sd, "norms": {m: norms[m] for m in members if m in norms}}
+            st = f.states[m]
+            sd.update({f"{m}.{k}": v for k, v in (_half(st) if member_arch(m) in NEURAL else st).items()})
+        obj = {"meta": make_meta(KIND, "ensemble", members=[[m, float(p.weights[m])] for m in members], **extra),
+               "state_dict": sd, "norms": {m: f.norms[m] for m in members if m in f.norms}}
     else:
-        obj = {"meta": make_meta(KIND, arch, **extra),
-               "state_dict": _half(states[arch]) if arch in NEURAL else states[arch],
-               "norm": norms.get(arch, {})}
+        obj = {"meta": make_meta(KIND, o.arch, **extra),
+               "state_dict": _half(f.states[o.arch]) if o.arch in NEURAL else f.states[o.arch],
+               "norm": f.norms.get(o.arch, {})}
     path = save_model(obj, out)
     EmotionModel(load_model_file(path, KIND, archs=ARCHS), Path(out).name)  # check it loads
-    result["settings"] = settings
+    return path
+
+
+def train(sources, out, options: Optional[TrainOptions] = None, *, should_stop: ShouldStop = None,
+          on_progress: OnProgress = None, on_epoch: OnEpoch = None,
+          log: Callable[[str], None] = lambda s: None, **overrides) -> dict:
+    """Train a model on labelled folders/CSVs and write the model file ``out``.
+
+    ``options`` (a :class:`TrainOptions`; its fields may also be given as keywords, which
+    override it) says what: ``arch``, epochs, the validation share of artists, fine-tuning
+    from ``init`` (same architecture), the ensemble's ``ensemble_weights`` {"musicnn",
+    "musicnn-mtt", "linear", "crnn"} (a member missing or at 0 is left out; the CRNN weight is
+    shared by ``crnn_members`` CRNNs ``crnn``, ``crnn#1``, ... with seeds ``member_seed`` + k,
+    ``member_seed`` defaulting to ``seed``, which also draws the split), ``last_epoch`` (keep
+    each network's last epoch, not its best validation epoch), ``axis_heads`` (binary arousal
+    and valence regressions on each musicnn member's features, multiplied into its quadrant
+    probabilities), ``calibrate`` (a temperature for a model of regressions only,
+    :func:`choose_temperature` on the training clips) and ``refit_all``.
+
+    The steps: :func:`plan` (data, split, members) -> :func:`fit` -> :func:`validate` ->
+    :func:`refit` (with ``refit_all`` and a validation set) -> :func:`save`. Returns a report:
+    sizes of the split, validation metrics of each member and of the model, the per-epoch
+    history, the chosen settings and the path written. ``on_epoch`` gets every epoch's record.
+    """
+    opts = replace(options or TrainOptions(), **overrides) if overrides else (options or TrainOptions())
+    hooks = Hooks(should_stop, on_progress, on_epoch, log)
+    p = plan(sources, opts, hooks)
+    f = fit(p, hooks)
+    result = {"arch": opts.arch, "clips": len(p.clips), "artists": p.n_groups, "train_clips": len(p.train_set),
+              "val_clips": len(p.val_set), "members": {}, "history": f.history}
+    if f.calibration is not None:
+        result["calibration"] = f.calibration
+    v = validate(p, f, hooks)
+    result["members"].update(v.pop("members"))
+    result.update(v)
+    refitted = bool(opts.refit_all and len(p.val_set))
+    if refitted:
+        refit(p, f, hooks)
+    path = save(p, f, out, result.get("validation"), refitted)
+    result["settings"] = f.settings
     result["out"] = str(path)
-    result["seconds"] = round(time.monotonic() - t_start, 1)
+    result["seconds"] = round(time.monotonic() - p.t_start, 1)
     return result

@@ -21,6 +21,7 @@ class AppContext(QObject):
     message = Signal(str, bool)  # text, is_error
     service_added = Signal(object)
     recent_added = Signal(str)
+    open_in = Signal(str, list)  # tab key, paths: one workbench hands its result to another
 
     def __init__(self, settings: QSettings, player, parent: Optional[QObject] = None):
         super().__init__(parent)
@@ -39,6 +40,11 @@ class AppContext(QObject):
 
     def make_service(self, name: str) -> ModelService:
         return self.register_service(ModelService(name, self))
+
+    def send_to(self, key: str, paths: list) -> None:
+        """Open ``paths`` (files a workbench wrote) in the workbench ``key`` and show it: the
+        way the workbenches feed each other (a generated tune to the Emotion tab, ...)."""
+        self.open_in.emit(key, [str(p) for p in paths])
 
     def add_recent(self, path: Path | str) -> None:
         self.recent_added.emit(str(path))

@@ -17,13 +17,13 @@ from PySide6.QtWidgets import (
 )
 
 from .. import __version__
-from ..audio.io import AUDIO_EXTENSIONS, MIDI_EXTENSIONS, audio_info, expand_paths, is_audio_file, is_midi_file
+from ..audio.io import AUDIO_EXTENSIONS, MIDI_EXTENSIONS, probe_paths
 from ..errors import MusiclabError
 from ..paths import resources_dir
 from .context import AppContext
 from .player import PlayerController
-from .services.base import ModelService
-from .tabs.base import ComingSoonTab, WorkbenchTab
+from .services.base import Job, ModelService
+from .tabs.base import PLAY_PENDING, ComingSoonTab, WorkbenchTab
 
 #: (key, module, class, title, what it will do) — a tab whose module is missing says so.
 TABS = [
@@ -56,19 +56,25 @@ class MainWindow(QMainWindow):
         icon = resources_dir() / "icons" / "musiclab.png"
         if icon.exists():
             self.setWindowIcon(QIcon(str(icon)))
-        self.settings = settings or QSettings()
+        if settings is None:
+            from .app import make_settings
+
+            settings = make_settings()  # honours MUSICLAB_SETTINGS
+        self.settings = settings
         self.player = player or PlayerController(parent=self)
         self.ctx = AppContext(self.settings, self.player, self)
         self.ctx.headless = headless
         self.messages: list[tuple[str, bool]] = []  # every notification, newest last
         self.failed_tabs: dict[str, str] = {}  # key -> why the workbench could not start
         self._jobs: dict[int, tuple[ModelService, str, float]] = {}
-        self._player_tab: Optional[WorkbenchTab] = None
-        self._player_stale = True
+        self._player_stale = True  # the owner's playable audio changed since it was loaded
+        self.last_routed: dict[str, list[Path]] = {}
 
         self.ctx.message.connect(self._on_message)
         self.ctx.service_added.connect(self._watch_service)
         self.ctx.recent_added.connect(self.add_recent)
+        self.files_svc = self.ctx.make_service("files")
+        self.ctx.open_in.connect(self._open_in)
 
         self.tabs = QTabWidget()
         self.tabs.setDocumentMode(True)
@@ -87,7 +93,7 @@ class MainWindow(QMainWindow):
         self.player.position_changed.connect(self._on_position)
         self.player.state_changed.connect(self._on_player_state)
         self.player.unavailable.connect(lambda msg: self.ctx.notify(msg, error=True))
-        self.player.loaded.connect(lambda label, dur: self.now_playing.setText(label))
+        self.player.loaded.connect(self._on_player_loaded)
         self._restore_settings()
         self._update_audio_status()
 
@@ -206,7 +212,7 @@ class MainWindow(QMainWindow):
 
     # ------------------------------------------------------------------ files --------
     def open_dialog(self) -> None:
-        start = self.settings.value("last_dir", str(Path.home()))
+        start = self.settings.value("last_dir", str(Path.home()), type=str)
         exts = " ".join(f"*{e}" for e in sorted(AUDIO_EXTENSIONS | MIDI_EXTENSIONS))
         paths, _ = QFileDialog.getOpenFileNames(
             self, "Open audio or MIDI files", start,
@@ -216,38 +222,37 @@ class MainWindow(QMainWindow):
             self.settings.setValue("last_dir", str(Path(paths[0]).parent))
             self.open_paths(paths)
 
-    def open_paths(self, paths) -> dict[str, list[Path]]:
-        """Route files (folders expanded) to the tabs; report every file that cannot go anywhere.
+    def open_paths(self, paths) -> Job:
+        """Probe files (folders expanded) once, on a worker, then route them to the tabs.
 
         MIDI goes to the Composer; audio goes to the current tab (or, if the current tab
-        takes no audio, to Live). Returns ``{tab key: [paths]}`` of what was delivered.
+        takes no audio, to Live). Every file that cannot go anywhere is named in one message
+        per drop. Returns the probing :class:`Job`; once it is done, :attr:`last_routed`
+        holds ``{tab key: [paths]}`` of what was delivered (``files_routed`` fires per tab).
         """
         given = [Path(p) for p in paths]
-        files = expand_paths(given)
-        problems: list[str] = []  # one message per drop, however many files fail
-        for p in given:
-            if p.is_dir() and not any(f.is_relative_to(p) for f in files):
-                problems.append(f"'{p.name}': the folder holds no audio or MIDI files.")
         current = self.current_tab()
+        job = self.files_svc.submit(probe_paths, given, label="Opening files")
+        job.on_result(lambda probed: self._route(given, probed, current))
+        return job
+
+    def _route(self, given: list[Path], probed: list, current: WorkbenchTab) -> None:
+        problems: list[str] = []  # one message per drop, however many files fail
         routed: dict[str, list[Path]] = {}
         redirected: list[str] = []
         redirect_tab: Optional[WorkbenchTab] = None
-        for f in files:
-            if not f.exists():
-                problems.append(f"'{f.name}': file not found.")
+        for pf in probed:
+            f = pf.path
+            if pf.problem:
+                problems.append(pf.problem)
                 continue
-            if is_midi_file(f):
+            if pf.kind == "midi":
                 target = self.tab_by_key["composer"]
                 if not target.accepts(f):
                     problems.append(f"'{f.name}' is a MIDI file; the Composer workbench that opens MIDI "
                                     "is not available.")
                     continue
-            elif is_audio_file(f):
-                try:
-                    audio_info(f, peak=False)
-                except MusiclabError as exc:
-                    problems.append(str(exc))
-                    continue
+            else:
                 target = current if current.accepts(f) else self._first_tab_accepting(f)
                 if target is None:
                     problems.append(f"'{f.name}': no workbench can open audio.")
@@ -255,11 +260,6 @@ class MainWindow(QMainWindow):
                 if target is not current:
                     redirected.append(f.name)
                     redirect_tab = target
-            else:
-                problems.append(
-                    f"'{f.name}': unsupported file type '{f.suffix or '(none)'}' — musiclab opens "
-                    f"audio ({', '.join(sorted(AUDIO_EXTENSIONS))}) and MIDI (.mid, .midi).")
-                continue
             routed.setdefault(target.key, []).append(f)
         if len(problems) == 1:
             self.ctx.notify(problems[0], error=True)
@@ -268,9 +268,11 @@ class MainWindow(QMainWindow):
         if redirected:
             names = f"'{redirected[0]}'" if len(redirected) == 1 else f"{len(redirected)} audio files"
             self.ctx.notify(f"{current.title} works on MIDI; {names} opened in {redirect_tab.title}.")
+        opened = {str(pf.path) for pf in probed if not pf.problem}
         for p in given:  # the folders and files the user chose, not every file inside a folder
-            if p.exists():
+            if p.exists() and (p.is_dir() and routed or str(p) in opened):
                 self.add_recent(str(p))
+        self.last_routed = routed
         for key, fs in routed.items():
             tab = self.tab_by_key[key]
             if tab is not current and key == "composer" and len(routed) == 1:
@@ -281,7 +283,16 @@ class MainWindow(QMainWindow):
                 traceback.print_exc()
                 self.ctx.notify(f"{tab.title} could not open {len(fs)} file(s): {exc}", error=True)
             self.files_routed.emit(key, [str(f) for f in fs])
-        return routed
+
+    def _open_in(self, key: str, paths: list) -> None:
+        """A workbench hands files it wrote to another (see ``AppContext.send_to``)."""
+        tab = self.tab_by_key.get(key)
+        if tab is None or isinstance(tab, ComingSoonTab):
+            self.ctx.notify(f"The {key} workbench is not available.", error=True)
+            return
+        self.tabs.setCurrentWidget(tab)
+        tab.open_files([Path(p) for p in paths])
+        self.files_routed.emit(key, list(paths))
 
     def _first_tab_accepting(self, f: Path) -> Optional[WorkbenchTab]:
         for key in ("live", "stitcher", "emotion"):
@@ -345,7 +356,7 @@ class MainWindow(QMainWindow):
 
     def toggle_play(self) -> None:
         tab = self.current_tab()
-        if self.player.state in ("playing", "paused") and self._player_tab is tab and not self._player_stale:
+        if self.player.state in ("playing", "paused") and self.player.owner is tab and not self._player_stale:
             self.player.toggle()
             return
         audio = tab.playable_audio()
@@ -355,14 +366,24 @@ class MainWindow(QMainWindow):
             else:
                 self.ctx.notify(f"Nothing to play in {tab.title}: open or make some audio first.")
             return
+        if audio is PLAY_PENDING:  # the tab decodes in a job and starts the player itself
+            self.statusBar().showMessage(f"Preparing audio in {tab.title}…", 3000)
+            return
         samples, sr, label = audio
-        self._player_tab = tab
-        self._player_stale = False
         self.player.play(samples, sr, label, owner=tab)
 
     def _on_playable_changed(self, tab: WorkbenchTab) -> None:
-        if tab is self._player_tab:
+        if tab is self.player.owner:
             self._player_stale = True
+
+    def _on_player_loaded(self, label: str, duration: float) -> None:
+        self._player_stale = False
+        self._show_now_playing()
+
+    def _show_now_playing(self) -> None:
+        """The transport names what plays only while its owner is the current tab."""
+        mine = self.player.owner is not None and self.player.owner is self.current_tab()
+        self.now_playing.setText(self.player.label if mine else "")
 
     def _on_seek_slider(self, value: int) -> None:
         if self.player.duration > 0:
@@ -373,8 +394,9 @@ class MainWindow(QMainWindow):
         self.time_label.setText(f"{fmt_time(seconds)} / {fmt_time(dur)}")
         if not self.seek_slider.isSliderDown() and dur > 0:
             self.seek_slider.setValue(int(1000 * seconds / dur))
-        if self._player_tab is not None:
-            self._player_tab.on_playback_position(seconds)
+        owner = self.player.owner
+        if isinstance(owner, WorkbenchTab):
+            owner.on_playback_position(seconds)
 
     def _on_player_state(self, state: str) -> None:
         st = self.style()
@@ -501,6 +523,7 @@ class MainWindow(QMainWindow):
 
     def _on_tab_changed(self, index: int) -> None:
         self.settings.setValue("last_tab", self.current_tab().key)
+        self._show_now_playing()
 
     # ------------------------------------------------------------------ settings -------
     def _restore_settings(self) -> None:

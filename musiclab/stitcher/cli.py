@@ -78,7 +78,7 @@ def _paths(args):
 
 
 def _progress(label):
-    from ..cli import TextProgress
+    from ..jobs import TextProgress
 
     return TextProgress(label)
 
@@ -90,7 +90,7 @@ def _torch_threads(n=1):
 
 
 def _train(args) -> int:
-    from ..cli import json_line
+    from ..jobs import json_line
     from .pool import build_pool, load_songs
 
     _torch_threads(args.threads)
@@ -125,7 +125,7 @@ def _stitch(args) -> int:
     from pathlib import Path
 
     from ..audio.io import save_audio
-    from ..cli import json_line
+    from ..jobs import json_line
     from .chain import ChainRules, build_chain, render_to_length, seam_report, write_csv
     from .pool import load_pool
     from .scorers import get_scorer
@@ -161,7 +161,7 @@ def _stitch(args) -> int:
 
 
 def _eval(args) -> int:
-    from ..cli import json_line
+    from ..jobs import json_line
     from ..errors import ModelFileError
     from .evaluate import evaluate_all
     from .pool import load_pool

@@ -22,7 +22,7 @@ from typing import Optional
 import numpy as np
 
 from ..jobs import OnProgress, ShouldStop, check_stop, report
-from .scorers import KIND, Encoded, Scorer
+from .encoded import KIND, Encoded, Scorer
 
 SEED_ARCH = "seed-cnn-lstm-v1"
 DOWN = 35
@@ -92,8 +92,6 @@ class _SeedEncoded(Encoded):
 
     def scores(self, rows):
         import torch
-
-        from ..jobs import check_stop
 
         rows = np.atleast_1d(np.asarray(rows))
         out = np.zeros((len(rows), self.n), np.float32)

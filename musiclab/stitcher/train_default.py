@@ -26,7 +26,7 @@ HOLDOUT = ("Aberrations", "Nebula", "Kevin_MacLeod_-_Vibe_Ace", "147793__setunim
 def main(argv=None) -> int:
     import torch
 
-    from ..cli import TextProgress, json_line
+    from ..jobs import TextProgress, json_line
     from ..models import shipped_models_dir
     from .evaluate import evaluate_all
     from .pool import build_pool, demo_song_paths, load_songs

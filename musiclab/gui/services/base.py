@@ -1,40 +1,127 @@
-"""A long-lived model service: one worker QObject in its own QThread.
+"""A long-lived model service: one worker QObject in its own QThread, and the one job pattern.
 
-The GUI submits jobs (plain callables from the Qt-free core) and hears back through
-queued signals. Each job gets a request id, a cancel flag and a progress callback::
+The GUI submits jobs (plain callables from the Qt-free core) and gets a :class:`Job` handle
+that carries its own callbacks, all called on the GUI thread::
 
-    rid = service.submit(core_function, arg, label="Training", key=value)
-    # core_function(arg, key=value, should_stop=event.is_set, on_progress=cb)
+    job = service.submit(core_function, arg, label="Training", key=value)
+    job.on_result(self._show).on_error(self._say_failed).on_partial(self._add_point)
+    # core_function(arg, key=value, should_stop=event.is_set, on_progress=cb[, on_partial=cb])
 
-Jobs of one service run one after another on its thread. ``latest_only=True`` drops the
-result of a request once a newer one was submitted (stale previews). Exceptions in a job
-come back as ``error(rid, message)``; :class:`~musiclab.errors.MusiclabError` messages are
-shown as they are, anything else is prefixed with its type.
+``on_partial`` is passed only to functions that take it (a loss point, one row of a batch,
+a chunk's score); what they hand it arrives in the job's ``on_partial`` callbacks, in order.
+
+Jobs of one service run one after another on its thread. ``latest=NAME`` (or
+``latest_only=True``, which uses the label) makes a job supersede any earlier job of the same
+name: the earlier one is cancelled and its result dropped inside the service, so a tab keeps
+no request ids of its own. Exceptions in a job come back through ``on_error(message)``;
+:class:`~musiclab.errors.MusiclabError` messages are shown as they are, anything else is
+prefixed with its type. The main window reports every failed job once (the service's
+``error`` signal); a tab's ``on_error`` only updates its own status text.
+
+The service's signals (``job_started``, ``progress``, ``result``, ``error``, ``cancelled``,
+``job_finished``, each with the job's ``rid``) serve the window's status bar and tests.
 """
 
 from __future__ import annotations
 
+import inspect
 import itertools
 import threading
 import time
 import traceback
-from dataclasses import dataclass, field
 from typing import Any, Callable, Optional
 
-from PySide6.QtCore import QObject, QThread, Signal, Slot
+from PySide6.QtCore import QObject, QThread, Qt, Signal, Slot
 
 from ...errors import Cancelled, MusiclabError
 
 
-@dataclass
-class _Job:
-    rid: int
-    fn: Callable
-    args: tuple
-    kwargs: dict
-    label: str
-    latest_only: bool
-    stop: threading.Event = field(default_factory=threading.Event)
+def _takes(fn: Callable, name: str) -> bool:
+    try:
+        params = inspect.signature(fn).parameters
+    except (TypeError, ValueError):
+        return False
+    return name in params or any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
+
+
+class Job:
+    """A handle on one submitted job; lives on the GUI thread.
+
+    ``on_result(fn)``, ``on_error(fn)``, ``on_partial(fn)``, ``on_cancel(fn)``,
+    ``on_progress(fn)`` and ``on_finished(fn)`` register callbacks and return the job, so they
+    chain. ``state`` is "pending", "running", "done", "error" or "cancelled"; ``value`` /
+    ``message`` hold the result or the error once there. A callback registered after the job
+    ended is called at once.
+    """
+
+    def __init__(self, rid: int, fn: Callable, args: tuple, kwargs: dict, label: str,
+                 latest: Optional[str], service: "ModelService"):
+        self.rid = rid
+        self.fn, self.args, self.kwargs = fn, args, kwargs
+        self.label = label
+        self.latest = latest
+        self.service = service
+        self.stop = threading.Event()
+        self.state = "pending"
+        self.value: Any = None
+        self.message = ""
+        self._cbs: dict[str, list[Callable]] = {k: [] for k in
+                                                 ("result", "error", "partial", "cancel", "progress", "finished")}
+
+    # -- callbacks ----------------------------------------------------------------------
+    def _add(self, kind: str, fn: Callable) -> "Job":
+        self._cbs[kind].append(fn)
+        if self.done:  # late registration: call at once with what is known
+            if kind == "result" and self.state == "done":
+                fn(self.value)
+            elif kind == "error" and self.state == "error":
+                fn(self.message)
+            elif kind == "cancel" and self.state == "cancelled":
+                fn()
+            elif kind == "finished":
+                fn()
+        return self
+
+    def on_result(self, fn: Callable[[Any], None]) -> "Job":
+        return self._add("result", fn)
+
+    def on_error(self, fn: Callable[[str], None]) -> "Job":
+        return self._add("error", fn)
+
+    def on_partial(self, fn: Callable[[Any], None]) -> "Job":
+        return self._add("partial", fn)
+
+    def on_cancel(self, fn: Callable[[], None]) -> "Job":
+        return self._add("cancel", fn)
+
+    def on_progress(self, fn: Callable[[int, int, str], None]) -> "Job":
+        return self._add("progress", fn)
+
+    def on_finished(self, fn: Callable[[], None]) -> "Job":
+        """Called last, after result, error or cancel."""
+        return self._add("finished", fn)
+
+    # -- control ------------------------------------------------------------------------
+    def cancel(self) -> None:
+        self.stop.set()
+
+    @property
+    def done(self) -> bool:
+        return self.state in ("done", "error", "cancelled")
+
+    @property
+    def running(self) -> bool:
+        return self.state == "running"
+
+    def _call(self, kind: str, *args) -> None:
+        for fn in list(self._cbs[kind]):
+            try:
+                fn(*args)
+            except Exception:  # a tab's callback must not break the service's bookkeeping
+                traceback.print_exc()
+
+    def __repr__(self) -> str:
+        return f"<Job {self.rid} {self.label!r} {self.state}>"
 
 
 class _Worker(QObject):
@@ -43,35 +130,41 @@ class _Worker(QObject):
         self._service = service
 
     @Slot(object)
-    def run_job(self, job: _Job) -> None:
+    def run_job(self, job: Job) -> None:
         svc = self._service
         if job.stop.is_set():
-            svc._finish(job, "cancelled", None)
+            svc._event.emit(job, "cancelled", None)
             return
         svc._current = job
-        svc.job_started.emit(job.rid, job.label)
+        svc._event.emit(job, "started", None)
         last = [0.0]
 
         def on_progress(done: int, total: int, message: str = "") -> None:
             now = time.monotonic()
             if now - last[0] >= 0.05 or (total and done >= total):
                 last[0] = now
-                svc.progress.emit(job.rid, int(done), int(total), str(message))
+                svc._event.emit(job, "progress", (int(done), int(total), str(message)))
 
+        def on_partial(item: Any) -> None:
+            if not job.stop.is_set():
+                svc._event.emit(job, "partial", item)
+
+        kwargs = dict(job.kwargs)
+        if _takes(job.fn, "on_partial") and "on_partial" not in kwargs:
+            kwargs["on_partial"] = on_partial
         try:
-            out = job.fn(*job.args, should_stop=job.stop.is_set, on_progress=on_progress, **job.kwargs)
+            out = job.fn(*job.args, should_stop=job.stop.is_set, on_progress=on_progress, **kwargs)
         except Cancelled:
-            svc._finish(job, "cancelled", None)
+            kind, payload = "cancelled", None
         except MusiclabError as exc:
-            svc._finish(job, "error", str(exc))
+            kind, payload = "error", str(exc)
         except Exception as exc:  # a bug or an unexpected library error: report, keep running
             traceback.print_exc()
-            svc._finish(job, "error", f"{type(exc).__name__}: {exc}")
+            kind, payload = "error", f"{type(exc).__name__}: {exc}"
         else:
-            if job.stop.is_set():
-                svc._finish(job, "cancelled", None)
-            else:
-                svc._finish(job, "result", out)
+            kind, payload = ("cancelled", None) if job.stop.is_set() else ("result", out)
+        svc._current = None
+        svc._event.emit(job, kind, payload)
 
 
 class ModelService(QObject):
@@ -84,6 +177,7 @@ class ModelService(QObject):
     cancelled = Signal(int)  # request id
     job_finished = Signal(int)  # request id (after result / error / cancelled)
     _dispatch = Signal(object)
+    _event = Signal(object, str, object)  # job, kind, payload: worker -> GUI thread
 
     _ids = itertools.count(1)
 
@@ -95,36 +189,49 @@ class ModelService(QObject):
         self._worker = _Worker(self)
         self._worker.moveToThread(self._thread)
         self._dispatch.connect(self._worker.run_job)
-        self._jobs: dict[int, _Job] = {}
+        self._event.connect(self._on_event, Qt.QueuedConnection)
+        self._jobs: dict[int, Job] = {}
         self._latest: dict[str, int] = {}
-        self._current: Optional[_Job] = None
+        self._current: Optional[Job] = None
         self._lock = threading.Lock()
         self._thread.start()
 
     # -- API for tabs ------------------------------------------------------------
-    def submit(self, fn: Callable, *args: Any, label: str = "", latest_only: bool = False, **kwargs: Any) -> int:
-        rid = next(self._ids)
-        job = _Job(rid, fn, args, kwargs, label or getattr(fn, "__name__", "job"), latest_only)
+    def submit(self, fn: Callable, *args: Any, label: str = "", latest: Optional[str] = None,
+               latest_only: bool = False, **kwargs: Any) -> Job:
+        """Queue ``fn(*args, **kwargs)`` on this service's thread; returns its :class:`Job`."""
+        label = label or getattr(fn, "__name__", "job")
+        if latest_only and latest is None:
+            latest = label
+        job = Job(next(self._ids), fn, args, kwargs, label, latest, self)
         with self._lock:
-            self._jobs[rid] = job
-            if latest_only:
-                prev = self._latest.get(job.label)
+            self._jobs[job.rid] = job
+            if latest is not None:
+                prev = self._latest.get(latest)
                 if prev is not None and prev in self._jobs:
                     self._jobs[prev].stop.set()
-                self._latest[job.label] = rid
+                self._latest[latest] = job.rid
         self._dispatch.emit(job)
-        return rid
+        return job
 
-    def cancel(self, rid: Optional[int] = None) -> None:
-        """Cancel one request, or all of this service's pending and running jobs."""
+    def cancel(self, job: "Job | int | None" = None) -> None:
+        """Cancel one job (a :class:`Job` or its rid), or all of this service's jobs."""
         with self._lock:
-            jobs = list(self._jobs.values()) if rid is None else [self._jobs[rid]] if rid in self._jobs else []
-        for job in jobs:
-            job.stop.set()
+            if job is None:
+                jobs = list(self._jobs.values())
+            else:
+                rid = job.rid if isinstance(job, Job) else job
+                jobs = [self._jobs[rid]] if rid in self._jobs else []
+        for j in jobs:
+            j.stop.set()
 
     def is_busy(self) -> bool:
         with self._lock:
             return bool(self._jobs)
+
+    def jobs(self) -> list[Job]:
+        with self._lock:
+            return list(self._jobs.values())
 
     def running_label(self) -> str:
         job = self._current
@@ -137,16 +244,40 @@ class ModelService(QObject):
             self._thread.terminate()
             self._thread.wait(1000)
 
-    # -- called on the worker thread ---------------------------------------------
-    def _finish(self, job: _Job, kind: str, payload: Any) -> None:
+    # -- on the GUI thread ---------------------------------------------------------
+    @Slot(object, str, object)
+    def _on_event(self, job: Job, kind: str, payload: Any) -> None:
+        if kind == "started":
+            job.state = "running"
+            self.job_started.emit(job.rid, job.label)
+            return
+        if kind == "progress":
+            if not job.stop.is_set():
+                job._call("progress", *payload)
+                self.progress.emit(job.rid, *payload)
+            return
+        if kind == "partial":
+            if not job.stop.is_set():
+                job._call("partial", payload)
+            return
         with self._lock:
             self._jobs.pop(job.rid, None)
-            stale = job.latest_only and self._latest.get(job.label) != job.rid
-        self._current = None
-        if kind == "result" and not stale:
+            stale = job.latest is not None and self._latest.get(job.latest) != job.rid
+            if job.latest is not None and not stale:
+                self._latest.pop(job.latest, None)
+        if stale:  # superseded by a newer job of the same name: dropped here, not in the tab
+            kind = "cancelled"
+        if kind == "result":
+            job.state, job.value = "done", payload
+            job._call("result", payload)
             self.result.emit(job.rid, payload)
-        elif kind == "error" and not stale:
+        elif kind == "error":
+            job.state, job.message = "error", payload
+            job._call("error", payload)
             self.error.emit(job.rid, payload)
-        elif kind == "cancelled" or stale:
+        else:
+            job.state = "cancelled"
+            job._call("cancel")
             self.cancelled.emit(job.rid)
+        job._call("finished")
         self.job_finished.emit(job.rid)

@@ -9,6 +9,7 @@ from PySide6.QtCore import Qt
 
 PRIMER_BRUSH = (110, 150, 200, 220)
 CONT_BRUSH = (240, 150, 50, 230)
+REST_BRUSH = (120, 124, 130, 170)  # the rest of an opened piece, after its primer
 _NAMES = ["C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B"]
 
 
@@ -41,12 +42,15 @@ class PianoRollWidget(pg.PlotWidget):
         self.n_notes = 0
         self.boundary.hide()
 
-    def set_notes(self, primer_notes, cont_notes, seconds_per_quarter: float, boundary_quarters: float) -> None:
-        """``*_notes``: lists of (start quarter, length quarter, pitch)."""
+    def set_notes(self, primer_notes, cont_notes, seconds_per_quarter: float, boundary_quarters: float,
+                  primer_label: str = "primer", cont_label: str = "generated", preview: bool = False) -> None:
+        """``*_notes``: lists of (start quarter, length quarter, pitch). ``preview``: an
+        opened piece (the part after its primer in grey) rather than a generated result."""
         self.clear_notes()
         spq = float(seconds_per_quarter)
         allp = []
-        for notes, brush, name in ((primer_notes, PRIMER_BRUSH, "primer"), (cont_notes, CONT_BRUSH, "generated")):
+        cont_brush = REST_BRUSH if preview else CONT_BRUSH
+        for notes, brush, name in ((primer_notes, PRIMER_BRUSH, primer_label), (cont_notes, cont_brush, cont_label)):
             if not notes:
                 continue
             a = np.asarray(notes, dtype=float)

@@ -12,13 +12,18 @@ from typing import Callable, Optional
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QRectF, Qt, Signal
-from PySide6.QtGui import QColor
+from PySide6.QtGui import QColor, QFont
 
+from ...analysis.session import beat_marks
 from ...analysis.streaming import NOTE_NAMES, hz_to_note_name
 
 COLORMAPS = ("inferno", "magma", "viridis", "plasma", "cividis", "grey")
 VIEW_TITLES = {"stft": "Spectrogram", "mel": "Mel spectrogram", "chroma": "Chromagram",
                "beat": "Beat-synchronised chroma", "wave": "Waveform"}
+#: relative heights; the chroma views get room for twelve labels in a normal window
+STRETCH = {"stft": 3, "mel": 2, "chroma": 3, "beat": 3, "wave": 1}
+#: a pitch-class label needs this many pixels per semitone (one line of the 8 pt tick font)
+LABEL_PX = 13
 
 
 def make_lut(name: str) -> np.ndarray:
@@ -46,6 +51,26 @@ class FuncAxis(pg.AxisItem):
         return [self.fmt(v) for v in values]
 
 
+MEL_TICK_HZ = (20000, 10000, 5000, 2000, 1000, 500, 200, 100, 50)
+
+
+def mel_ticks(mel_freqs: np.ndarray, px_per_band: float = 1e9, min_px: float = 14.0) -> list:
+    """Round frequencies at their places on a mel-band axis (band ``i`` spans ``i .. i+1``),
+    so the axis reads 100, 500, 1k, 5k … instead of whatever band a tick falls on; from
+    the top down, a tick closer than ``min_px`` to the one above is left out."""
+    mf = np.asarray(mel_freqs, dtype=float)
+    if len(mf) < 2:
+        return [[], []]
+    pos = np.arange(len(mf)) + 0.5
+    major: list = []
+    for f in MEL_TICK_HZ:
+        if mf[0] <= f <= mf[-1]:
+            y = float(np.interp(f, mf, pos))
+            if not major or (major[-1][0] - y) * px_per_band >= min_px:
+                major.append((y, _hz_label(f)))
+    return [major, []]
+
+
 def _hz_label(hz: float) -> str:
     if hz >= 1000:
         return f"{hz / 1000:.3g}k"
@@ -65,22 +90,32 @@ class LiveViews(pg.GraphicsLayoutWidget):
         self._levels = (-100.0, 0.0)
         self.freq_scale = "linear"
         self.mel_freqs = np.zeros(1)
+        self._edges = np.array([0.0, 1.0])
+        self._stft_y = (0.0, 1.0)
         self.mode = "live"  # or "file"
         self._visible = {"stft": True, "mel": True, "chroma": True, "beat": False, "wave": True}
         self.plots: dict[str, pg.PlotItem] = {}
         self.images: dict[str, pg.ImageItem] = {}
         self._axes: dict[str, FuncAxis] = {}
+        tick_font = QFont()
+        tick_font.setPointSize(8)
         for key in ("stft", "mel", "chroma", "beat", "wave"):
             left = FuncAxis("left")
             self._axes[key] = left
-            plot = pg.PlotItem(axisItems={"left": left, "bottom": pg.AxisItem("bottom")})
+            bottom = pg.AxisItem("bottom")
+            for ax in (left, bottom):
+                ax.enableAutoSIPrefix(False)  # never "Hz (x0.001)"
+                ax.setStyle(tickFont=tick_font)
+            plot = pg.PlotItem(axisItems={"left": left, "bottom": bottom})
             plot.setMouseEnabled(x=True, y=False)
             plot.hideButtons()
             plot.setMenuEnabled(False)
             plot.getAxis("left").setWidth(58)
             plot.setTitle(f"<span style='color:#ccc'>{VIEW_TITLES[key]}</span>", size="9pt")
+            plot.layout.setRowFixedHeight(0, 18)  # pyqtgraph's 30 px title row leaves the chroma no room
             if key != "wave":
-                img = pg.ImageItem(axisOrder="row-major")
+                # autoDownsample: a 6-minute song at 48 kHz is 30,000 columns; draw what the screen shows
+                img = pg.ImageItem(axisOrder="row-major", autoDownsample=True)
                 plot.addItem(img)
                 self.images[key] = img
             self.plots[key] = plot
@@ -93,6 +128,7 @@ class LiveViews(pg.GraphicsLayoutWidget):
         self.plots["chroma"].setLabel("left", "pitch class")
         self.plots["beat"].setLabel("left", "pitch class")
         self.plots["wave"].setLabel("left", "amplitude")
+        self.plots["mel"].getViewBox().sigResized.connect(lambda *_: self._mel_ticks())
         for key in ("chroma", "beat"):
             vb = self.plots[key].getViewBox()
             vb.sigResized.connect(lambda _vb=None, k=key: self._pitch_ticks(k))
@@ -101,10 +137,15 @@ class LiveViews(pg.GraphicsLayoutWidget):
         # min/max envelope as one vertical segment per column (cheap to redraw)
         self._wave = pg.PlotCurveItem(pen=pg.mkPen("#7fb3ff", width=1), connect="pairs")
         self.plots["wave"].addItem(self._wave)
-        self._beat_lines = {k: pg.PlotDataItem(pen=pg.mkPen(QColor(120, 255, 160, 170), width=1), connect="pairs")
+        self._beat_lines = {k: pg.PlotDataItem(pen=pg.mkPen(QColor(120, 255, 160, 150), width=1), connect="pairs")
                             for k in ("stft", "chroma", "wave")}
         for k, item in self._beat_lines.items():
             self.plots[k].addItem(item)
+        self._beat_times = np.zeros(0)
+        self.beats_visible = True
+        self.beat_step = 0  # 1: every beat drawn, 4: every 4th (bar lines), 16 ...; 0: none
+        self.plots["stft"].vb.sigXRangeChanged.connect(lambda *_: self._draw_beats())
+        self.plots["stft"].vb.sigResized.connect(lambda *_: self._draw_beats())
         self._playhead = {k: pg.InfiniteLine(angle=90, pen=pg.mkPen("#ffffff", width=1)) for k in self.plots}
         for k, line in self._playhead.items():
             line.setVisible(False)
@@ -120,12 +161,12 @@ class LiveViews(pg.GraphicsLayoutWidget):
 
     # -- layout and appearance -------------------------------------------------------
     def _pitch_ticks(self, key: str) -> None:
-        """Pitch-class labels that fit the plot's height: all naturals when a semitone has
+        """Pitch-class labels that fit the plot's height: all twelve when a semitone has
         room for a line of text, fewer when the view is short (E and F, B and C are one
-        semitone apart and would overlap), sharps as minor ticks when there is plenty."""
+        semitone apart and would overlap)."""
         px = self.plots[key].getViewBox().height() / 12.0
-        if px >= 13:
-            names = [n for n in NOTE_NAMES if "#" not in n]
+        if px >= LABEL_PX:
+            names = list(NOTE_NAMES)
         elif px >= 7:
             names = ["C", "D", "E", "G", "A", "B"]
         elif px >= 4:
@@ -135,8 +176,11 @@ class LiveViews(pg.GraphicsLayoutWidget):
         else:
             names = ["C"]
         major = [(NOTE_NAMES.index(n) + 0.5, n) for n in names]
-        minor = [(i + 0.5, n) for i, n in enumerate(NOTE_NAMES) if "#" in n] if px >= 26 else []
-        self.plots[key].getAxis("left").setTicks([major, minor])
+        self.plots[key].getAxis("left").setTicks([major, []])
+
+    def _mel_ticks(self) -> None:
+        n = max(1, len(self.mel_freqs))
+        self._axes["mel"].setTicks(mel_ticks(self.mel_freqs, self.plots["mel"].getViewBox().height() / n))
 
     def set_visible_views(self, visible: dict) -> None:
         self._visible.update(visible)
@@ -147,11 +191,10 @@ class LiveViews(pg.GraphicsLayoutWidget):
 
     def _layout(self) -> None:
         self.ci.clear()
-        stretch = {"stft": 4, "mel": 3, "chroma": 2, "beat": 2, "wave": 1}
         keys = self.visible_views() or ["stft"]
         for i, k in enumerate(keys):
             self.ci.addItem(self.plots[k], row=i, col=0)
-            self.ci.layout.setRowStretchFactor(i, stretch[k])
+            self.ci.layout.setRowStretchFactor(i, STRETCH[k])
             self.plots[k].getAxis("bottom").setStyle(showValues=(k == keys[-1]))
             self.plots[k].setLabel("bottom", "time (s)" if k == keys[-1] else None)
 
@@ -180,6 +223,7 @@ class LiveViews(pg.GraphicsLayoutWidget):
             ax.setLabel("Hz")
         mf = self.mel_freqs
         self._axes["mel"].fmt = lambda v: _hz_label(float(np.interp(v, np.arange(len(mf)) + 0.5, mf))) if len(mf) else ""
+        self._mel_ticks()
         self._stft_y = (np.log10(edges_hz[0]), np.log10(edges_hz[-1])) if scale == "log" else (edges_hz[0], edges_hz[-1])
         for k in ("stft", "mel", "chroma", "beat"):
             self.plots[k].enableAutoRange(axis="y", enable=False)
@@ -187,6 +231,23 @@ class LiveViews(pg.GraphicsLayoutWidget):
         self.plots["mel"].setYRange(0, max(1, len(mf)), padding=0)
         self.plots["chroma"].setYRange(0, 12, padding=0)
         self.plots["beat"].setYRange(0, 12, padding=0)
+
+    def show_empty(self, nyquist: float, history_s: float, mel_freqs: np.ndarray, fmin: float = 0.0,
+                   fmax: Optional[float] = None, scale: str = "linear") -> None:
+        """Sensible axes before any audio: 0 … Nyquist, the mel bands, 12 pitch classes,
+        the history from -``history_s`` to now."""
+        fmax = nyquist if fmax is None else fmax
+        edges = np.array([max(fmin, 20.0) if scale == "log" else fmin, fmax])
+        self.set_freq_axes(scale, edges[0], edges[-1], mel_freqs, 1, edges)
+        for img in self.images.values():
+            img.clear()
+        self._wave.setData([], [])
+        self.geometry_info = {}
+        self.mode = "live"
+        self.clear_beats()
+        self.set_playhead(None)
+        self.plots["stft"].vb.setLimits(xMin=-history_s, xMax=0)
+        self.plots["stft"].setXRange(-history_s, 0, padding=0)
 
     # -- images ------------------------------------------------------------------------
     def _set(self, key: str, data: np.ndarray, x0: float, dx: float) -> None:
@@ -243,7 +304,22 @@ class LiveViews(pg.GraphicsLayoutWidget):
         self._wave.setData(xs, ys)
 
     def set_beats(self, beat_times: np.ndarray) -> None:
-        bt = np.asarray(beat_times, dtype=float)
+        self._beat_times = np.asarray(beat_times, dtype=float)
+        self._draw_beats()
+
+    def set_beats_visible(self, on: bool) -> None:
+        self.beats_visible = bool(on)
+        self._draw_beats()
+
+    def _draw_beats(self) -> None:
+        """Beat lines, thinned to every 4th beat (bars in 4/4), every 4 bars, ... when they
+        would be closer than 8 pixels at the current zoom."""
+        bt = self._beat_times if self.beats_visible else np.zeros(0)
+        if len(bt):
+            (x0, x1), _ = self.plots["stft"].vb.viewRange()
+            bt, self.beat_step = beat_marks(bt, x1 - x0, self.plots["stft"].vb.width())
+        else:
+            self.beat_step = 0
         for k, item in self._beat_lines.items():
             if not len(bt):
                 item.setData([], [])

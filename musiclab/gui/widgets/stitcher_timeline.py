@@ -10,12 +10,24 @@ import pyqtgraph as pg
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QColor
 
+#: the first ten songs: Tableau 10 (one green only); beyond, golden-angle hues (below)
 PALETTE = ["#4e79a7", "#f28e2b", "#59a14f", "#e15759", "#76b7b2", "#edc948", "#b07aa1", "#ff9da7",
-           "#9c755f", "#bab0ac", "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b"]
+           "#9c755f", "#bab0ac"]
+_GOLDEN = 0.381966  # 1 - 1/phi: successive hues as far apart as possible, never repeating
 
 
 def song_color(i: int) -> QColor:
-    return QColor(PALETTE[i % len(PALETTE)])
+    """Song ``i``'s colour, unique within any pool: Tableau 10, then hues stepped by the golden
+    angle (offset into the gaps between the palette's hues) with lightness and saturation
+    cycling over three levels, so even neighbours in a pool of 20+ songs differ in hue
+    and brightness."""
+    i = max(0, int(i))
+    if i < len(PALETTE):
+        return QColor(PALETTE[i])
+    j = i - len(PALETTE)
+    hue = (0.07 + j * _GOLDEN) % 1.0
+    level = j % 3
+    return QColor.fromHslF(hue, (0.85, 0.55, 0.7)[level], (0.45, 0.62, 0.33)[level])
 
 
 def envelope(y: np.ndarray, sr: int, bins: int = 4000) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

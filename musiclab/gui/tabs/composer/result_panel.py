@@ -1,0 +1,123 @@
+"""The Composer's right side: what was made (or opened), its piano roll and the loss plot."""
+
+from __future__ import annotations
+
+import math
+from typing import Optional
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QLabel, QSplitter, QVBoxLayout, QWidget
+
+from ....composer.events import Piece
+from ....composer.session import Result, piece_preview, roll_notes
+from ...widgets.composer_loss import LossPlotWidget
+from ...widgets.composer_pianoroll import PianoRollWidget
+
+INTRO = "Press Generate to hear the shipped 'folk' model."
+
+
+def result_text(result: Result, status: str = "") -> str:
+    """The line under a result: what it is, how long, how much of it is copied."""
+    cop = result.copied
+    cop_s = "n/a (fewer than 8 events)" if cop is None else f"{cop:.0%}"
+    if result.audio is not None:
+        length = f"{result.seconds:.1f} s"
+        lufs = result.loudness.get("lufs") if result.loudness else None
+        if lufs is not None and math.isfinite(lufs):
+            length += f" at {lufs:.1f} LUFS (true peak {result.loudness['true_peak_dbfs']:.1f} dBFS)"
+    else:
+        length = status or "audio not rendered yet"
+    text = (f"<b>{result.model_name}</b>: {len(result.events)} events generated after a {len(result.primer)}-event "
+            f"primer, seed {result.seed}, {length}. "
+            f"<b>Copied</b>: {cop_s} of its 8-event n-grams occur verbatim in the training data")
+    if result.self_repeated is not None:
+        text += f"; <b>repeats itself</b>: {result.self_repeated:.0%} of them occurred earlier in this result."
+    else:
+        text += "."
+    return text
+
+
+FEATURE_WORDS = {
+    "pitch_class_hist": "pitch classes", "interval_hist": "melodic intervals", "note_length_hist": "note lengths",
+    "ioi_hist": "rhythm (onset gaps)", "pitch_range": "pitch range", "pitch_count": "pitches used",
+    "in_key": "staying in key", "metric_regularity": "on-beat onsets", "bar_rhythm_repetition": "repeated bar rhythms",
+    "phrase_repetition": "repeated phrases", "longest_repeated_note": "repeated notes", "silence_share": "silence",
+}
+
+
+def musicality_text(rep: dict) -> str:
+    """One line: the tune's mean OA against its corpus, the real tunes' figure, the weakest features."""
+    if rep.get("reason"):
+        return f"<b>Musicality</b>: not judged ({rep['reason']})."
+    ceiling = rep.get("ceiling")
+    real = f"; real tunes of the corpus score {ceiling:.2f}" if ceiling is not None else ""
+    weak = ", ".join(f"{FEATURE_WORDS.get(k, k)} {v:.2f}" for k, v in rep.get("weakest", []))
+    return (f"<b>Musicality</b> against {rep.get('reference_name', 'its corpus')}: <b>{rep['mean_oa']:.2f}</b>{real} "
+            f"(1 = as close as the corpus's own tunes). Furthest from the corpus: {weak}.")
+
+
+class ResultPanel(QWidget):
+    """``result_label`` over the piano roll (``roll``) and the loss plot (``loss_plot``)."""
+
+    def __init__(self, parent: Optional[QWidget] = None):
+        super().__init__(parent)
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(4, 4, 4, 4)
+        self.result_label = QLabel(INTRO)
+        self.result_label.setWordWrap(True)
+        self.result_label.setTextInteractionFlags(Qt.TextSelectableByMouse)
+        lay.addWidget(self.result_label)
+        #: "how this tune compares with its corpus" (the musicality judge), filled by a job
+        self.musicality_label = QLabel("")
+        self.musicality_label.setWordWrap(True)
+        self.musicality_label.setTextInteractionFlags(Qt.TextSelectableByMouse)
+        self.musicality_label.setToolTip(
+            "Overlapped area (OA) of this tune's feature distances to its model's corpus against the corpus's own "
+            "distances (Yang & Lerch 2018, MGEval): 1 = as close to the corpus as its own tunes are. "
+            "Real tunes of the corpus, judged the same way, give the 'real tunes' figure. "
+            "The whole comparison: musiclab-cli composer judge DIR --reference CORPUS")
+        self.musicality_label.hide()
+        lay.addWidget(self.musicality_label)
+        split = QSplitter(Qt.Vertical)
+        self.roll = PianoRollWidget()
+        split.addWidget(self.roll)
+        self.loss_plot = LossPlotWidget()
+        split.addWidget(self.loss_plot)
+        split.setSizes([520, 220])
+        lay.addWidget(split, 1)
+        #: what the roll shows: "result", "preview" or "" (nothing yet)
+        self.showing = ""
+
+    def set_status(self, text: str) -> None:
+        self.result_label.setText(text)
+
+    def show_result(self, result: Result, status: str = "") -> None:
+        n = roll_notes(result.primer, result.events, result.tempo)
+        self.roll.set_notes(n.primer, n.continuation, n.seconds_per_quarter, n.boundary_quarters)
+        self.result_label.setText(result_text(result, status))
+        self.showing = "result"
+
+    def update_text(self, result: Result, status: str = "") -> None:
+        self.result_label.setText(result_text(result, status))
+
+    def show_piece(self, piece: Piece, primer_len: Optional[int], tempo: float) -> None:
+        """An opened piece before any Generate: its primer part and the rest in grey."""
+        n = piece_preview(piece, primer_len, tempo)
+        self.roll.set_notes(n.primer, n.continuation, n.seconds_per_quarter, n.boundary_quarters,
+                            primer_label=n.primer_label, cont_label=n.continuation_label, preview=True)
+        used = "" if primer_len is None else f"; its first {min(primer_len, len(piece.events))} events prime the model"
+        self.result_label.setText(
+            f"<b>{piece.name}</b>: {len(piece.events)} events{used}. Press Generate to continue it.")
+        self.showing = "preview"
+
+    def show_musicality(self, rep: Optional[dict], text: str = "") -> None:
+        """The judge's report on the shown result (None with ``text``: a note, e.g. "judging…")."""
+        if rep is None:
+            self.musicality_label.setText(text)
+            self.musicality_label.setVisible(bool(text))
+            return
+        self.musicality_label.setText(musicality_text(rep))
+        self.musicality_label.show()
+
+    def set_loss(self, steps: list, epochs: list) -> None:
+        self.loss_plot.set_history(steps, epochs)

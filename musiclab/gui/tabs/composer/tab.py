@@ -1,0 +1,245 @@
+"""Composer workbench: corpus -> training -> generation -> piano roll, playback, export.
+
+A thin shell: the user's work lives in :class:`musiclab.composer.session.ComposerSession`;
+the panels (generate, corpus, train on the left; result on the right) drive it through
+jobs on two services ("composer" reads corpora and trains, "composer-generate" loads models,
+generates, renders and exports)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QKeySequence, QShortcut
+from PySide6.QtWidgets import QHBoxLayout, QScrollArea, QSplitter, QVBoxLayout, QWidget
+
+from ....composer.session import DROPPED, MIDI_SUFFIXES, SR, ComposerSession
+from ....composer.session import export as export_result
+from ..base import PLAY_PENDING, WorkbenchTab
+from .corpus_panel import CorpusPanel
+from .generate_panel import GeneratePanel
+from .result_panel import ResultPanel
+from .train_panel import TrainPanel
+
+EXPORT_FILTERS = "MIDI (*.mid);;WAV audio (*.wav);;MP3 audio (*.mp3)"
+
+
+class ComposerTab(WorkbenchTab):
+    key = "composer"
+    title = "Composer"
+
+    def __init__(self, ctx, parent: Optional[QWidget] = None):
+        super().__init__(ctx, parent)
+        self.session = ComposerSession()
+        self._play_after = None  # the render job whose audio plays when it arrives
+        self.train_svc = ctx.make_service("composer")
+        self.gen_svc = ctx.make_service("composer-generate")
+        self.view = ResultPanel()
+        self.gen_box = GeneratePanel(ctx, self.session, self.gen_svc, self.view, self.playable_changed.emit,
+                                     self._primer_changed)
+        self.gen_box.judge_svc = ctx.make_service("composer-judge")
+        self.train_box = TrainPanel(ctx, self.session, self.train_svc, self.view.set_loss, self._trained)
+        self.corpus_box = CorpusPanel(ctx, self.session, self.train_svc, self._corpus_loaded,
+                                      busy=lambda: self.train_box.running)
+        self._build_ui()
+
+    def _build_ui(self) -> None:
+        root = QHBoxLayout(self)
+        split = QSplitter(Qt.Horizontal)
+        root.addWidget(split)
+        side = QWidget()
+        sl = QVBoxLayout(side)
+        sl.setContentsMargins(4, 4, 4, 4)
+        for box in (self.gen_box, self.corpus_box, self.train_box):
+            sl.addWidget(box)
+        sl.addStretch(1)
+        scroll = QScrollArea()
+        scroll.setWidgetResizable(True)
+        scroll.setWidget(side)
+        scroll.setMinimumWidth(440)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
+        split.addWidget(scroll)
+        split.addWidget(self.view)
+        split.setSizes([460, 820])
+        self.gen_box.play_btn.clicked.connect(self.toggle_play)
+        self.gen_box.export_btn.clicked.connect(self.export)
+        self.gen_box.mood_btn.clicked.connect(self.rate_mood)
+        # (Ctrl+E is the window's File > Export, which calls self.export)
+        for seq, fn in (("Ctrl+G", self.generate), ("Ctrl+T", self.start_training), ("Ctrl+P", self.toggle_play)):
+            QShortcut(QKeySequence(seq), self, activated=fn)
+
+    # -- the user's work, as tests and the window read it ----------------------------------
+    @property
+    def result(self):
+        return self.session.result
+
+    @result.setter
+    def result(self, value) -> None:
+        self.session.set_result(value)
+
+    @property
+    def audio(self):
+        return self.session.audio
+
+    @property
+    def corpus(self):
+        return self.session.corpus
+
+    @property
+    def dropped_corpus(self):
+        return self.session.dropped_corpus
+
+    @property
+    def history(self) -> list:
+        return self.train_box.history
+
+    def generate(self) -> None:
+        self.gen_box.generate()
+
+    def start_training(self) -> None:
+        self.train_box.start_training()
+
+    # -- panels talking to each other ------------------------------------------------------
+    def _corpus_loaded(self, name: str, corpus) -> None:
+        self.gen_box.fill_pieces(notify=False)
+        if name == DROPPED and corpus.pieces:
+            self._show_piece()  # an opened file appears in the roll at once, before any Generate
+        else:
+            self._primer_changed()
+
+    def _primer_changed(self) -> None:
+        if self.session.result is None or self.view.showing == "preview":
+            self._show_piece()
+
+    def _show_piece(self) -> None:
+        g = self.gen_box
+        piece = self.session.piece(g.primer_mode(), g.piece_index())
+        if piece is not None:
+            self.view.show_piece(piece, g.primer_len.value(), g.tempo_spin.value())
+
+    def _trained(self, name: str) -> None:
+        self.gen_box.refresh_models(select=name or None)
+
+    # -- files -----------------------------------------------------------------------------
+    def accepts(self, path: Path) -> bool:
+        return Path(path).suffix.lower() in MIDI_SUFFIXES
+
+    def open_files(self, paths: list[Path]) -> None:
+        good, bad = self.session.open_dropped(paths)
+        if bad:  # one message naming every file that is not MIDI
+            text = bad[0] if len(bad) == 1 else f"{len(bad)} files skipped:\n" + "\n".join(bad)
+            self.ctx.notify(text, error=True)
+        if good:
+            self.gen_box.set_primer_mode("dropped")
+            self.corpus_box.load_dropped(good)
+
+    # -- transport / export ----------------------------------------------------------------
+    def playable_audio(self):
+        res = self.session.result
+        if res is None:
+            return None
+        if res.audio is None:
+            job = self.gen_box.render_job
+            if job is None or job.done:
+                return None
+            if self._play_after is not job:  # rendering: play once it is there
+                self._play_after = job
+                job.on_result(lambda _r: self._play_now())
+            return PLAY_PENDING
+        if len(res.audio) == 0:
+            return None
+        return res.audio, SR, f"Composer: {res.model_name} seed {res.seed}"
+
+    def _play_now(self) -> None:
+        pa = self.playable_audio()
+        if pa is not None and pa is not PLAY_PENDING:
+            self.ctx.player.play(pa[0], pa[1], pa[2], owner=self)
+
+    def toggle_play(self) -> None:
+        player = self.ctx.player
+        if getattr(player, "owner", None) is self and player.state in ("playing", "paused"):
+            player.toggle()
+            return
+        if self.session.result is None:
+            self.ctx.notify("Generate something first.")
+            return
+        available = getattr(player, "available", None)
+        if available is not None:
+            ok, why = available()
+            if not ok:  # a note in the status bar, never a dialog
+                self.ctx.notify(f"No sound: {why}")
+                return
+        pa = self.playable_audio()
+        if pa is None:
+            self.ctx.notify("Generate something first.")
+        elif pa is PLAY_PENDING:
+            self.ctx.notify("Rendering the audio; it plays when ready.")
+        else:
+            player.play(pa[0], pa[1], pa[2], owner=self)
+
+    def on_playback_position(self, seconds: float) -> None:
+        self.view.roll.set_cursor(seconds)
+
+    def export(self) -> None:
+        res = self.session.result
+        if res is None:
+            self.ctx.notify("Nothing to export yet: generate a piece first.")
+            return
+        path, chosen = self.ask_save_path("Export composition", f"composer-{res.seed}.mid", EXPORT_FILTERS)
+        if path is None:
+            return
+        if not path.suffix:
+            path = path.with_suffix(".wav" if "WAV" in chosen else ".mp3" if "MP3" in chosen else ".mid")
+        self.export_to(path)
+
+    def export_to(self, path):
+        """Write the result to ``path`` in a job (MIDI, WAV or MP3 by its extension);
+        returns the :class:`Job`, whose value is the written path."""
+        res = self.session.result
+        if res is None:
+            self.ctx.notify("Nothing to export yet: generate a piece first.")
+            return None
+        p = Path(path)
+        job = self.gen_svc.submit(export_result, res, p, label=f"Exporting {p.name}")
+        job.on_result(lambda out: self.ctx.notify(f"Exported {Path(out).name}."))
+        job.on_error(lambda msg: self.view.set_status(f"Could not export '{p.name}': {msg}"))
+        return job
+
+    def rate_mood(self):
+        """Write the result's audio to the user folder (a job) and hand it to the Emotion tab,
+        which predicts where it sits on the valence/arousal plane. Returns the Job (or None)."""
+        from ....paths import user_data_dir
+
+        res = self.session.result
+        if res is None:
+            self.ctx.notify("Nothing to rate yet: generate a piece first.")
+            return None
+        out = user_data_dir() / "results" / f"composer-{res.model_name}-{res.seed}.wav"
+        job = self.gen_svc.submit(export_result, res, out, label="Preparing the tune for the Emotion tab")
+        job.on_result(lambda path: self.ctx.send_to("emotion", [path]))
+        job.on_error(lambda msg: self.view.set_status(f"Could not hand the tune to Emotion: {msg}"))
+        return job
+
+    # -- settings / lifetime ---------------------------------------------------------------
+    def persist(self) -> dict:
+        g, t = self.gen_box, self.train_box
+        return {"model": g.model_combo, "length": g.length_spin, "primer_len": g.primer_len,
+                "temperature": g.temp_spin, "topk": g.topk_spin, "topp": g.topp_spin, "repeat": g.repeat_spin,
+                "seed": g.seed_spin, "keep_seed": g.keep_seed, "tempo": g.tempo_spin, "instrument": g.instr_combo,
+                "preset": t.preset_combo, "seq_len": t.seq_spin, "epochs": t.epochs_spin, "name": t.name_edit,
+                "corpus": self.corpus_box.corpus_combo}
+
+    def save_settings(self, settings) -> None:
+        super().save_settings(settings)
+        settings.setValue("dropped", [str(p) for p in self.session.dropped])
+
+    def restore_settings(self, settings) -> None:
+        super().restore_settings(settings)
+        saved = settings.value("dropped", [], type=list) or []
+        paths = [Path(p) for p in saved if isinstance(p, str) and Path(p).exists()]
+        if paths:  # the files the user opened (paths only; read again in a job, from the cache)
+            self.open_files(paths)
+
+    def shutdown(self) -> None:
+        self.train_box.shutdown()

@@ -1,0 +1,41 @@
+"""What the Stitcher panels share: choices, texts, colours and how a score reads."""
+
+from __future__ import annotations
+
+import math
+
+from PySide6.QtGui import QColor
+
+from ...widgets.stitcher_timeline import song_color
+
+SCORERS = [("edge", "Learned (default model)"), ("boundary", "Boundary similarity (hand-made)"),
+           ("seed", "Seed CNN-LSTM (preset)"), ("random", "Random (chance)")]
+CHUNKINGS = [("beats", "Beats"), ("bars", "Bars (4 beats)"), ("fixed", "Fixed length"), ("silence", "On silence")]
+EMPTY_POOL = "Empty pool: press <b>Demo pool</b>, add files or a folder, or drop songs on the window."
+NO_JOIN = "Click a join (dashed line) in the result, or press Alt+Right, to see the next-best chunks."
+
+SEAM_FIELDS = [
+    ("joins", "Joins", "Number of joins in the built song"),
+    ("median_z", "Median seam novelty", "Spectral novelty at each join as a z-score against ordinary moments "
+     "inside the source songs.\n≤ 1: a join is no more surprising than the music itself."),
+    ("max_z", "Roughest seam", "The join with the highest novelty z-score (drawn red in the result if above 2)"),
+    ("jump", "Largest sample jump", "Largest sample-to-sample jump at a join, against the 99th percentile "
+     "of jumps inside the source songs (a crossfade keeps it small: no clicks)"),
+]
+
+
+def text_color(song: int) -> QColor:
+    """The song's colour, darkened where it would be pale as text on a light list."""
+    c = song_color(song)
+    return c.darker(150) if c.lightness() > 150 else c
+
+
+def format_score(s: float, kind: str) -> str:
+    """A join score as the user reads it: the learned default's pool-normalised
+    log-probabilities (``kind == "logprob"``) as a match probability in %, other scorers'
+    similarities as numbers."""
+    if not math.isfinite(s):
+        return "–"
+    if kind == "logprob":
+        return f"{100.0 * math.exp(min(0.0, s)):.0f}%"
+    return f"{s:.2f}"
