@@ -294,8 +294,11 @@ def test_cli_eval_json_last_line(tmp_path, capsys):
     model = random_model(tmp_path / "rand.pt", "linear")
     assert main(["emotion", "eval", "--data", str(root), "--model", str(model), "--json"]) == 0
     out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
-    assert list(out) == ["clips", "accuracy", "macro_f1", "arousal_accuracy", "valence_accuracy", "per_class",
-                         "confusion"]
+    assert list(out)[:7] == ["clips", "accuracy", "macro_f1", "arousal_accuracy", "valence_accuracy", "per_class",
+                             "confusion"]
+    # honest numbers: skipped clips counted, material the model trained on detected (or said to be unknowable)
+    assert out["n_skipped"] == 0 and out["in_sample"] == 0 and out["in_sample_known"] is False
+    assert "cannot be detected" in out["warning"]
     assert out["clips"] == 4 and set(out["per_class"]) == {"Q1", "Q2", "Q3", "Q4"}
     assert set(out["per_class"]["Q1"]) == {"precision", "recall", "f1"}
     assert np.array(out["confusion"]).shape == (4, 4) and np.array(out["confusion"]).sum() == 4
@@ -367,3 +370,44 @@ def test_ensemble_member_names_are_validated(tmp_path):
         torch.save(obj, p)
         with pytest.raises(ModelFileError):
             load(str(p))
+
+
+def test_train_options_are_checked_before_reading_any_data(tmp_path):
+    from musiclab.emotion.train import TrainError, TrainOptions, train
+
+    nowhere = [tmp_path / "nowhere"]
+    with pytest.raises(TrainError, match="Unknown architecture"):
+        train(nowhere, tmp_path / "x.pt", arch="vgg")
+    with pytest.raises(TrainError, match="weights"):
+        train(nowhere, tmp_path / "x.pt", TrainOptions(ensemble_weights={"vgg": 1.0}))
+    with pytest.raises(TrainError, match="at least one CRNN"):
+        train(nowhere, tmp_path / "x.pt", TrainOptions(ensemble_weights={"crnn": 1.0}), crnn_members=0)
+    with pytest.raises(TypeError):
+        train(nowhere, tmp_path / "x.pt", epochz=3)
+    # the shipped default's members: the two musicnn regressions, equal weights
+    assert TrainOptions().members() == (["musicnn", "musicnn-mtt"], {"musicnn": 0.5, "musicnn-mtt": 0.5})
+    members, weights = TrainOptions(ensemble_weights={"linear": 0.25, "crnn": 0.75}, crnn_members=3).members()
+    assert members == ["linear", "crnn", "crnn#1", "crnn#2"] and weights["crnn#2"] == pytest.approx(0.25)
+
+
+def test_train_steps_compose_to_train(tmp_path):
+    """plan -> fit -> validate -> save by hand writes the file train() writes."""
+    import torch
+    from musiclab.emotion import train as T
+
+    root = make_labelled_folder(tmp_path / "set", per_class=2, seconds=2.0)
+    opts = T.TrainOptions(arch="linear", val_fraction=0.25, cache_dir=tmp_path / "cache")
+    hooks = T.Hooks()
+    p = T.plan([root], opts, hooks)
+    assert p.members == ["linear"] and len(p.train_set) + len(p.val_set) == 8 and len(p.val_set) >= 1
+    assert not set(p.train_set.groups) & set(p.val_set.groups)
+    f = T.fit(p, hooks)
+    v = T.validate(p, f, hooks)
+    assert set(v["members"]) == {"linear"} and "validation" in v
+    path = T.save(p, f, tmp_path / "steps.pt", v["validation"])
+    rep = T.train([root], tmp_path / "whole.pt", opts)
+    a = torch.load(path, weights_only=True)
+    b = torch.load(tmp_path / "whole.pt", weights_only=True)
+    assert set(a["state_dict"]) == set(b["state_dict"])
+    assert all(torch.equal(a["state_dict"][k], b["state_dict"][k]) for k in a["state_dict"])
+    assert rep["validation"] == v["validation"] and a["meta"]["validation"] == b["meta"]["validation"]

@@ -14,6 +14,8 @@ def add_parser(subparsers) -> None:
     pp.add_argument("--model", default="default", help="model name (default, seed-cnn, seed-lstm, ...) or .pt path")
     pp.add_argument("--json", action="store_true", help="print one JSON object (results + errors) as the last line")
     pp.add_argument("--segments", action="store_true", help="also print the per-segment timeline")
+    pp.add_argument("--csv", metavar="OUT.csv", default=None,
+                    help="also write the results table as CSV (the columns of the app's Export CSV)")
     pp.set_defaults(func=_predict)
 
     pt = sub.add_parser("train", help="train or fine-tune a model on labelled folders (Q1..Q4 subfolders or CSV)")
@@ -72,12 +74,15 @@ def _threads(n: int) -> None:
 
 def _predict(args) -> int:
     from ..jobs import TextProgress, json_line
-    from .predict import get_model, predict_files
+    from .predict import get_model
+    from .session import EmotionSession, predict
 
-    model = get_model(args.model)
-    res = predict_files(args.files, model, on_progress=TextProgress("emotion"))
+    session = EmotionSession(args.model)
+    res = predict(args.files, get_model(args.model), on_progress=TextProgress("emotion"), on_partial=session.add)
     for e in res["errors"]:
         print(f"error: {e['error']}", file=sys.stderr)
+    if args.csv and len(session):
+        print(f"wrote {session.export_csv(args.csv)}", file=sys.stderr)
     if args.json:
         if not args.segments:
             for r in res["results"]:
@@ -101,7 +106,8 @@ def _train(args) -> int:
 
     from ..jobs import TextProgress, json_line
     from ..models import user_models_dir
-    from .train import train
+    from .session import train_model
+    from .train import TrainOptions
 
     _threads(args.threads)
     out = Path(args.out)
@@ -126,12 +132,13 @@ def _train(args) -> int:
         return 2
     from .train import DEFAULT_CRNN_MEMBERS
 
-    rep = train(args.data, out, arch=args.arch, ensemble_weights=weights, epochs=args.epochs, val_fraction=args.val_fraction,
-                crnn_members=args.crnn_members or DEFAULT_CRNN_MEMBERS, member_seed=args.member_seed,
-                last_epoch=args.last_epoch, axis_heads=not args.no_axis_heads, calibrate=not args.no_calibrate,
-                refit_all=args.refit_all, init=args.init, seed=args.seed, cache_dir=args.cache,
-                workers=args.workers, on_progress=TextProgress("train"),
-                log=lambda s: print(s, file=sys.stderr, flush=True))
+    opts = TrainOptions(arch=args.arch, ensemble_weights=weights, epochs=args.epochs, val_fraction=args.val_fraction,
+                        crnn_members=args.crnn_members or DEFAULT_CRNN_MEMBERS, member_seed=args.member_seed,
+                        last_epoch=args.last_epoch, axis_heads=not args.no_axis_heads,
+                        calibrate=not args.no_calibrate, refit_all=args.refit_all, init=args.init, seed=args.seed,
+                        cache_dir=args.cache, workers=args.workers)
+    rep = train_model(args.data, out, on_progress=TextProgress("train"),
+                      log=lambda s: print(s, file=sys.stderr, flush=True), options=opts)
     if "validation" in rep:
         v = rep["validation"]
         print(f"validation ({rep['val_clips']} clips of unseen artists): accuracy {v['accuracy']:.3f}, "
@@ -146,14 +153,17 @@ def _train(args) -> int:
 
 def _eval(args) -> int:
     from ..jobs import TextProgress, json_line
-    from .predict import evaluate_labelled
+    from .session import evaluate
 
     _threads(args.threads)
-    res = evaluate_labelled(args.data, args.model, on_progress=TextProgress("eval"))
+    res = evaluate(args.data, args.model, on_progress=TextProgress("eval"))
     for s in res.get("skipped", []):
         print(f"skipped: {s}", file=sys.stderr)
-    keys = ["clips", "accuracy", "macro_f1", "arousal_accuracy", "valence_accuracy", "per_class", "confusion"]
-    out = {k: res[k] for k in keys}
+    if res.get("warning"):
+        print(f"warning: {res['warning']}", file=sys.stderr)
+    keys = ["clips", "accuracy", "macro_f1", "arousal_accuracy", "valence_accuracy", "per_class", "confusion",
+            "n_skipped", "in_sample", "in_sample_known", "n_unseen", "unseen", "warning"]
+    out = {k: res[k] for k in keys if k in res}
     for k in ("spearman_valence", "spearman_arousal"):
         if k in res:
             out[k] = res[k]

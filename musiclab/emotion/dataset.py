@@ -214,9 +214,11 @@ def _load_csv(path: Path) -> LabelledSet:
 # -- feature cache -------------------------------------------------------------------------
 
 def _cache_key(path: Path) -> str:
-    st = path.stat()
-    h = hashlib.sha1(f"{path.resolve()}|{st.st_size}|{int(st.st_mtime)}|v1".encode()).hexdigest()[:20]
-    return h
+    """By the file's content (:func:`musiclab.fingerprint.fingerprint`), not its path or
+    time stamp: a moved or re-copied folder of clips is still a cache hit."""
+    from ..fingerprint import fingerprint
+
+    return hashlib.sha1(f"{fingerprint(path)}|v2".encode()).hexdigest()[:20]
 
 
 def default_cache_dir() -> Path:

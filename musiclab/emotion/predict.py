@@ -9,8 +9,10 @@ stays bounded whatever the length.
 
 from __future__ import annotations
 
+import os
+
 from pathlib import Path
-from typing import Union
+from typing import Optional, Union
 
 import numpy as np
 
@@ -172,27 +174,79 @@ def predict_files(paths, model: ModelArg = None, should_stop: ShouldStop = None,
     return {"results": results, "errors": errors}
 
 
+def _model_key(m: EmotionModel) -> str:
+    import hashlib
+    import json
+
+    meta = json.dumps(m.meta, sort_keys=True, default=str)
+    return hashlib.sha1(f"{m.name}|{meta}".encode()).hexdigest()[:16]
+
+
+def _cached_prediction(path: Path, m: EmotionModel, cache_dir: Optional[Path], should_stop: ShouldStop) -> dict:
+    """:func:`predict_file`, kept on disk by the file's *content* (a moved or re-copied folder
+    is still a hit) and the model's identity."""
+    import json
+
+    from ..fingerprint import fingerprint
+
+    cf = None
+    if cache_dir is not None:
+        try:
+            cf = Path(cache_dir) / _model_key(m) / f"{fingerprint(path)}.json"
+        except OSError:
+            cf = None
+    if cf is not None and cf.is_file():
+        try:
+            r = json.loads(cf.read_text())
+            r["file"] = str(path)
+            return r
+        except (OSError, ValueError):
+            pass
+    r = predict_file(path, m, should_stop=should_stop)
+    if cf is not None:
+        from ..jobs import json_line
+
+        cf.parent.mkdir(parents=True, exist_ok=True)
+        tmp = cf.with_suffix(f".{os.getpid()}.partial")
+        tmp.write_text(json_line(r))
+        os.replace(tmp, cf)
+    return r
+
+
 def evaluate_labelled(source, model: ModelArg = None, should_stop: ShouldStop = None,
-                      on_progress: OnProgress = None) -> dict:
+                      on_progress: OnProgress = None, cache_dir: Optional[Path] = "default") -> dict:
     """Predict every labelled clip of a folder/CSV and compute the metrics.
 
     Returns the metrics dict of :func:`~musiclab.emotion.metrics.evaluate` plus
-    ``skipped`` (labels or files that could not be used, with reasons) and
-    ``predictions`` (per file: true and predicted quadrant, probabilities).
+    ``skipped`` (labels or files that could not be used, with reasons), ``n_skipped``,
+    ``predictions`` (per file: true and predicted quadrant, probabilities, ``in_sample``),
+    and the honesty fields: ``in_sample`` (how many clips the model trained on, recognised by
+    content fingerprint against the model's metadata), ``in_sample_known`` (whether the
+    metadata allowed the check), ``unseen`` (the metrics on the other clips only, None if
+    fewer than 4) and ``warning`` (words for the user, or "").
+    Predictions are cached by file content and model (``cache_dir=None`` turns that off).
     """
+    from ..fingerprint import in_sample as find_in_sample
     from .dataset import load_labelled
     from .metrics import evaluate
 
     m = get_model(model)
+    if cache_dir == "default":
+        from ..paths import user_cache_dir
+
+        cache_dir = user_cache_dir() / "emotion-predictions"
     ds = load_labelled(source, should_stop=should_stop)
     skipped = list(ds.skipped)
+    ins = find_in_sample([it.path for it in ds.items], m.meta.get("trained_clips", ()),
+                         m.meta.get("trained_on", ()))
+    trained = set(ins["files"])
     y, probs, vals, ars, preds = [], [], [], [], []
     n = len(ds.items)
     for i, it in enumerate(ds.items):
         check_stop(should_stop)
         report(on_progress, i, n, it.path.name)
         try:
-            r = predict_file(it.path, m, should_stop=should_stop)
+            r = _cached_prediction(it.path, m, cache_dir, should_stop)
         except Cancelled:
             raise
         except Exception as exc:
@@ -204,14 +258,37 @@ def evaluate_labelled(source, model: ModelArg = None, should_stop: ShouldStop = 
         vals.append(it.valence)
         ars.append(it.arousal)
         preds.append({"file": str(it.path), "true": QUADRANTS[it.label], "pred": r["quadrant"], "probs": pr,
-                      "valence": r["valence"], "arousal": r["arousal"]})
+                      "valence": r["valence"], "arousal": r["arousal"], "in_sample": str(it.path) in trained})
     report(on_progress, n, n, "done")
     if not y:
         raise MusiclabError(f"None of the {n} labelled files could be read.")
     numeric = all(v is not None for v in vals) and all(a is not None for a in ars)
-    out = evaluate(np.array(y), np.array(probs), np.array(vals, float) if numeric else None,
-                   np.array(ars, float) if numeric else None)
+
+    def metrics(mask, with_roc=True):
+        idx = np.flatnonzero(mask)
+        return evaluate(np.array(y)[idx], np.array(probs)[idx],
+                        np.array(vals, float)[idx] if numeric else None,
+                        np.array(ars, float)[idx] if numeric else None, with_roc=with_roc)
+
+    in_mask = np.array([p["in_sample"] for p in preds])
+    out = metrics(np.ones(len(y), bool))
+    n_in = int(in_mask.sum())
+    out["unseen"] = metrics(~in_mask, with_roc=False) if (~in_mask).sum() >= 4 else None
+    out["n_unseen"] = int((~in_mask).sum())
+    out["in_sample"] = n_in
+    out["in_sample_known"] = ins["known"]
+    if n_in:
+        acc = out["unseen"]["accuracy"] if out["unseen"] else None
+        out["warning"] = (f"{n_in} of {len(y)} clips were in the model's training material: the figures on "
+                          f"all clips are not a test of the model. "
+                          + (f"On the {out['n_unseen']} unseen clips accuracy is {acc:.3f}."
+                             if acc is not None else "Too few unseen clips to score."))
+    elif not ins["known"]:
+        out["warning"] = "The model's metadata names no training material, so in-sample clips cannot be detected."
+    else:
+        out["warning"] = ""
     out["model"] = m.name
     out["skipped"] = skipped
+    out["n_skipped"] = len(skipped)
     out["predictions"] = preds
     return out
