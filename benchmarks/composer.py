@@ -25,6 +25,8 @@ def main() -> int:
     ap.add_argument("--events", type=int, default=500)
     ap.add_argument("--train-steps", type=int, default=20)
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--judge-files", type=int, default=100,
+                    help="Nottingham files for the musicality-report timing (0 = skip it)")
     args = ap.parse_args()
 
     import torch
@@ -86,8 +88,34 @@ def main() -> int:
         "torch_threads": args.threads,
         "cpu_count": os.cpu_count(),
     }
+    if args.judge_files > 0:
+        res.update(_judge_timing(args.judge_files))
     print(json.dumps(res))
     return 0
+
+
+def _judge_timing(n_files: int) -> dict:
+    """Musicality report: MIDI files read + featurised per second, and one tune judged against
+    the reference (what a Composer panel would call after each generation)."""
+    from musiclab.composer.generate import events_to_notes, generate
+    from musiclab.composer.judge import Reference, load_features
+    from musiclab.composer.model import load_composer
+    from musiclab.paths import shared_data_dir
+
+    files = sorted((shared_data_dir() / "midi" / "nottingham").glob("*.mid"))[:n_files]
+    t = time.perf_counter()
+    names, feats, _ = load_features(files)
+    read_s = time.perf_counter() - t
+    t = time.perf_counter()
+    ref = Reference(names, feats)
+    ref_s = time.perf_counter() - t
+    ev = generate(load_composer("folk"), [], 200, temperature=0.9, top_p=0.95, seed=0)
+    t = time.perf_counter()
+    rep = ref.judge_notes(events_to_notes(ev))
+    one_s = time.perf_counter() - t
+    return {"judge_files": len(files), "judge_files_per_s": round(len(files) / read_s, 1),
+            "judge_reference_build_s": round(ref_s, 3), "judge_one_tune_s": round(one_s, 3),
+            "judge_one_tune_mean_oa": round(rep["mean_oa"], 3)}
 
 
 if __name__ == "__main__":

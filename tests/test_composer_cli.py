@@ -34,7 +34,8 @@ def test_train_eval_generate(tmp_path, capsys):
     rc = main(["composer", "eval", "--model", str(model), "--midi", str(test_dir), "--json", "--workers", "1"])
     res = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert rc == 0
-    assert list(res) == EVAL_KEYS
+    assert list(res) == EVAL_KEYS + ["in_sample", "fair_fight"]
+    assert res["in_sample"]["pieces"] == 0 and res["fair_fight"]["unseen"]["pieces"] == 2  # trained on files[:6]
     assert res["pieces"] == 2 and res["skipped"] == 1 and res["events"] > 100
     assert list(res["baselines"]["trigram"]) == ["top1", "nll_per_event"]
 

@@ -106,9 +106,11 @@ def tiny(tmp_path_factory):
     assert tr and va
     out = tmp_path_factory.mktemp("m") / "tiny.pt"
     m = prepare_model("small", tr, va, ["nottingham"])
-    hist = []
-    res = train_model(m, tr, va, out, epochs=2, seq_len=32, batch=8, history=hist)
+    points = []
+    res = train_model(m, tr, va, out, epochs=2, seq_len=32, batch=8, on_partial=points.append)
+    hist = res["history"]
     assert out.is_file() and len(hist) == 2
+    assert [p.record for p in points if p.kind == "val"] == hist  # loss points reach on_partial
     assert hist[-1]["val_loss"] < math.log(enc.VOCAB)  # learnt something beyond uniform
     return load_composer(out), c, va
 

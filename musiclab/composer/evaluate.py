@@ -286,9 +286,13 @@ def _score_seed_model(model, pieces, should_stop, on_progress, total_events):
 
 
 def evaluate(model, corpus, beam: int = 8, should_stop: ShouldStop = None, on_progress: OnProgress = None,
-             use_copy: bool = True) -> dict:
+             use_copy: bool = True, fight: bool = False, cross_fit: bool = False) -> dict:
+    """Top-1/top-5/NLL of ``model`` on ``corpus`` (with its copy mixture unless ``use_copy`` is
+    False). ``fight``: add ``in_sample`` (how many pieces the model trained on or chose its
+    checkpoint/mixture on) and ``fair_fight`` (:func:`fair_fight`; ``cross_fit`` too)."""
     total = corpus.n_events
     pieces = corpus.pieces
+    records = None
     if model.arch in ("event-lstm", "event-lstm-v2"):
         records = event_records(model, pieces, beam, should_stop=should_stop, on_progress=on_progress,
                                 total_events=total)
@@ -299,7 +303,7 @@ def evaluate(model, corpus, beam: int = 8, should_stop: ShouldStop = None, on_pr
     if model.trigram is not None:
         tg = Trigram(model.trigram).score([p.events for p in pieces])
         base = {"top1": tg["top1"], "nll_per_event": tg["nll_per_event"]}
-    return {
+    res = {
         "pieces": len(pieces),
         "skipped": len(corpus.skipped),
         "events": n,
@@ -309,3 +313,293 @@ def evaluate(model, corpus, beam: int = 8, should_stop: ShouldStop = None, on_pr
         "oov_rate": 1 - n_repr / n if n else None,
         "baselines": {"trigram": base},
     }
+    if fight:
+        ff, ins = fair_fight(model, corpus, records, cross_fit=cross_fit, should_stop=should_stop)
+        seen = set(ins["validation"]) | set(ins["trained"])
+        res["in_sample"] = {"pieces": sum(p.name in seen for p in pieces),
+                            "trained": len(ins["trained"]), "validation": len(ins["validation"]),
+                            "unseen": sum(p.name not in seen for p in pieces),
+                            "names": sorted(seen)[:200], "sources_missing": ins["sources_missing"]}
+        res["fair_fight"] = ff
+    return res
+
+
+# --------------------------------------------------------------------------- the fair fight
+#: What the baseline rows are scored on (reported with the figures).
+BASELINE_UNIT = ("LSTM rows: the model's events (exact pitches + duration); trigram and copy rows: the seed's "
+                 "tokens (chords as pitch classes), a coarser unit, which favours the baselines")
+
+
+def _base_tokens(model, pieces):
+    """Per piece: trigram ids of its seed tokens (None = not in the training vocabulary) and
+    the tokens themselves (the copy's keys)."""
+    tg = Trigram(model.trigram)
+    out = []
+    for p in pieces:
+        toks = [seed_token(e) for e in p.events]
+        out.append((toks, [tg.index.get(t) for t in toks]))
+    return tg, out
+
+
+def _base_dists(tg, ids, base: str):
+    """The base model's distribution before every event of one piece (views into caches)."""
+    u = v = 0
+    for w in ids:
+        yield tg.dist(u, v) if base == "trigram" else tg.p1
+        if w is not None and w > 0:
+            u, v = v, w
+        else:
+            u, v = v, 0
+
+
+def fit_base_copy(model, pieces, base: str, betas=(0.25, 0.5, 1.0, 2.0, 4.0)):
+    """The copy mixture of a baseline (``base`` = "trigram" or "unigram", both the model's stored
+    counts of its training pieces) fitted by maximum likelihood on ``pieces``, exactly as
+    :func:`fit_copy` fits the LSTM's (over the events the baseline knows)."""
+    import numpy as np
+
+    from .selfcopy import CopyParams, bucket, fit_lambdas, piece_copy_stats
+
+    tg, toks = _base_tokens(model, pieces)
+    pms = []
+    for _, ids in toks:
+        pms.append([float(d[w]) if w else 0.0 for d, w in zip(_base_dists(tg, ids, base), ids)])
+    best = None
+    for beta in betas:
+        bs, pm, pc = [], [], []
+        for (keys, ids), pmi in zip(toks, pms):
+            Ls, _, ptrue = piece_copy_stats(keys, beta)
+            for i, w in enumerate(ids):
+                if w:
+                    bs.append(bucket(int(Ls[i])))
+                    pm.append(pmi[i])
+                    pc.append(ptrue[i])
+        if not bs:
+            raise MusiclabError("No known events to fit the baseline's copy mixture on.")
+        lam, ll = fit_lambdas(np.asarray(bs), np.asarray(pm), np.asarray(pc))
+        if best is None or ll > best[2]:
+            best = (beta, lam, ll)
+    return CopyParams(best[0], best[1])
+
+
+def score_base(model, pieces, base: str = "trigram", copy=None) -> dict:
+    """top-1 / top-5 (over all events; an event outside the training vocabulary is a miss unless
+    the copy proposes it) and NLL per event (over the events the baseline knows) of the stored
+    trigram or unigram of the model's training pieces, alone or with the copy mixture ``copy``."""
+    import math
+
+    import numpy as np
+
+    from .selfcopy import piece_copy_stats
+
+    tg, toks = _base_tokens(model, pieces)
+    n = known = h1 = h5 = 0
+    nll = 0.0
+    for keys, ids in toks:
+        if copy is not None:
+            Ls, dists, ptrue = piece_copy_stats(keys, copy.beta)
+        for i, (d, w) in enumerate(zip(_base_dists(tg, ids, base), ids)):
+            n += 1
+            lam = copy.lam_for(int(Ls[i])) if copy is not None else 0.0
+            if lam > 0:
+                mixed = (1 - lam) * d
+                extra = {}
+                for k, pk in dists[i].items():
+                    j = tg.index.get(k)
+                    if j:
+                        mixed[j] += lam * pk
+                    else:
+                        extra[k] = lam * pk
+                top = np.argpartition(-mixed, 5)[:5] if mixed.size > 5 else np.arange(mixed.size)
+                cand = [(float(mixed[j]), tg.tokens[j]) for j in top] + [(p, k) for k, p in extra.items()]
+                p_true = (1 - lam) * (float(d[w]) if w else 0.0) + lam * ptrue[i]
+            else:
+                top = np.argpartition(-d, 5)[:5] if d.size > 5 else np.arange(d.size)
+                cand = [(float(d[j]), tg.tokens[j]) for j in top]
+                p_true = float(d[w]) if w else 0.0
+            cand.sort(key=lambda c: -c[0])
+            ranked = [k for _, k in cand[:5]]
+            if ranked and ranked[0] == keys[i]:
+                h1 += 1
+            if keys[i] in ranked:
+                h5 += 1
+            if w:
+                known += 1
+                nll -= math.log(max(p_true, 1e-300))
+    return {"top1": h1 / n if n else None, "top5": h5 / n if n else None,
+            "nll_per_event": nll / known if known else None, "oov_rate": 1 - known / n if n else None, "events": n}
+
+
+def _row(n, n_repr, h1, h5, nll) -> dict:
+    return {"top1": h1 / n if n else None, "top5": h5 / n if n else None,
+            "nll_per_event": nll / n_repr if n_repr else None, "oov_rate": 1 - n_repr / n if n else None,
+            "events": n}
+
+
+def fight_rows(model, records, pieces, lstm_copy, base_copies: dict) -> dict:
+    """Every contender on the same pieces: the LSTM alone and with its copy mixture, the
+    trigram alone and with its copy mixture, the copy alone (on the unigram)."""
+    return {
+        "lstm": _row(*combine(records)) if records is not None else None,
+        "lstm_copy": _row(*combine(records, lstm_copy)) if records is not None and lstm_copy is not None else None,
+        "trigram": score_base(model, pieces, "trigram"),
+        "trigram_copy": score_base(model, pieces, "trigram", base_copies.get("trigram")),
+        "copy": score_base(model, pieces, "unigram", base_copies.get("unigram")),
+    }
+
+
+# --------------------------------------------------------------------------- in-sample pieces
+def _resolve_source(s: str):
+    from pathlib import Path
+
+    from ..paths import resources_dir, shared_data_dir
+
+    p = Path(s)
+    cands = [p]
+    if not p.is_absolute():
+        cands.append(resources_dir().parent / p)
+    txt = str(s).replace("\\", "/")
+    if "shared/data/" in txt:
+        cands.append(shared_data_dir() / txt.split("shared/data/", 1)[1])
+    for c in cands:
+        if c.exists():
+            return c
+    return None
+
+
+def _file_hash(path) -> str | None:
+    import hashlib
+
+    try:
+        with open(path, "rb") as fh:
+            return hashlib.sha1(fh.read()).hexdigest()
+    except OSError:
+        return None
+
+
+def model_training_files(model) -> tuple[list, list]:
+    """(files found, sources not found) of the data the model (and the model it was fine-tuned
+    from) trained on, from its metadata ``sources`` / ``pretrain_sources``."""
+    from .events import find_score_files
+
+    srcs = list(model.meta.get("sources") or []) + list(model.meta.get("pretrain_sources") or [])
+    files, missing = [], []
+    for s in dict.fromkeys(str(x) for x in srcs):
+        r = _resolve_source(s)
+        if r is None:
+            missing.append(s)
+        else:
+            files.extend(find_score_files([r]))
+    uniq = {}
+    for f in files:
+        uniq.setdefault(f.resolve(), f)
+    return list(uniq.values()), missing
+
+
+def in_sample_pieces(model, pieces) -> dict:
+    """Which of ``pieces`` the model has seen: ``validation`` (named in its
+    ``val_piece_names``: its checkpoint and its copy mixture were chosen on them) and
+    ``trained`` (a file of its training sources, same name or same bytes; pieces of the
+    sources not named as validation pieces are training pieces). Returns
+    ``{"validation": [...names], "trained": [...names], "sources_missing": [...]}``."""
+    from pathlib import Path
+
+    val = set(model.meta.get("val_piece_names") or [])
+    train_names = set(model.meta.get("train_piece_names") or [])
+    files, missing = model_training_files(model)
+    names = {f.name for f in files}
+    hashes = {h for h in (_file_hash(f) for f in files) if h}
+    out_val, out_tr = [], []
+    hcache: dict = {}
+    for p in pieces:
+        if p.name in val:
+            out_val.append(p.name)
+            continue
+        src = Path(p.source)
+        if src not in hcache:
+            hcache[src] = _file_hash(src)
+        if p.name in train_names or src.name in names or (hcache[src] and hcache[src] in hashes):
+            out_tr.append(p.name)
+    return {"validation": out_val, "trained": out_tr, "sources_missing": missing}
+
+
+def _validation_pieces(model, pieces, should_stop=None):
+    """The model's validation pieces: those among ``pieces``, plus the rest read from its sources."""
+    from .events import load_corpus
+
+    val = set(model.meta.get("val_piece_names") or [])
+    got = [p for p in pieces if p.name in val]
+    missing = val - {p.name for p in got}
+    if missing:
+        files, _ = model_training_files(model)
+        want = [f for f in files if f.name in missing or any(m.startswith(f.name + "#") for m in missing)]
+        if want:
+            extra = load_corpus(want, should_stop=should_stop)
+            got.extend(p for p in extra.pieces if p.name in missing)
+    return got
+
+
+def fair_fight(model, corpus, records=None, cross_fit: bool = False, should_stop: ShouldStop = None) -> tuple:
+    """``composer eval``'s fair fight: beside the LSTM, the trigram with the same kind of copy
+    mixture and the copy alone, all from the model's own training data (the trigram/unigram
+    counts stored in the model file), each mixture fitted the way the model's own was (on
+    the model's validation pieces; the model's own parameters when those cannot be read).
+    Figures for every piece of ``corpus`` and, separately, for the pieces the model never saw;
+    with ``cross_fit`` also with every mixture fitted on one half of ``corpus`` and scored on
+    the other (both ways), so no mixture parameter is fitted on the events it scores.
+    Returns (report, :func:`in_sample_pieces` of ``corpus``)."""
+    pieces = corpus.pieces
+    ins = in_sample_pieces(model, pieces)
+    if model.trigram is None:
+        return {"available": False, "reason": "the model file has no trigram counts"}, ins
+    seen = set(ins["validation"]) | set(ins["trained"])
+    fit_pieces = _validation_pieces(model, pieces, should_stop)
+    base_copies, how = {}, None
+    if fit_pieces:
+        try:
+            base_copies = {b: fit_base_copy(model, fit_pieces, b) for b in ("trigram", "unigram")}
+            how = f"fitted on the model's {len(fit_pieces)} validation pieces, as the LSTM's mixture"
+        except MusiclabError:
+            base_copies = {}
+    if not base_copies and model.copy is not None:
+        base_copies = {"trigram": model.copy, "unigram": model.copy}
+        how = "the LSTM's own mixture parameters (the validation pieces could not be read)"
+    out = {
+        "available": True,
+        "unit": BASELINE_UNIT,
+        "counts": "trigram and unigram: the model's stored counts of its training pieces",
+        "copy_fit": how,
+        "lstm_copy_fit": (model.meta.get("copy") or {}).get("fit_on"),
+        "all": fight_rows(model, records, pieces, model.copy, base_copies),
+    }
+    idx = [i for i, p in enumerate(pieces) if p.name not in seen]
+    if seen and idx:
+        out["unseen"] = fight_rows(model, [records[i] for i in idx] if records is not None else None,
+                                   [pieces[i] for i in idx], model.copy, base_copies)
+        out["unseen"]["pieces"] = len(idx)
+    elif not seen:
+        out["unseen"] = dict(out["all"], pieces=len(pieces))
+    else:
+        out["unseen"] = None  # every piece is in-sample
+    if cross_fit and len(pieces) >= 2:
+        halves = ([i for i in range(len(pieces)) if i % 2 == 0], [i for i in range(len(pieces)) if i % 2 == 1])
+        tot: dict = {}
+        for a, b in (halves, halves[::-1]):
+            pa, pb = [pieces[i] for i in a], [pieces[i] for i in b]
+            lc = fit_copy([records[i] for i in a])[0] if records is not None else None
+            bc = {k: fit_base_copy(model, pa, k) for k in ("trigram", "unigram")}
+            rows = fight_rows(model, [records[i] for i in b] if records is not None else None, pb, lc, bc)
+            for k, r in rows.items():
+                if r is None:
+                    continue
+                t = tot.setdefault(k, {"events": 0, "h1": 0.0, "h5": 0.0})
+                t["events"] += r["events"]
+                t["h1"] += (r["top1"] or 0) * r["events"]
+                t["h5"] += (r["top5"] or 0) * r["events"]
+                t.setdefault("nll", []).append((r["nll_per_event"], r["events"] * (1 - (r["oov_rate"] or 0))))
+        out["cross_fit"] = {k: {"top1": t["h1"] / t["events"], "top5": t["h5"] / t["events"],
+                                "nll_per_event": sum(a * w for a, w in t["nll"] if a is not None) /
+                                max(sum(w for a, w in t["nll"] if a is not None), 1e-9),
+                                "oov_rate": 1 - sum(w for _, w in t["nll"]) / t["events"],
+                                "events": t["events"]} for k, t in tot.items()}
+    return out, ins

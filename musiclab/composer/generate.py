@@ -3,6 +3,15 @@
 Temperature, top-k and top-p act on every sub-token distribution (pitches, then the
 duration); the canonical-order mask is always applied. The random seed makes a result
 reproducible.
+
+Silence: a generation never holds more than ``max_silence_bars`` bars (default 2, of
+``beats_per_bar`` quarters) without a sounding note, unless the primer itself has a longer
+silence (then that is the limit): rests (and, in the timed representation, onset gaps) that
+would go past it are masked before sampling.
+
+MIDI: events are placed by their onsets (:func:`.events.onsets`): a timed event starts ``dt``
+after the previous event's onset, a sequential one where everything before it has ended (the
+seed's behaviour, for models of the ``sequential`` representation).
 """
 
 from __future__ import annotations
@@ -10,13 +19,14 @@ from __future__ import annotations
 import io
 from fractions import Fraction
 from pathlib import Path
+from typing import Optional
 
 import numpy as np
 
 from ..errors import MusiclabError
 from ..jobs import OnProgress, ShouldStop, check_stop, report
 from . import encoding as enc
-from .events import seed_token
+from .events import onsets, seed_token
 
 
 def _filter_logits(logits, temperature: float, top_k: int, top_p: float):
@@ -51,6 +61,8 @@ def generate(
     should_stop: ShouldStop = None,
     on_progress: OnProgress = None,
     repeat: float = 1.0,
+    max_silence_bars: Optional[float] = 2.0,
+    beats_per_bar: float = 4.0,
 ) -> list:
     """``length`` new events after ``primer`` (a list of events; may be empty).
 
@@ -62,26 +74,38 @@ def generate(
     then the music moves on (the eval's mixture has no such rule: real pieces are scored
     as they are).
     Temperature, top-k and top-p act on the LSTM part; with temperature 0 the copy is
-    taken whenever ``r·λ`` > 0.5."""
+    taken whenever ``r·λ`` > 0.5. ``max_silence_bars`` (None: no limit): see the module
+    doc. Timed models (``model.representation == "timed"``) return events with onsets
+    (``dt``, relative to the previous event, the first one to the primer's last event)."""
     import torch
 
     net = model.net
     net.eval()
     gen = torch.Generator().manual_seed(int(seed) % (2**63))
     out: list = []
+    limit = silence_limit(primer, max_silence_bars, beats_per_bar)
     with torch.inference_mode():
-        if model.arch in ("event-lstm", "event-lstm-v2"):
+        if model.arch in ("event-lstm", "event-lstm-v2", "event-lstm-timed"):
             out = _generate_event_np(model, primer, length, temperature, top_k, top_p, seed, should_stop, on_progress,
-                                     repeat)
+                                     repeat, limit)
         else:
             index = {t: i + 2 for i, t in enumerate(model.seed_vocab)}
             ids = [0] + [index.get(seed_token(e), 1) for e in primer]
             logits, state = net(torch.tensor([ids], dtype=torch.long))
             last = logits[0, -1, 2:]
+            rest_ids = [i for i, t in enumerate(model.seed_vocab) if t.startswith("rest ")]
+            rest_durs = np.array([float(Fraction(model.seed_vocab[i].split()[1])) for i in rest_ids])
+            clock = _Silence(primer)
             while len(out) < length:
+                if limit is not None and rest_ids:
+                    bad = [i for i, d in zip(rest_ids, rest_durs) if clock.silence() + d > limit + 1e-9]
+                    if bad and len(bad) < last.numel():
+                        last = last.clone()
+                        last[bad] = -float("inf")
                 lg = _filter_logits(last, temperature, top_k, top_p)
                 w = int(torch.multinomial(torch.softmax(lg, -1), 1, generator=gen))
                 out.append(_from_seed_token(model.seed_vocab[w]))
+                clock.push(out[-1])
                 logits, state = net(torch.tensor([[w + 2]], dtype=torch.long), state)
                 last = logits[0, -1, 2:]
                 if len(out) % 50 == 0:
@@ -105,7 +129,8 @@ class _NpLSTM:
             self.layers.append((sd[f"lstm.weight_ih_l{i}"], sd[f"lstm.weight_hh_l{i}"],
                                 sd[f"lstm.bias_ih_l{i}"] + sd[f"lstm.bias_hh_l{i}"]))
         self.W, self.b = sd["out.weight"], sd["out.bias"]
-        self.mask = np.where(enc.allowed_matrix(), 0.0, -1e4).astype(np.float32)
+        self.timed = bool(getattr(net, "timed", False))
+        self.mask = np.where(enc.allowed_matrix("timed" if self.timed else "sequential"), 0.0, -1e4).astype(np.float32)
         self.H = net.hidden
 
     def step(self, tok, state, pos: int = 0):
@@ -148,8 +173,63 @@ def _np_filter_sample(lg, temperature, top_k, top_p, rng):
     return int(rng.choice(p.size, p=p))
 
 
+class _Silence:
+    """Where the music stands in time while events are appended: the onset of the last
+    event, where the next sequential event starts (``cursor``) and where the last sounding
+    note ends (``sound_end``)."""
+
+    def __init__(self, primer=()):
+        self.last = 0.0
+        self.cursor = 0.0
+        self.sound_end = 0.0
+        self.rests = 0  # consecutive rest events at the end
+        for ev in primer:
+            self.push(ev)
+
+    def next_onset(self, dt_steps: Optional[int] = None) -> float:
+        return self.cursor if dt_steps is None else self.last + dt_steps / enc.DUR_STEPS
+
+    def silence(self, dt_steps: Optional[int] = None) -> float:
+        """Quarters without sound from the last note's end to the next event's onset."""
+        return max(0.0, self.next_onset(dt_steps) - self.sound_end)
+
+    def push(self, ev) -> None:
+        t = onsets([ev], start=self.last, cursor=self.cursor)[0]
+        d = float(Fraction(ev[2]))
+        if ev[0]:
+            self.sound_end = max(self.sound_end, t + max(d, 1 / 12))
+            self.rests = 0
+        else:
+            self.rests += 1
+        self.last = t
+        self.cursor = max(self.cursor, t + d)
+
+
+def longest_silence(events) -> float:
+    """The longest stretch (quarters) without a sounding note in ``events`` as written
+    (from the start to the first note, between notes, and after the last one to the end)."""
+    notes = sorted(events_to_notes(events))
+    end = events_length_quarters(events)
+    best, cover = 0.0, 0.0
+    for start, length, _ in notes:
+        best = max(best, start - cover)
+        cover = max(cover, start + length)
+    return max(best, end - cover, 0.0)
+
+
+def silence_limit(primer, max_silence_bars: Optional[float] = 2.0, beats_per_bar: float = 4.0) -> Optional[float]:
+    """The most quarters of silence a generation may hold: ``max_silence_bars`` bars, or the
+    primer's longest silence if that is longer; None = no limit."""
+    if max_silence_bars is None:
+        return None
+    lim = float(max_silence_bars) * float(beats_per_bar)
+    if primer:
+        lim = max(lim, longest_silence(primer))
+    return lim
+
+
 def _generate_event_np(model, primer, length, temperature, top_k, top_p, seed, should_stop, on_progress,
-                       repeat: float = 1.0):
+                       repeat: float = 1.0, limit: Optional[float] = None):
     from .selfcopy import Tracker
 
     npl = getattr(model, "_np_cache", None)
@@ -160,14 +240,19 @@ def _generate_event_np(model, primer, length, temperature, top_k, top_p, seed, s
         except Exception:
             pass
     lstm = npl[1]
+    timed = lstm.timed
+    rep = "timed" if timed else "sequential"
     rng = np.random.default_rng(int(seed) % (2**63))
     state = [(np.zeros(lstm.H, np.float32), np.zeros(lstm.H, np.float32)) for _ in lstm.layers]
     logits = None
     pos = 0
-    for tok in enc.encode_piece(primer):
-        pos = enc.next_pos(tok, pos)
+    for tok in enc.encode_piece(primer, representation=rep):
+        pos = enc.next_pos(tok, pos, timed)
         logits, state = lstm.step(tok, state, pos)
-    copy = getattr(model, "copy", None)
+    clock = _Silence(primer)
+    eps = 1e-9
+    steps = np.arange(enc.MAX_DUR_K + 1)
+    copy = getattr(model, "copy", None) if not timed else None
     strength = min(max(float(repeat), 0.0), 1.0) if copy is not None else 0.0
     tracker = Tracker() if strength > 0 else None
     if tracker is not None:
@@ -175,6 +260,15 @@ def _generate_event_np(model, primer, length, temperature, top_k, top_p, seed, s
             tracker.push(enc.event_key(ev))
     out: list = []
     cur: list[int] = []
+    dt_steps: Optional[int] = None  # timed: the current event's onset step
+
+    def emit(pitches, k):
+        ev = _make_event(tuple(pitches), k)
+        if timed:
+            ev = ev + (enc.dur_string(dt_steps or 0),)
+        out.append(ev)
+        clock.push(ev)
+
     while len(out) < length:
         if tracker is not None and not cur:
             L, ids, p = tracker.distribution(copy.beta, originals_only=True)
@@ -187,35 +281,71 @@ def _generate_event_np(model, primer, length, temperature, top_k, top_p, seed, s
                     q = p ** (1.0 / max(temperature, 1e-4))
                     pick = int(ids[int(rng.choice(ids.size, p=q / q.sum()))])
                 key = tracker.keys[pick]
+                if key is not None and limit is not None and not key[0] \
+                        and clock.silence() + key[1] / enc.DUR_STEPS > limit + eps:
+                    key = None  # a copied rest would go past the silence limit: let the LSTM choose
                 if key is not None:
                     pitches, k = key
                     for tok in enc.key_tokens(key):
-                        pos = enc.next_pos(tok, pos)
+                        pos = enc.next_pos(tok, pos, timed)
                         logits, state = lstm.step(tok, state, pos)
-                    out.append(_make_event(tuple(pitches), k))
+                    emit(pitches, k)
                     tracker.push(key, original=False)
                     if len(out) % 50 == 0:
                         check_stop(should_stop)
                         report(on_progress, len(out), length, "generating")
                     continue
         lg = logits
-        if len(cur) >= 11:  # close an over-long chord with a duration
+        n_pitch = sum(1 for t in cur if enc.P0 <= t < enc.REST)
+        if n_pitch >= 11 and cur[-1] < enc.REST:  # close an over-long chord with a duration
             lg = lg.copy()
             lg[: enc.D0] = -1e9
+            lg[enc.DT0:] = -1e9
+        if limit is not None:
+            lg = _mask_silence(lg, cur, clock, limit, timed, dt_steps, steps, eps)
         tok = _np_filter_sample(lg, temperature, top_k, top_p, rng)
         cur.append(tok)
-        if tok >= enc.D0:
+        if timed and tok >= enc.DT0:
+            dt_steps = tok - enc.DT0
+        elif enc.is_dur(tok):
             pitches, k = enc.decode_event(cur)
-            out.append(_make_event(pitches, k))
+            emit(pitches, k)
             if tracker is not None:
                 tracker.push(enc.event_key(out[-1]))
             cur = []
+            dt_steps = None
             if len(out) % 50 == 0:
                 check_stop(should_stop)
                 report(on_progress, len(out), length, "generating")
-        pos = enc.next_pos(tok, pos)
+        pos = enc.next_pos(tok, pos, timed)
         logits, state = lstm.step(tok, state, pos)
     return out
+
+
+def _mask_silence(lg, cur, clock, limit, timed, dt_steps, steps, eps):
+    """Mask the sub-tokens that would hold silence past ``limit`` quarters."""
+    if timed and not cur:  # the onset step: no gap past the limit
+        bad = clock.last + steps / enc.DUR_STEPS - clock.sound_end > limit + eps
+        bad[0] = False
+        if bad.any():
+            lg = lg.copy()
+            lg[enc.DT0 + steps[bad]] = -1e9
+        return lg
+    first = (not cur) if not timed else (len(cur) == 1 and cur[0] >= enc.DT0)
+    if first:
+        sil = clock.silence(dt_steps if timed else None)
+        if sil + 1 / enc.DUR_STEPS > limit + eps or (timed and clock.rests >= 4):
+            lg = lg.copy()
+            lg[enc.REST] = -1e9
+        return lg
+    if not timed and cur == [enc.REST]:  # a rest's duration: not past the limit
+        sil = clock.silence()
+        bad = sil + steps / enc.DUR_STEPS > limit + eps
+        bad[0] = False
+        if bad.any():
+            lg = lg.copy()
+            lg[enc.D0 + steps[bad]] = -1e9
+    return lg
 
 
 _NAMES = ["C", "C#", "D", "E-", "E", "F", "F#", "G", "G#", "A", "B-", "B"]
@@ -257,20 +387,35 @@ def _from_seed_token(tok: str) -> tuple:
 
 # --------------------------------------------------------------------------- output
 def events_to_notes(events: list) -> list[tuple[float, float, int]]:
-    """(start quarter, length quarter, pitch) for every sounding note; offsets advance
-    by each event's duration, as in the seed."""
+    """(start quarter, length quarter, pitch) for every sounding note, placed by the events'
+    onsets (:func:`.events.onsets`: events with ``dt`` where they started; events without it
+    one after another, each where everything before it ended, as in the seed)."""
     notes = []
-    t = 0.0
-    for ev in events:
+    for t, ev in zip(onsets(events), events):
         d = float(Fraction(ev[2]))
         for p in ev[0]:
             notes.append((t, max(d, 1 / 12), int(p)))
-        t += d
     return notes
 
 
+def continuation_notes(primer: list, events: list) -> tuple[list, list, float]:
+    """Notes of a primer and of its continuation, both placed as they are written together
+    (``primer + events``), and where the continuation starts (its first event's onset; the
+    primer's end when it has none)."""
+    times = onsets(list(primer) + list(events))
+    notes = events_to_notes(list(primer) + list(events))
+    n_primer = sum(len(e[0]) for e in primer)
+    t0 = times[len(primer)] if events else events_length_quarters(primer)
+    return notes[:n_primer], notes[n_primer:], float(t0)
+
+
 def events_length_quarters(events: list) -> float:
-    return float(sum(float(Fraction(e[2])) for e in events))
+    """Where the events end (quarters): the latest onset + duration (for events without
+    onsets, the sum of their durations)."""
+    end = 0.0
+    for t, ev in zip(onsets(events), events):
+        end = max(end, t + float(Fraction(ev[2])))
+    return float(end)
 
 
 def events_to_midi_bytes(events: list, tempo: float = 120.0, program: int = 0, velocity: int = 90) -> bytes:

@@ -7,6 +7,11 @@
   input sub-token also gets two learnt embeddings of the onset of the event being predicted
   (position in a 4-quarter bar and in a 3-quarter bar, 1/12-quarter steps, counted from the
   piece's start), added to the sub-token embedding. ``event-lstm`` files (no metre) still load.
+* ``event-lstm-timed`` (preset ``timed``): ``event-lstm-v2`` over the *timed* event
+  representation (:mod:`.encoding`: every event also carries its onset relative to the previous
+  event, so notes that sound together are written together); ``meta["representation"]`` is
+  ``"timed"`` and loading checks it matches the architecture. The other event archs are
+  ``"sequential"`` (the seed's: each event starts where the previous one ended).
 * ``seed-lstm`` (preset ``seed``): the seed study's network for comparison: one scalar per
   step (token index / vocabulary size), LSTM 512 -> 1024 -> 1024, batch norm, dropout 0.3,
   dense 512 + ReLU, batch norm, dropout, softmax over the seed's tokens.
@@ -30,13 +35,20 @@ from . import encoding as enc
 from .selfcopy import CopyParams
 
 KIND = "composer"
-ARCHS = ("event-lstm", "event-lstm-v2", "seed-lstm")
-EVENT_ARCHS = ("event-lstm", "event-lstm-v2")
+ARCHS = ("event-lstm", "event-lstm-v2", "event-lstm-timed", "seed-lstm")
+EVENT_ARCHS = ("event-lstm", "event-lstm-v2", "event-lstm-timed")
+
+
+def arch_representation(arch: str) -> str:
+    """The event representation an architecture reads and writes."""
+    return "timed" if arch == "event-lstm-timed" else "sequential"
 
 PRESETS = {
     "default": {"arch": "event-lstm-v2", "emb": 128, "hidden": 256, "layers": 2, "dropout": 0.3},
     "large": {"arch": "event-lstm-v2", "emb": 192, "hidden": 384, "layers": 2, "dropout": 0.3},
     "small": {"arch": "event-lstm-v2", "emb": 64, "hidden": 128, "layers": 2, "dropout": 0.2},
+    "timed": {"arch": "event-lstm-timed", "emb": 128, "hidden": 256, "layers": 2, "dropout": 0.3},
+    "timed-small": {"arch": "event-lstm-timed", "emb": 64, "hidden": 128, "layers": 2, "dropout": 0.2},
     "default-v1": {"arch": "event-lstm", "emb": 128, "hidden": 256, "layers": 2, "dropout": 0.3},
     "seed": {"arch": "seed-lstm"},
 }
@@ -44,9 +56,11 @@ PRESETS = {
 
 class EventLSTM(nn.Module):
     def __init__(self, vocab: int = enc.VOCAB, emb: int = 128, hidden: int = 384, layers: int = 2,
-                 dropout: float = 0.3, metre: bool = False):
+                 dropout: float = 0.3, metre: bool = False, representation: str = "sequential"):
         super().__init__()
         self.vocab, self.hidden, self.layers, self.metre = vocab, hidden, layers, metre
+        self.representation = representation
+        self.timed = representation == "timed"
         self.emb = nn.Embedding(vocab, emb)
         if metre:
             # zero-initialised: a v2 net starts as the v1 net with the same weights
@@ -58,12 +72,13 @@ class EventLSTM(nn.Module):
         self.drop = nn.Dropout(dropout)
         self.out = nn.Linear(hidden, vocab)
         mask = torch.zeros(vocab, vocab)
-        mask[~torch.from_numpy(enc.allowed_matrix())] = -1e4
+        mask[~torch.from_numpy(enc.allowed_matrix(representation))] = -1e4
         self.register_buffer("mask", mask, persistent=False)
 
     def positions(self, x):
         """Metrical positions of a (B, T) batch that starts at a piece start (``BOS``)."""
-        return torch.tensor([enc.positions(row) for row in x.tolist()], dtype=torch.long).reshape(x.shape)
+        return torch.tensor([enc.positions(row, timed=self.timed) for row in x.tolist()],
+                            dtype=torch.long).reshape(x.shape)
 
     def embed(self, x, pos=None):
         """Input vectors (no dropout). ``pos``: (B, T) positions (:func:`.encoding.positions`);
@@ -138,14 +153,20 @@ class ComposerModel:
         return self.meta["arch"]
 
     @property
+    def representation(self) -> str:
+        """``"timed"`` (events carry onsets) or ``"sequential"`` (the seed's)."""
+        return arch_representation(self.meta["arch"])
+
+    @property
     def name(self) -> str:
         return self.path.stem if self.path else "untitled"
 
 
 def build_net(hp: dict, seed_vocab_size: int = 0) -> nn.Module:
     if hp["arch"] in EVENT_ARCHS:
-        return EventLSTM(enc.VOCAB, hp["emb"], hp["hidden"], hp["layers"], hp["dropout"],
-                         metre=hp["arch"] == "event-lstm-v2")
+        rep = arch_representation(hp["arch"])
+        return EventLSTM(enc.vocab_size(rep), hp["emb"], hp["hidden"], hp["layers"], hp["dropout"],
+                         metre=hp["arch"] in ("event-lstm-v2", "event-lstm-timed"), representation=rep)
     if hp["arch"] == "seed-lstm":
         return SeedLSTM(seed_vocab_size + 2)
     raise ModelFileError(f"Unknown composer architecture {hp['arch']!r}.")
@@ -176,6 +197,11 @@ def load_composer(name_or_path: str | Path, with_train_state: bool = False) -> C
     hp = meta.get("hparams")
     if not isinstance(hp, dict) or hp.get("arch") != meta["arch"]:
         raise ModelFileError(f"'{p.name}' has no valid hyper-parameters.")
+    rep = meta.get("representation")
+    want = arch_representation(meta["arch"]) if meta["arch"] in EVENT_ARCHS else None
+    if rep is not None and rep != want:
+        raise ModelFileError(f"'{p.name}': its metadata says representation {rep!r}, but {meta['arch']!r} "
+                             f"uses {want!r}.")
     seed_vocab = list(obj.get("seed_vocab", []))
     try:
         net = build_net(hp, len(seed_vocab))
@@ -209,6 +235,8 @@ def new_model(preset: str, seed_vocab: Optional[list] = None, **meta_extra) -> C
     sv = list(seed_vocab or [])
     net = build_net(hp, len(sv))
     meta = make_meta(KIND, hp["arch"], hparams=hp, preset=preset, **meta_extra)
+    if hp["arch"] in EVENT_ARCHS:
+        meta["representation"] = arch_representation(hp["arch"])
     return ComposerModel(net=net, meta=meta, seed_vocab=sv)
 
 
