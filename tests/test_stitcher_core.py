@@ -355,3 +355,53 @@ def test_edge_scorer_pool_norm_in_the_file(tmp_path):
     torch.save(obj, tmp_path / "bad.pt")
     with pytest.raises(ModelFileError, match="pool normalisation"):
         EdgeScorer.load(str(tmp_path / "bad.pt"))
+
+
+def test_encoded_ends_the_import_circle_and_the_net_loads_lazily():
+    """scorers.py and seed.py build on encoded.py, not on each other; the edge network's module
+    (which imports torch at its top) is only imported when a learned model is made."""
+    import ast
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import musiclab.stitcher as pkg
+
+    root = Path(pkg.__file__).parent
+
+    def top_imports(name):
+        tree = ast.parse((root / name).read_text(encoding="utf-8"))
+        return {n.module for n in tree.body if isinstance(n, ast.ImportFrom) and n.level}
+
+    assert "seed" not in top_imports("scorers.py") and "scorers" not in top_imports("seed.py")
+    assert "edgenet" not in top_imports("scorers.py") and "encoded" in top_imports("seed.py")
+    code = ("import sys, musiclab.stitcher.scorers as s, musiclab.stitcher.seed, musiclab.stitcher.session\n"
+            "assert s.Encoded.__module__ == 'musiclab.stitcher.encoded'\n"
+            "print(','.join(m for m in ('torch', 'musiclab.stitcher.edgenet') if m in sys.modules))\n"
+            "s.make_edge_net(16)\n"
+            "print('musiclab.stitcher.edgenet' in sys.modules)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["True"]  # nothing heavy before, the net's module after
+
+
+def test_session_alternatives_export_and_training_partials(tmp_path):
+    """The tab's jobs, without Qt: alternatives at a join, export, and loss points through
+    ``on_partial`` (no list out-parameter)."""
+    from musiclab.stitcher import session
+    from musiclab.stitcher.chain import alternatives
+
+    pool = build_pool([song(30, k) for k in range(3)], "fixed:2")
+    enc = Toy(pool)
+    rules = ChainRules(target_s=20, start=0, max_same_song=2)
+    built = session.build(pool, enc, rules, 30.0, False)
+    k, alts = session.alternatives(built, 3, rules, count=4)
+    assert k == 3 and alts == alternatives(pool, enc, built.chain, 3, count=4, rules=rules)
+    files = session.export(built, tmp_path / "new song.wav")
+    assert [f.name for f in files] == ["new song.wav", "new song.csv"]
+    assert sf.info(str(files[0])).frames == len(built.rendered.y)
+    assert session.export(built, tmp_path / "only.csv") == [tmp_path / "only.csv"]
+    points = []
+    out = session.train([song(12, k) for k in range(2)], tmp_path / "m.pt", steps=20, on_partial=points.append)
+    assert out.endswith("m.pt") and len(points) >= 2
+    assert [s for s, _l in points] == sorted(s for s, _l in points) and all(np.isfinite(l) for _s, l in points)

@@ -35,9 +35,15 @@ from .pool import KEY_NAMES, Pool, StitcherError, ensure_beats, estimate_key
 class Chain:
     items: list[int] = field(default_factory=list)
     scores: list[float] = field(default_factory=list)  # scores[k] = score of the join into items[k]; nan for k=0
+    #: costs[k] = the join cost the search minimised for the join into items[k] (nan for k=0 and
+    #: where unknown): scorer cost + tempo + key + variety (see :func:`join_costs`)
+    costs: list[float] = field(default_factory=list)
 
     def copy(self) -> "Chain":
-        return Chain(list(self.items), list(self.scores))
+        return Chain(list(self.items), list(self.scores), list(self.costs))
+
+    def cost_at(self, k: int) -> float:
+        return self.costs[k] if k < len(self.costs) else float("nan")
 
 
 @dataclass
@@ -49,22 +55,32 @@ class ChainRules:
     beam: int = 4
     reuse: int = 1  # how often one chunk may appear
     max_run: int = 1  # at most this many natural successors in a row
-    max_same_song: int = 0  # at most this many chunks of one source song in a row; 0 = no limit
+    #: song variety: prefer a change of song after this many chunks of one song in a row
+    #: (0 = no preference); staying longer costs ``variety_weight`` per extra chunk
+    max_same_song: int = 0
     stay_key: bool = False
     stay_tempo: bool = False
     tempo_tol: float = 0.08
+    variety_weight: float = 4.0  # in scorer standard deviations per chunk beyond max_same_song
+    tempo_weight: float = 1.0  # cost of a tempo the time-stretcher must bridge (more beyond max_stretch)
+    key_weight: float = 0.5  # cost of a key change (per 3 steps on the circle of fifths)
+    max_stretch: float = 0.08  # time-stretch at most this much (±); beyond, the join costs more
+    #: cost of the timbre / harmony change across the join over seconds (MFCC over 2 s, chroma
+    #: over 4 s either side), per the pool's typical change at natural successors
+    context_weight: float = 2.0
 
 
-def _song_keys(pool: Pool) -> np.ndarray:
-    from .features import N_MELS, frame_features
-
+def _song_keys(pool: Pool, only: Optional[set] = None) -> np.ndarray:
+    """Per song its key (0-11 major, 12-23 minor), estimated once (``only``: just those songs)."""
     keys = np.zeros(len(pool.songs), np.int64)
     for i, s in enumerate(pool.songs):
+        if only is not None and i not in only and s.key is None:
+            continue
         if s.key is None:
-            y = s.y
-            step = max(1, len(y) // (256 * 2048))
-            f = frame_features(y[None], s.sr)[0, N_MELS:N_MELS + 12, ::step] if len(y) >= 2048 else None
-            s.key = estimate_key(f.mean(1).numpy()) if f is not None and f.shape[1] else 0
+            from .joins import analyse_song
+
+            ch = analyse_song(s).chroma  # the same chroma as frame_features, computed once per song
+            s.key = estimate_key(ch.mean(1)) if ch.shape[1] else 0
         keys[i] = s.key
     return keys
 
@@ -76,6 +92,106 @@ def _compatible_keys(k: int) -> set[int]:
     return {k, (k - 12 + 3) % 12}
 
 
+def chunk_tempi(pool: Pool) -> np.ndarray:
+    """Per chunk, the local tempo (bpm) from the beats inside it (the song's tempo where
+    the chunk has too few beats; nan without beats). Cached on the pool."""
+    c = pool.cache.get("tempi")
+    if c is not None and len(c) == len(pool.chunks):
+        return c
+    out = np.full(len(pool.chunks), np.nan)
+    per_song = {}
+    for si, s in enumerate(pool.songs):
+        try:
+            b = np.asarray(ensure_beats(s), np.int64)
+        except Exception:
+            b = np.zeros(0, np.int64)
+        per_song[si] = b
+    for i, ch in enumerate(pool.chunks):
+        b = per_song[ch.song]
+        if len(b) < 3:
+            continue
+        from .joins import beat_period
+
+        i0, i1 = np.searchsorted(b, [ch.start, ch.end])
+        per = beat_period(b[i0:i1] if i1 - i0 >= 3 else b)
+        if np.isfinite(per) and per > 0:
+            out[i] = 60.0 * pool.sr / per
+    pool.cache["tempi"] = out
+    return out
+
+
+def chunk_context(pool: Pool) -> Optional[dict]:
+    """Per chunk, the timbre (mean MFCC 1-12 over 2 s) and harmony (mean chroma over 4 s)
+    just before its end and just after its start, and the typical distances between a chunk's
+    end and its natural successor's start (the scale a join is judged on). Cached on the pool."""
+    c = pool.cache.get("context")
+    if c is not None and len(c["em"]) == len(pool.chunks):
+        return c
+    from .joins import analyse_song
+    from .pool import HOP
+
+    n = len(pool.chunks)
+    em, sm = np.zeros((n, 12)), np.zeros((n, 12))
+    ec, sc = np.zeros((n, 12)), np.zeros((n, 12))
+    wt, wk = int(2.0 * pool.sr / HOP), int(4.0 * pool.sr / HOP)
+    by_song: dict[int, list[int]] = {}
+    for i, ch in enumerate(pool.chunks):
+        by_song.setdefault(ch.song, []).append(i)
+    for si, idx in by_song.items():
+        a = analyse_song(pool.songs[si])
+        T = a.mfcc.shape[1]
+        if T == 0:
+            continue
+        cm = np.concatenate([np.zeros((12, 1)), np.cumsum(a.mfcc, axis=1)], axis=1)
+        cc = np.concatenate([np.zeros((12, 1)), np.cumsum(a.chroma, axis=1)], axis=1)
+
+        def mean(cs, f0, f1):
+            f0, f1 = max(0, min(T, f0)), max(0, min(T, f1))
+            if f1 <= f0:
+                f0, f1 = max(0, min(T - 1, f0)), max(1, min(T, f0 + 1))
+            return (cs[:, f1] - cs[:, f0]) / max(1, f1 - f0)
+
+        for i in idx:
+            ch = pool.chunks[i]
+            fe, fs = ch.end // HOP, ch.start // HOP
+            em[i], sm[i] = mean(cm, fe - wt, fe), mean(cm, fs, fs + wt)
+            ec[i], sc[i] = mean(cc, fe - wk, fe), mean(cc, fs, fs + wk)
+
+    def unit(x):
+        x = x - x.mean(axis=1, keepdims=True)
+        return x / (np.linalg.norm(x, axis=1, keepdims=True) + 1e-9)
+
+    ec, sc = unit(ec), unit(sc)
+    nat = [(i, pool.successor(i)) for i in range(n) if pool.successor(i) is not None]
+    if not nat:
+        r = np.random.default_rng(0)
+        nat = [(int(a), int(b)) for a, b in r.integers(0, n, size=(min(200, n * n), 2))]
+    a_, b_ = np.array([x for x, _ in nat]), np.array([y for _, y in nat])
+    mt = float(np.median(np.linalg.norm(em[a_] - sm[b_], axis=1))) + 1e-6
+    mk = float(np.median(1 - np.sum(ec[a_] * sc[b_], axis=1))) + 1e-6
+    c = {"em": em, "sm": sm, "ec": ec, "sc": sc, "scale_t": mt, "scale_k": mk}
+    pool.cache["context"] = c
+    return c
+
+
+def _fifths(k: int) -> int:
+    return ((k % 12) * 7 + (3 * 7 if k >= 12 else 0)) % 12  # relative minor shares its major's place
+
+
+def _fifths_dist(a: int, b: int) -> int:
+    d = abs(_fifths(a) - _fifths(b)) % 12
+    return min(d, 12 - d)
+
+
+def _fold(r):
+    r = np.asarray(r, float)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        for _ in range(3):
+            r = np.where(r >= 4 / 3, r / 2, r)
+            r = np.where(r < 2 / 3, r * 2, r)
+    return r
+
+
 class _Constraints:
     def __init__(self, pool: Pool, rules: ChainRules, anchor: int):
         n = len(pool.chunks)
@@ -83,10 +199,21 @@ class _Constraints:
         songs = np.array([c.song for c in pool.chunks], np.int64)
         self.songs = songs
         a_song = pool.chunks[anchor].song
+        self.keys = None
+        if rules.stay_key or rules.key_weight > 0:
+            self.keys = _song_keys(pool)
+        self.shift = np.zeros(len(pool.songs), np.int64)  # semitones toward the anchor's key (stay in key)
         if rules.stay_key:
-            keys = _song_keys(pool)
-            ok = _compatible_keys(int(keys[a_song]))
-            self.allowed &= np.isin(keys[songs], list(ok))
+            from .joins import key_shift
+
+            ok = np.zeros(len(pool.songs), bool)
+            for s in range(len(pool.songs)):
+                sh = key_shift(int(self.keys[s]), int(self.keys[a_song]))
+                ok[s] = sh is not None
+                self.shift[s] = sh or 0
+            self.allowed &= ok[songs]
+        self.tempi = chunk_tempi(pool)
+        self.context = chunk_context(pool) if rules.context_weight > 0 else None
         if rules.stay_tempo:
             tempi = np.array([ensure_beats(s) is not None and (s.tempo or 0.0) for s in pool.songs], float)
             t0 = tempi[a_song]
@@ -110,9 +237,8 @@ def _song_run(pool: Pool, items: list[int]) -> int:
 
 
 def _other_song(pool: Pool, items: list[int], rules: ChainRules, cons: _Constraints) -> Optional[np.ndarray]:
-    """Where the song-variety rule forces a change of song: the mask of chunks from other
-    songs. None where the rule is off, not yet due, or cannot be met at all (one song in
-    the pool, or only one song in key/tempo)."""
+    """Where song variety asks for a change of song: the mask of chunks from other songs.
+    None where it is off, not yet due, or cannot be met at all."""
     if rules.max_same_song <= 0 or _song_run(pool, items) < rules.max_same_song:
         return None
     other = cons.songs != pool.chunks[items[-1]].song
@@ -123,11 +249,12 @@ def _other_song(pool: Pool, items: list[int], rules: ChainRules, cons: _Constrai
 
 def _mask_row(pool: Pool, row: np.ndarray, items: list[int], uses: np.ndarray, rules: ChainRules,
               cons: _Constraints) -> np.ndarray:
+    """The hard rules: key/tempo (as asked), no chunk twice in a row, the reuse limit, at most
+    ``max_run`` natural successors in a row. Song variety is a cost (:func:`_cost_row`)."""
     row = np.where(cons.allowed, row, -np.inf)
     cur = items[-1]
     row[cur] = -np.inf  # no chunk twice in a row
     row[uses >= rules.reuse] = -np.inf
-    # at most max_run natural successors in a row
     run = 0
     for k in range(len(items) - 1, 0, -1):
         if pool.successor(items[k - 1]) == items[k]:
@@ -137,14 +264,74 @@ def _mask_row(pool: Pool, row: np.ndarray, items: list[int], uses: np.ndarray, r
     nxt = pool.successor(cur)
     if nxt is not None and run >= rules.max_run:
         row[nxt] = -np.inf
-    # at most max_same_song chunks of one song in a row; if every other song's chunks are
-    # used up (reuse limit) or barred, the rule gives way rather than ending the song
-    other = _other_song(pool, items, rules, cons)
-    if other is not None:
-        varied = np.where(other, row, -np.inf)
-        if np.isfinite(varied).any():
-            row = varied
     return row
+
+
+Z_SOFT = 3.0  # scorer z-scores are compressed beyond about this (tanh)
+Z_FLOOR = -1.5  # variety never pushes towards another song whose best join is below this z
+
+
+def _running_tempo(pool: Pool, items: list[int], cons: _Constraints, rules: ChainRules) -> float:
+    """The tempo the song plays at after ``items`` (stretched chunks keep it; a chunk too far
+    to stretch sets a new one)."""
+    t = float("nan")
+    for i in items:
+        ti = cons.tempi[i]
+        if not np.isfinite(ti):
+            continue
+        if not np.isfinite(t) or abs(float(_fold(ti / t)) - 1) > rules.max_stretch:
+            t = float(ti)
+    return t
+
+
+def _cost_row(pool: Pool, raw: np.ndarray, masked: np.ndarray, items: list[int], rules: ChainRules,
+              cons: _Constraints, t_run: float) -> np.ndarray:
+    """The cost of every candidate after ``items`` (inf where a hard rule bars it):
+    scorer cost (the row's scores as z-scores, negated and softly compressed) + tempo
+    (what the time-stretcher must bridge; more where it cannot) + context (timbre over 2 s and
+    harmony over 4 s across the join, beyond what natural successors show: no crossfade fixes
+    those) + key (unless pitch-shifted into key) + song variety (``variety_weight`` per chunk
+    beyond ``max_same_song``)."""
+    fin = np.isfinite(masked)
+    cost = np.full(len(raw), np.inf)
+    if not fin.any():
+        return cost
+    v = raw[fin].astype(np.float64)
+    mu, sd = float(v.mean()), float(v.std())
+    z = (raw.astype(np.float64) - mu) / (sd if sd > 1e-9 else 1.0)
+    c = -Z_SOFT * np.tanh(z / Z_SOFT)
+    if rules.tempo_weight > 0 and np.isfinite(t_run) and t_run > 0:
+        dev = np.abs(_fold(cons.tempi / t_run) - 1.0)
+        ms = max(1e-3, rules.max_stretch)
+        tc = np.where(dev <= ms, 0.5 * dev / ms, 1.5 + 10.0 * (dev - ms))
+        tc = np.where(np.isfinite(tc), tc, 0.5)
+        c = c + rules.tempo_weight * tc
+    cur_song = pool.chunks[items[-1]].song
+    cx = cons.context
+    if cx is not None:
+        a = items[-1]
+        dt = np.linalg.norm(cx["sm"] - cx["em"][a], axis=1) / cx["scale_t"]
+        dk = (1 - cx["sc"] @ cx["ec"][a]) / cx["scale_k"]
+        # beyond what natural successors show (ratio 1), on a log scale: twice the natural
+        # change costs 0.7, ten times 2.3 (ordering kept however far apart the songs are)
+        extra = np.log(np.maximum(1.0, dt)) + 0.5 * np.log(np.maximum(1.0, dk))
+        c = c + rules.context_weight * extra
+    if cons.keys is not None:
+        if rules.stay_key:
+            c = c + 0.2 * np.abs(cons.shift[cons.songs])
+        elif rules.key_weight > 0:
+            k0 = int(cons.keys[cur_song])
+            kd = np.array([_fifths_dist(k0, int(k)) for k in cons.keys], float)
+            c = c + rules.key_weight * kd[cons.songs] / 3.0
+    if rules.max_same_song > 0 and rules.variety_weight > 0:
+        excess = _song_run(pool, items) + 1 - rules.max_same_song
+        if excess > 0:
+            same = cons.songs == cur_song
+            other_ok = fin & ~same & (z >= Z_FLOOR)
+            if other_ok.any():  # never push towards joins the scorer rates near zero
+                c = c + np.where(same, rules.variety_weight * excess, 0.0)
+    cost[fin] = c[fin]
+    return cost
 
 
 def _dur(pool: Pool, items: list[int]) -> float:
@@ -165,7 +352,8 @@ def _fallback(pool, row_raw, items, cons, rules):
 
 def build_chain(pool: Pool, enc, rules: Optional[ChainRules] = None, prefix: Optional[Chain] = None,
                 should_stop: ShouldStop = None, on_progress: OnProgress = None) -> Chain:
-    """Chain chunks until ``rules.target_s`` seconds are reached (``prefix`` is kept)."""
+    """Chain chunks until ``rules.target_s`` seconds are reached (``prefix`` is kept),
+    minimising the join cost (:func:`_cost_row`) greedily or with a beam."""
     rules = rules or ChainRules()
     n = len(pool.chunks)
     if n == 0:
@@ -173,11 +361,12 @@ def build_chain(pool: Pool, enc, rules: Optional[ChainRules] = None, prefix: Opt
     rng = np.random.default_rng(rules.seed)
     if prefix is not None and prefix.items:
         chain = prefix.copy()
+        chain.costs = (chain.costs + [float("nan")] * len(chain.items))[: len(chain.items)]
     else:
         start = rules.start if rules.start is not None else int(rng.integers(0, n))
         if not 0 <= start < n:
             raise StitcherError(f"Start chunk {start} is not in the pool (0..{n - 1}).")
-        chain = Chain([start], [float("nan")])
+        chain = Chain([start], [float("nan")], [float("nan")])
     cons = _Constraints(pool, rules, chain.items[0])
     if rules.method == "beam" and rules.beam > 1:
         return _beam(pool, enc, rules, chain, cons, should_stop, on_progress)
@@ -185,23 +374,57 @@ def build_chain(pool: Pool, enc, rules: Optional[ChainRules] = None, prefix: Opt
     for i in chain.items:
         uses[i] += 1
     dur = _dur(pool, chain.items)
+    t_run = _running_tempo(pool, chain.items, cons, rules)
     max_len = n * max(1, rules.reuse) + 1
     while dur < rules.target_s and len(chain.items) < max_len * 4:
         check_stop(should_stop)
-        raw = enc.scores([chain.items[-1]])[0]
-        row = _mask_row(pool, raw.astype(np.float64), chain.items, uses, rules, cons)
+        raw = enc.scores([chain.items[-1]])[0].astype(np.float64)
+        row = _mask_row(pool, raw.copy(), chain.items, uses, rules, cons)
         if np.all(~np.isfinite(row)):
             nxt = _fallback(pool, raw, chain.items, cons, rules)  # reuse limit exhausted: relax it
             if nxt is None:
                 break
+            cost = float("nan")
         else:
-            nxt = int(np.argmax(row))
+            costs = _cost_row(pool, raw, row, chain.items, rules, cons, t_run)
+            nxt = int(np.argmin(costs))
+            cost = float(costs[nxt])
         chain.items.append(nxt)
         chain.scores.append(float(raw[nxt]))
+        chain.costs.append(cost)
         uses[nxt] += 1
+        ti = cons.tempi[nxt]
+        if np.isfinite(ti) and (not np.isfinite(t_run) or abs(float(_fold(ti / t_run)) - 1) > rules.max_stretch):
+            t_run = float(ti)  # too far to stretch: this chunk sets the running tempo
         dur += pool.chunks[nxt].length / pool.sr
         report(on_progress, int(min(dur, rules.target_s)), int(rules.target_s), f"{len(chain.items)} chunks")
     return chain
+
+
+@dataclass
+class _Beam:
+    """One chain the beam search keeps: its summed join costs, chunk use counts and running tempo."""
+
+    total: float
+    chain: Chain
+    uses: np.ndarray
+    tempo: float = float("nan")
+
+    def per_join(self) -> float:
+        """Mean cost per join: the best beam at the end has the lowest."""
+        return self.total / max(1, len(self.chain.items) - 1)
+
+
+@dataclass
+class _Step:
+    """A candidate extension of a beam: ``item`` appended with join cost ``cost``
+    (``item`` None: the beam is complete or stuck and carries on unchanged)."""
+
+    beam: _Beam
+    total: float
+    item: Optional[int] = None
+    score: float = 0.0
+    cost: float = 0.0
 
 
 def _beam(pool, enc, rules, chain, cons, should_stop, on_progress) -> Chain:
@@ -209,71 +432,98 @@ def _beam(pool, enc, rules, chain, cons, should_stop, on_progress) -> Chain:
     base_uses = np.zeros(n, np.int64)
     for i in chain.items:
         base_uses[i] += 1
-    beams = [(0.0, chain, base_uses)]
+    beams = [_Beam(0.0, chain, base_uses, _running_tempo(pool, chain.items, cons, rules))]
     cache: dict[int, np.ndarray] = {}
     while True:
         check_stop(should_stop)
-        if all(_dur(pool, b[1].items) >= rules.target_s for b in beams):
+        if all(_dur(pool, b.chain.items) >= rules.target_s for b in beams):
             break
-        cand = []
-        for total, ch, uses in beams:
-            if _dur(pool, ch.items) >= rules.target_s:
-                cand.append((total, ch, uses, None, 0.0))
+        cand: list[_Step] = []
+        for b in beams:
+            if _dur(pool, b.chain.items) >= rules.target_s:
+                cand.append(_Step(b, b.total))
                 continue
-            cur = ch.items[-1]
+            cur = b.chain.items[-1]
             if cur not in cache:
                 cache[cur] = enc.scores([cur])[0].astype(np.float64)
             raw = cache[cur]
-            row = _mask_row(pool, raw, ch.items, uses, rules, cons)
+            row = _mask_row(pool, raw.copy(), b.chain.items, b.uses, rules, cons)
             fin = np.isfinite(row)
             if not fin.any():
-                cand.append((total, ch, uses, None, 0.0))
+                cand.append(_Step(b, b.total + 1e3))  # stuck: carries on, but ranks last
                 continue
-            top = np.argsort(-np.where(fin, row, -1e9))[: min(rules.beam, int(fin.sum()))]
+            costs = _cost_row(pool, raw, row, b.chain.items, rules, cons, b.tempo)
+            top = np.argsort(costs)[: min(rules.beam, int(fin.sum()))]
             for t in top:
-                cand.append((total + float(raw[t]), ch, uses, int(t), float(raw[t])))
-        cand.sort(key=lambda c: -c[0] / max(1, len(c[1].items)))
+                cand.append(_Step(b, b.total + float(costs[t]), int(t), float(raw[t]), float(costs[t])))
+        cand.sort(key=lambda c: c.total)
         new = []
         progressed = False
-        for total, ch, uses, t, s in cand[: rules.beam]:
-            if t is None:
-                new.append((total, ch, uses))
+        for c in cand[: rules.beam]:
+            if c.item is None:
+                new.append(_Beam(c.total, c.beam.chain, c.beam.uses, c.beam.tempo))
                 continue
-            ch2 = Chain(ch.items + [t], ch.scores + [s])
-            u2 = uses.copy()
-            u2[t] += 1
-            new.append((total, ch2, u2))
+            ch2 = Chain(c.beam.chain.items + [c.item], c.beam.chain.scores + [c.score],
+                        c.beam.chain.costs + [c.cost])
+            u2 = c.beam.uses.copy()
+            u2[c.item] += 1
+            t = c.beam.tempo
+            ti = cons.tempi[c.item]
+            if np.isfinite(ti) and (not np.isfinite(t) or abs(float(_fold(ti / t)) - 1) > rules.max_stretch):
+                t = float(ti)
+            new.append(_Beam(c.total, ch2, u2, t))
             progressed = True
         beams = new
-        best = max(beams, key=lambda b: len(b[1].items))
-        report(on_progress, int(min(_dur(pool, best[1].items), rules.target_s)), int(rules.target_s), "beam search")
+        best = max(beams, key=lambda b: len(b.chain.items))
+        report(on_progress, int(min(_dur(pool, best.chain.items), rules.target_s)), int(rules.target_s),
+               "beam search")
         if not progressed:
             break
-    return max(beams, key=lambda b: b[0] / max(1, len(b[1].items) - 1))[1]
+    return min(beams, key=_Beam.per_join).chain
 
 
-def alternatives(pool: Pool, enc, chain: Chain, k: int, count: int = 5,
-                 rules: Optional[ChainRules] = None) -> list[tuple[int, float]]:
-    """Next-best chunks for position ``k`` (k >= 1), following ``chain.items[k-1]``."""
-    if not 1 <= k < len(chain.items):
-        raise StitcherError(f"There is no join {k} in this chain.")
+def join_costs(pool: Pool, enc, chain: Chain, k: int, rules: Optional[ChainRules] = None) -> np.ndarray:
+    """The cost of every candidate for position ``k`` (inf where barred), as the search saw it."""
     rules = rules or ChainRules()
     cons = _Constraints(pool, rules, chain.items[0])
     uses = np.zeros(len(pool.chunks), np.int64)
     for i in chain.items[:k]:
         uses[i] += 1
     raw = enc.scores([chain.items[k - 1]])[0].astype(np.float64)
-    row = _mask_row(pool, raw, chain.items[:k], uses, rules, cons)
-    order = [int(i) for i in np.argsort(-row) if np.isfinite(row[i])]
+    row = _mask_row(pool, raw.copy(), chain.items[:k], uses, rules, cons)
+    return _cost_row(pool, raw, row, chain.items[:k], rules, cons, _running_tempo(pool, chain.items[:k], cons, rules))
+
+
+def alternatives(pool: Pool, enc, chain: Chain, k: int, count: int = 5,
+                 rules: Optional[ChainRules] = None) -> list[tuple[int, float]]:
+    """Next-best chunks for position ``k`` (k >= 1), following ``chain.items[k-1]``, ranked by
+    the same join cost the search minimised: ``[(chunk, scorer score), ...]``."""
+    if not 1 <= k < len(chain.items):
+        raise StitcherError(f"There is no join {k} in this chain.")
+    raw = enc.scores([chain.items[k - 1]])[0].astype(np.float64)
+    cost = join_costs(pool, enc, chain, k, rules)
+    order = [int(i) for i in np.argsort(cost, kind="stable") if np.isfinite(cost[i])]
     return [(i, float(raw[i])) for i in order if i != chain.items[k]][:count]
+
+
+def alternatives_with_costs(pool: Pool, enc, chain: Chain, k: int, count: int = 5,
+                            rules: Optional[ChainRules] = None) -> list[tuple[int, float, float]]:
+    """As :func:`alternatives`, with each one's join cost: ``[(chunk, score, cost), ...]``."""
+    cost = join_costs(pool, enc, chain, k, rules)
+    return [(i, s, float(cost[i])) for i, s in alternatives(pool, enc, chain, k, count, rules)]
 
 
 def swap(pool: Pool, enc, chain: Chain, k: int, new_item: int, rules: Optional[ChainRules] = None,
          should_stop: ShouldStop = None, on_progress: OnProgress = None) -> Chain:
     """Replace ``items[k]`` by ``new_item`` and rebuild everything after it."""
     rules = rules or ChainRules()
+    cost = float("nan")
+    if k > 0:
+        c = join_costs(pool, enc, chain, k, rules)
+        cost = float(c[int(new_item)]) if np.isfinite(c[int(new_item)]) else float("nan")
     prefix = Chain(chain.items[:k] + [int(new_item)],
-                   chain.scores[:k] + [enc.pair(chain.items[k - 1], int(new_item)) if k > 0 else float("nan")])
+                   chain.scores[:k] + [enc.pair(chain.items[k - 1], int(new_item)) if k > 0 else float("nan")],
+                   (chain.costs + [float("nan")] * len(chain.items))[:k] + [cost])
     return build_chain(pool, enc, rules, prefix=prefix, should_stop=should_stop, on_progress=on_progress)
 
 
@@ -281,22 +531,56 @@ def swap(pool: Pool, enc, chain: Chain, k: int, new_item: int, rules: Optional[C
 
 @dataclass
 class Rendered:
-    y: np.ndarray
+    y: np.ndarray  # mono at ``sr`` (playback, the seam measures)
     sr: int
-    #: per chain item: (output start s, output end s, chunk index, source start sample, source end sample)
+    #: per chain item: (output start s, output end s, chunk index, source start sample, source end sample);
+    #: source samples at the pool's (analysis) rate
     segments: list[tuple[float, float, int, int, int]]
     joins: list[float]  # output times (s) of the joins
-    crossfade_s: float
+    crossfade_s: float  # the longest crossfade used
+    #: ``(channels, n)`` at ``sr`` where the output has more than one channel (the export), else None
+    channels: Optional[np.ndarray] = None
+    #: per join, how it was made and what made it rough (see :class:`.joins.JoinPlan`), plus its cost
+    join_info: list[dict] = field(default_factory=list)
+
+    @property
+    def audio(self) -> np.ndarray:
+        """What an export writes: ``(channels, n)`` or mono ``(n,)`` at ``sr``."""
+        return self.channels if self.channels is not None else self.y
+
+    @property
+    def n_channels(self) -> int:
+        return 1 if self.channels is None else int(self.channels.shape[0])
+
+
+def _plan(pool: Pool, chain: Chain, crossfade_ms: float, beat_align: bool, rules: Optional[ChainRules]):
+    from .joins import plain_plan, plan_joins
+
+    if not beat_align:
+        return plain_plan(pool, chain.items, crossfade_ms, False)
+    rules = rules or ChainRules()
+    keys = None
+    try:
+        keys = _song_keys(pool, {pool.chunks[i].song for i in chain.items})
+    except Exception:
+        keys = None
+    return plan_joins(pool, chain.items, crossfade_ms, bars=str(pool.chunking).startswith("bars"),
+                      stay_key=rules.stay_key, keys=keys, max_stretch=rules.max_stretch)
+
+
+def _planned_seconds(pool: Pool, plan) -> float:
+    return sum((p.end - p.start) / p.speed for p in plan.pieces) / pool.sr
 
 
 def render_to_length(pool: Pool, enc, chain: Chain, rules: ChainRules, crossfade_ms: float = 60.0,
                      beat_align: bool = True, should_stop: ShouldStop = None,
-                     max_rounds: int = 8) -> tuple[Chain, "Rendered"]:
-    """Render ``chain``; where beat snapping and crossfades left the song short of
-    ``rules.target_s``, chain more chunks (same rules, the chain kept as prefix) and render again."""
-    r = render(pool, chain, crossfade_ms, beat_align, should_stop=should_stop)
+                     max_rounds: int = 8, quality: str = "source") -> tuple[Chain, "Rendered"]:
+    """Render ``chain``; where the cut search, beat snapping and time-stretching leave the song
+    short of ``rules.target_s``, chain more chunks (same rules, the chain kept as prefix) first
+    (the length is known from the join plan, so the audio is rendered once)."""
+    plan = _plan(pool, chain, crossfade_ms, beat_align, rules)
     for _ in range(max_rounds):
-        short = rules.target_s - len(r.y) / r.sr
+        short = rules.target_s - _planned_seconds(pool, plan)
         if short <= 0:
             break
         more = replace(rules, target_s=_dur(pool, chain.items) + short)
@@ -304,8 +588,9 @@ def render_to_length(pool: Pool, enc, chain: Chain, rules: ChainRules, crossfade
         if len(longer.items) == len(chain.items):
             break  # nothing left that the rules allow
         chain = longer
-        r = render(pool, chain, crossfade_ms, beat_align, should_stop=should_stop)
-    return chain, r
+        plan = _plan(pool, chain, crossfade_ms, beat_align, rules)
+    return chain, render(pool, chain, crossfade_ms, beat_align, should_stop=should_stop, rules=rules,
+                         quality=quality, plan=plan)
 
 
 def _snap(x: int, beats: Optional[np.ndarray], sr: int, lo: int, hi: int, tol_s: float = 0.3) -> int:
@@ -319,69 +604,95 @@ def _snap(x: int, beats: Optional[np.ndarray], sr: int, lo: int, hi: int, tol_s:
 
 
 def render(pool: Pool, chain: Chain, crossfade_ms: float = 60.0, beat_align: bool = True,
-           should_stop: ShouldStop = None, on_progress: OnProgress = None) -> Rendered:
+           should_stop: ShouldStop = None, on_progress: OnProgress = None, rules: Optional[ChainRules] = None,
+           quality: str = "source", plan=None) -> Rendered:
+    """The chain as audio. With ``beat_align`` every join is engineered (:mod:`.joins`: cut on
+    matching beats, incoming chunk time-stretched to the running tempo, pitch-shifted into key
+    with ``rules.stay_key``, loudness matched, crossfade length from the material); without,
+    plain equal-power crossfades of ``crossfade_ms`` at the chunk edges. ``quality="source"``
+    renders at the highest sample rate and channel count of the songs used (their files are
+    reloaded); ``"analysis"`` at the pool's rate, mono."""
+    from .joins import output_format, source_audio, stretch
+
     if not chain.items:
         raise StitcherError("The chain is empty.")
-    sr = pool.sr
-    L = max(2, int(round(crossfade_ms * sr / 1000)) // 2 * 2)
-    h = L // 2
-    if beat_align:
-        for s in {pool.chunks[i].song for i in chain.items}:
-            try:
-                ensure_beats(pool.songs[s])
-            except Exception:
-                pass
-    spans = []
-    for k, i in enumerate(chain.items):
-        c = pool.chunks[i]
-        song = pool.songs[c.song]
-        s, e = c.start, c.end
-        if beat_align:
-            mid = (s + e) // 2
-            if k > 0:
-                s = _snap(s, song.beats, sr, 0, mid)
-            if k < len(chain.items) - 1:
-                e = _snap(e, song.beats, sr, mid, len(song.y))
-        spans.append((s, e))
-    total = sum(e - s for s, e in spans) + L
-    out = np.zeros(total, np.float32)
-    t = np.linspace(0.0, np.pi / 2, L, endpoint=False) + np.pi / (4 * L)
-    fin, fout = np.sin(t).astype(np.float32), np.cos(t).astype(np.float32)
+    plan = plan if plan is not None else _plan(pool, chain, crossfade_ms, beat_align, rules)
+    used = sorted({pool.chunks[i].song for i in chain.items})
+    if quality == "source":
+        out_sr, ch = output_format(pool, used)
+    else:
+        out_sr, ch = pool.sr, 1
+    src = {s: (source_audio(pool.songs[s], out_sr, ch) if quality == "source" else pool.songs[s].y[None])
+           for s in used}
+    ratio = out_sr / pool.sr
+    cores, halves = [], []
+    for p in plan.pieces:
+        cores.append(max(1, int(round((p.end - p.start) * ratio / p.speed))))
+        halves.append(int(round(p.fade_in_s * out_sr / 2)))
+    halves.append(0)
+    total = sum(cores)
+    out = np.zeros((ch, total + 2 * max(halves) + 2), np.float32)
     pos = 0
     segments, joins = [], []
-    for k, (i, (s, e)) in enumerate(zip(chain.items, spans)):
+    n = len(plan.pieces)
+    for k, (i, p) in enumerate(zip(chain.items, plan.pieces)):
         check_stop(should_stop)
-        y = pool.songs[pool.chunks[i].song].y
-        a, b = s - h, e + h
-        piece = np.zeros(b - a, np.float32)
-        lo, hi = max(0, a), min(len(y), b)
+        y = src[pool.chunks[i].song]
+        h_in, h_out = halves[k] if k > 0 else 0, halves[k + 1] if k < n - 1 else 0
+        want = h_in + cores[k] + h_out
+        stretched = abs(p.speed - 1.0) > 1e-4 or p.shift != 0
+        ctx = int(0.05 * out_sr) if stretched else 0
+        a = int(round(p.start * ratio - h_in * p.speed)) - ctx
+        b = int(round(p.end * ratio + h_out * p.speed)) + ctx
+        piece = np.zeros((ch, b - a), np.float32)
+        lo, hi = max(0, a), min(y.shape[1], b)
         if hi > lo:
-            piece[lo - a: hi - a] = y[lo:hi]
+            piece[:, lo - a: hi - a] = y[:, lo:hi]
+        if stretched:
+            piece = stretch(piece, out_sr, p.speed, p.shift)
+            c0 = int(round(ctx / p.speed))
+            piece = piece[:, c0: c0 + want]
+        if piece.shape[1] < want:
+            piece = np.pad(piece, ((0, 0), (0, want - piece.shape[1])))
+        piece = piece[:, :want].copy()
+        if p.gain_db:
+            piece *= np.float32(10 ** (p.gain_db / 20))
+        if k > 0 and h_in:
+            L = 2 * h_in
+            t = np.linspace(0.0, np.pi / 2, L, endpoint=False) + np.pi / (4 * L)
+            piece[:, :L] *= np.sin(t).astype(np.float32)
+        elif k == 0:
+            ramp = min(piece.shape[1], int(0.005 * out_sr))
+            piece[:, :ramp] *= np.linspace(0, 1, ramp, dtype=np.float32)
+        if k < n - 1 and h_out:
+            L = 2 * h_out
+            t = np.linspace(0.0, np.pi / 2, L, endpoint=False) + np.pi / (4 * L)
+            piece[:, -L:] *= np.cos(t).astype(np.float32)
+        elif k == n - 1:
+            ramp = min(piece.shape[1], int(0.01 * out_sr))
+            piece[:, piece.shape[1] - ramp:] *= np.linspace(1, 0, ramp, dtype=np.float32)
+        at = pos - h_in
+        if at < 0:  # a fade longer than everything before it (tiny chunks): drop its head
+            piece, at = piece[:, -at:], 0
+        out[:, at: at + piece.shape[1]] += piece
+        segments.append((pos / out_sr, (pos + cores[k]) / out_sr, int(i), int(p.start), int(p.end)))
         if k > 0:
-            piece[:L] *= fin
-        else:
-            piece[:h] = 0.0
-            ramp = min(len(piece) - h, int(0.005 * sr))
-            piece[h: h + ramp] *= np.linspace(0, 1, ramp, dtype=np.float32)
-        if k < len(chain.items) - 1:
-            piece[-L:] *= fout
-        else:
-            piece[-h:] = 0.0
-            ramp = min(len(piece) - h, int(0.01 * sr))
-            piece[len(piece) - h - ramp: len(piece) - h] *= np.linspace(1, 0, ramp, dtype=np.float32)
-        out[pos: pos + len(piece)] += piece
-        segments.append(((pos + h) / sr, (pos + h + e - s) / sr, int(i), int(s), int(e)))
-        if k > 0:
-            joins.append((pos + h) / sr)
-        pos += e - s
-        report(on_progress, k + 1, len(chain.items), "rendering")
-    out = out[h: h + sum(e - s for s, e in spans)]
-    segments = [(a - h / sr, b - h / sr, i, s, e) for a, b, i, s, e in segments]
-    joins = [j - h / sr for j in joins]
-    peak = float(np.max(np.abs(out))) if len(out) else 0.0
+            joins.append(pos / out_sr)
+        pos += cores[k]
+        report(on_progress, k + 1, n, "rendering")
+    out = out[:, :total]
+    peak = float(np.max(np.abs(out))) if out.size else 0.0
     if peak > 0.999:
         out *= 0.999 / peak
-    return Rendered(out, sr, segments, joins, L / sr)
+    info = []
+    for k, jp in enumerate(plan.joins):
+        d = jp.as_dict()
+        d["cost"] = None if not np.isfinite(chain.cost_at(k + 1)) else round(float(chain.cost_at(k + 1)), 3)
+        info.append(d)
+    mono = out.mean(axis=0) if ch > 1 else out[0]
+    fade = max([p.fade_in_s for p in plan.pieces] + [crossfade_ms / 1000.0 if not plan.joins else 0.0])
+    return Rendered(np.ascontiguousarray(mono, np.float32), out_sr, segments, joins, fade,
+                    np.ascontiguousarray(out) if ch > 1 else None, info)
 
 
 # -- seams -------------------------------------------------------------------------------------
@@ -415,7 +726,12 @@ def seam_report(pool: Pool, rendered: Rendered, chain: Chain, samples_per_song: 
     from .features import N_FFT
     from .pool import HOP
 
-    sr = rendered.sr
+    sr = pool.sr  # measured at the analysis rate, whatever the output's
+    y_out = rendered.y
+    if rendered.sr != sr:
+        from ..audio.io import resample
+
+        y_out = resample(rendered.y, rendered.sr, sr)
     rng = np.random.default_rng(seed)
     ref, ref_jump = [], []
     for s in sorted({pool.chunks[i].song for i in chain.items}):
@@ -432,8 +748,8 @@ def seam_report(pool: Pool, rendered: Rendered, chain: Chain, samples_per_song: 
             ref_jump.extend(float(d[a: a + win].max()) for a in starts)
     ref = np.array(ref) if ref else np.zeros(1)
     mu, sd = float(ref.mean()), float(ref.std() + 1e-9)
-    nov = _novelty(_logmel(rendered.y, sr))
-    y = rendered.y
+    nov = _novelty(_logmel(y_out, sr))
+    y = y_out
     half = int(rendered.crossfade_s * sr) + 64
     joins = []
     for k, t in enumerate(rendered.joins):
@@ -444,8 +760,11 @@ def seam_report(pool: Pool, rendered: Rendered, chain: Chain, samples_per_song: 
         n0 = int(t * sr)
         seg = y[max(0, n0 - half): min(len(y), n0 + half)]
         jump = float(np.max(np.abs(np.diff(seg)))) if len(seg) > 1 else 0.0
-        joins.append({"time": round(t, 3), "score": round(float(chain.scores[k + 1]), 4),
-                      "z": round((v - mu) / sd, 3), "jump": round(jump, 4)})
+        row = {"time": round(t, 3), "score": round(float(chain.scores[k + 1]), 4),
+               "z": round((v - mu) / sd, 3), "jump": round(jump, 4)}
+        if k < len(rendered.join_info):
+            row.update(rendered.join_info[k])
+        joins.append(row)
     zs = [j["z"] for j in joins]
     jumps = [j["jump"] for j in joins]
     return {"joins": joins, "median_z": round(float(np.median(zs)), 3) if zs else None,
@@ -454,18 +773,31 @@ def seam_report(pool: Pool, rendered: Rendered, chain: Chain, samples_per_song: 
             "source_jump_p99": round(float(np.quantile(ref_jump, 0.99)), 4) if ref_jump else None}
 
 
+#: what the CSV says about the join into each chunk (engineered renders only): the join cost
+#: the search used, tempo of the incoming chunk against the running tempo before stretching (%),
+#: the stretch applied (%), beats the cut moved on each side, beat-pair distance, key relation,
+#: pitch shift (semitones), loudness difference before matching and the gain change (dB),
+#: timbre distance (relative MFCC), crossfade (ms)
+JOIN_COLUMNS = ["cost", "tempo_pct", "stretch_pct", "beat_offset", "beat_match", "key_relation", "shift_st",
+                "loudness_db", "gain_db", "timbre", "fade_ms"]
+
+
 def write_csv(path, pool: Pool, rendered: Rendered, chain: Chain) -> Path:
     """One row per chunk used: position in the result, source file, start/end in the
-    source (s), and the score of the join into it."""
+    source (s), and the score of the join into it; for an engineered render also what made
+    the join rough and how it was made (:data:`JOIN_COLUMNS`)."""
     p = Path(path)
     p.parent.mkdir(parents=True, exist_ok=True)
     with open(p, "w", newline="", encoding="utf-8") as fh:
         w = csv.writer(fh)
-        w.writerow(["position_s", "source", "start_s", "end_s", "score"])
+        extra = JOIN_COLUMNS if rendered.join_info else []
+        w.writerow(["position_s", "source", "start_s", "end_s", "score"] + extra)
         for k, (a, b, i, s, e) in enumerate(rendered.segments):
             sc = chain.scores[k]
+            info = rendered.join_info[k - 1] if 0 < k <= len(rendered.join_info) else {}
             w.writerow([f"{a:.3f}", Path(pool.songs[pool.chunks[i].song].path).name, f"{s / pool.sr:.3f}",
-                        f"{e / pool.sr:.3f}", "" if not np.isfinite(sc) else f"{sc:.4f}"])
+                        f"{e / pool.sr:.3f}", "" if not np.isfinite(sc) else f"{sc:.4f}"]
+                       + ["" if info.get(c) is None else info[c] for c in extra])
     return p
 
 

@@ -64,17 +64,78 @@ def evaluate(pool, scorer, trim_s: float = TRIM_S, queries: Optional[list[int]] 
     return rank_metrics(pool, enc, queries=queries, should_stop=should_stop, on_progress=on_progress)
 
 
+def _song_key(name: str) -> str:
+    """A song name as it is compared with a model's training list: lower case, letters
+    and digits only, without the ``.hq`` of the high-quality copies (so "Let's_Go_Fishin'",
+    "Lets_Go_Fishin" and "Lets_Go_Fishin.hq" are one song)."""
+    import re
+
+    n = str(name).lower()
+    if n.endswith(".hq"):
+        n = n[:-3]
+    return re.sub(r"[^0-9a-z]", "", n)
+
+
+def training_songs(scorer) -> Optional[set]:
+    """The normalised names of the songs a model was trained on (its file's ``meta["songs"]``),
+    or None where the model does not say."""
+    meta = getattr(scorer, "meta", None) or {}
+    songs = meta.get("songs") if isinstance(meta, dict) else None
+    if not isinstance(songs, (list, tuple)):
+        return None
+    return {_song_key(s) for s in songs if isinstance(s, str)}
+
+
+def in_sample_songs(pool, scorer) -> Optional[list[int]]:
+    """Indices of the pool's songs that are in the scorer's training list (None: no list)."""
+    train = training_songs(scorer)
+    if train is None:
+        return None
+    return [k for k, s in enumerate(pool.songs) if _song_key(s.name) in train]
+
+
+class _PlainCosine:
+    """The plain dot products of an encoding's edge codes (no pool normalisation)."""
+
+    score_kind = "similarity"
+
+    def __init__(self, enc):
+        self.ends, self.starts = enc.ends, enc.starts
+
+    def scores(self, rows) -> np.ndarray:
+        rows = np.atleast_1d(np.asarray(rows, dtype=np.int64))
+        return self.ends[rows] @ self.starts.T
+
+    def pair(self, a: int, b: int) -> float:
+        return float(self.ends[a] @ self.starts[b])
+
+
+def _figures(m: dict) -> dict:
+    return {"mrr": m["mrr"], "top1": m["top1"], "top5": m["top5"], "auc": m["auc"], "queries": m["queries"]}
+
+
 def evaluate_all(pool, default, baselines: dict, seed_queries: Optional[int] = 64, trim_s: float = TRIM_S,
                  should_stop: ShouldStop = None, on_progress: OnProgress = None) -> dict:
     """The eval JSON: the default scorer's figures plus one dict per baseline.
 
     Scorers whose pairs cannot be factorised (the seed's CNN-LSTM) may be run on a
     random subset of ``seed_queries`` queries (still ranked against the whole pool);
-    their dict then says how many queries it used."""
+    their dict then says how many queries it used.
+
+    Also: ``pool_norm`` (the default's pool normalisation) and ``plain`` (its figures
+    with plain cosines, the same edge codes without the normalisation); ``in_sample``
+    (how many of the pool's songs are in the default model's training list, None where
+    the model file has no list), ``in_sample_songs`` (their names) and ``unseen`` (the
+    figures of the queries from the other songs only, still ranked against the whole
+    pool; None where every song is in the list or there is no list). Each baseline
+    with a training list gets its own ``in_sample`` count."""
     all_q = [i for i in range(len(pool.chunks)) if pool.successor(i) is not None]
-    main = evaluate(pool, default, trim_s, should_stop=should_stop, on_progress=on_progress)
+    trim = int(round(trim_s * pool.sr))
+    enc = default.encode(pool, trim=trim, should_stop=should_stop)
+    main = rank_metrics(pool, enc, should_stop=should_stop, on_progress=on_progress)
     out = {"songs": len(pool.songs), "pool": len(pool.chunks), "queries": main["queries"],
            "mrr": main["mrr"], "top1": main["top1"], "top5": main["top5"], "auc": main["auc"], "baselines": {}}
+    seen = in_sample_songs(pool, default)
     for name, sc in baselines.items():
         check_stop(should_stop)
         q = None
@@ -82,6 +143,27 @@ def evaluate_all(pool, default, baselines: dict, seed_queries: Optional[int] = 6
             rng = np.random.default_rng(1)
             q = sorted(rng.choice(all_q, size=seed_queries, replace=False).tolist())
         m = evaluate(pool, sc, trim_s, queries=q, should_stop=should_stop, on_progress=on_progress)
-        out["baselines"][name] = {"mrr": m["mrr"], "top1": m["top1"], "top5": m["top5"], "auc": m["auc"],
-                                  "queries": m["queries"]}
+        out["baselines"][name] = _figures(m)
+        b_seen = in_sample_songs(pool, sc)
+        if b_seen is not None:
+            out["baselines"][name]["in_sample"] = len(b_seen)
+    out["pool_norm"] = getattr(default, "pool_norm", "none")
+    if hasattr(enc, "ends") and hasattr(enc, "starts") and out["pool_norm"] != "none":
+        out["plain"] = _figures(rank_metrics(pool, _PlainCosine(enc), should_stop=should_stop))
+    else:
+        out["plain"] = None  # the scores are plain cosines already
+    out["in_sample"] = None if seen is None else len(seen)
+    out["in_sample_songs"] = [] if not seen else [pool.songs[k].name for k in seen]
+    out["unseen"] = None
+    if seen is not None and 0 < len(seen) < len(pool.songs):
+        seen_set = set(seen)
+        uq = [i for i in all_q if pool.chunks[i].song not in seen_set]
+        if uq:
+            um = rank_metrics(pool, enc, queries=uq, should_stop=should_stop)
+            out["unseen"] = {"songs": len(pool.songs) - len(seen), **_figures(um)}
+            if out["plain"] is not None:
+                out["unseen"]["plain"] = _figures(rank_metrics(pool, _PlainCosine(enc), queries=uq,
+                                                               should_stop=should_stop))
+    elif seen is not None and len(seen) == 0:
+        out["unseen"] = {"songs": len(pool.songs), **_figures(main)}
     return out

@@ -47,6 +47,8 @@ class Song:
     beats: Optional[np.ndarray] = None  # beat positions in samples
     tempo: Optional[float] = None
     key: Optional[int] = None  # 0..23: 0-11 major C..B, 12-23 minor
+    #: the join engineering's analysis (:class:`.joins.SongAnalysis`), computed once
+    analysis: Optional[object] = field(default=None, repr=False, compare=False)
 
     @property
     def duration(self) -> float:
@@ -72,6 +74,8 @@ class Pool:
     chunking: str = "fixed:5"
     sr: int = SR
     messages: list[str] = field(default_factory=list)
+    #: per-pool derived arrays (chunk tempi, song keys): filled by :mod:`.chain` on demand
+    cache: dict = field(default_factory=dict, repr=False, compare=False)
 
     def successor(self, i: int) -> Optional[int]:
         """Index of the chunk that follows chunk ``i`` in its song, or None."""
@@ -264,10 +268,44 @@ def _spans_fixed(n: int, sr: int, seconds: float) -> list[tuple[int, int]]:
     return [(a, a + step) for a in range(0, n - step + 1, step)]
 
 
+MIN_PULSE_CLARITY = 0.1  # speech ~0.07, a drone with noise ~0.03; music 0.15-0.6 (shared/data/audio)
+
+
+def pulse_clarity(song: Song, beats: np.ndarray) -> float:
+    """How periodic the onsets are at the tracked beat period: the normalised autocorrelation
+    of librosa's onset strength at that lag (±2 frames). The beat tracker finds "beats" in
+    anything; this says whether there is a pulse."""
+    import librosa
+
+    d = np.diff(np.asarray(beats, np.float64)) / HOP
+    if len(d) < 3:
+        return 0.0
+    env = librosa.onset.onset_strength(y=song.y, sr=song.sr, hop_length=HOP).astype(np.float64)
+    env -= env.mean()
+    lag = int(round(float(np.median(d))))
+    if lag < 1 or lag + 3 >= len(env):
+        return 0.0
+    n = len(env)
+    ac0 = float(env @ env) + 1e-12
+    return max(float(env[: n - k] @ env[k:]) / ac0 for k in range(max(1, lag - 2), lag + 3))
+
+
+def steady_beats(beats: np.ndarray, max_cv: float = 0.5, song: Optional[Song] = None) -> bool:
+    """Whether a beat track is a pulse at all: enough beats, their spacing not all over the place,
+    and (given the song) onsets that repeat at the beat period (:func:`pulse_clarity`)."""
+    if len(beats) < 4:
+        return False
+    d = np.diff(np.asarray(beats, np.float64))
+    med = float(np.median(d))
+    if not (med > 0 and float(np.std(d)) / med <= max_cv):
+        return False
+    return song is None or pulse_clarity(song, beats) >= MIN_PULSE_CLARITY
+
+
 def _spans_beats(song: Song, nbeats: int) -> list[tuple[int, int]]:
     beats = ensure_beats(song)
-    if len(beats) < nbeats + 1:
-        return []
+    if len(beats) < nbeats + 1 or not steady_beats(beats, song=song):
+        return []  # build_pool falls back to fixed chunks
     b = beats[::nbeats]
     return [(int(b[i]), int(b[i + 1])) for i in range(len(b) - 1)]
 
@@ -318,6 +356,13 @@ def chunk_song(song: Song, chunking: str) -> list[tuple[int, int]]:
     return merged
 
 
+FALLBACK_CHUNK_S = 4.0  # fixed chunks for a song without a detectable beat (8 beats at 120 bpm)
+
+
+def chunk_song_fixed(song: Song, seconds: float) -> list[tuple[int, int]]:
+    return _spans_fixed(len(song.y), song.sr, seconds)
+
+
 def build_pool(songs: list[Song], chunking: str = "fixed:5", messages: Optional[list[str]] = None,
                should_stop: ShouldStop = None, on_progress: OnProgress = None) -> Pool:
     """Cut every song; a song shorter than one chunk becomes one chunk (with a message)."""
@@ -334,6 +379,11 @@ def build_pool(songs: list[Song], chunking: str = "fixed:5", messages: Optional[
         except Exception as exc:
             pool.messages.append(f"'{song.name}': could not be cut ({type(exc).__name__}: {exc}); used whole.")
             spans = []
+        kind = chunking.split(":")[0].strip().lower()
+        if not spans and kind in ("beats", "bars") and song.duration >= 2 * FALLBACK_CHUNK_S:
+            spans = chunk_song_fixed(song, FALLBACK_CHUNK_S)
+            pool.messages.append(f"'{song.name}': no steady beat found; cut into fixed chunks of "
+                                 f"{FALLBACK_CHUNK_S:g} s instead.")
         if not spans:
             if chunking.startswith("silence"):
                 pool.messages.append(f"'{song.name}': no sound found above the silence threshold; "
