@@ -1,7 +1,8 @@
-"""``musiclab-cli composer train|generate|eval`` (imports nothing heavy at module level)."""
+"""``musiclab-cli composer train|generate|eval|judge`` (imports nothing heavy at module level)."""
 
 from __future__ import annotations
 
+import argparse
 import sys
 
 
@@ -11,7 +12,7 @@ def add_parser(subparsers) -> None:
 
     t = sub.add_parser("train", help="train a model on MIDI files/folders")
     t.add_argument("--midi", nargs="+", required=True, help="MIDI files or folders (music21 corpus files too)")
-    t.add_argument("--preset", default="default", choices=["default", "large", "small", "seed", "default-v1"],
+    t.add_argument("--preset", default="default", choices=["default", "large", "small", "seed", "default-v1", "timed", "timed-small"],
                    help="network: default = 2x256 LSTM with metre inputs, large = 2x384, default-v1 = without metre")
     t.add_argument("--out", required=True, help="model file to write (.pt)")
     t.add_argument("--epochs", type=int, default=30)
@@ -26,7 +27,9 @@ def add_parser(subparsers) -> None:
                         "(instead of a random share): split by song, e.g. all versions of a tune")
     t.add_argument("--init", default=None, help="start from this model (fine-tuning)")
     t.add_argument("--no-augment", action="store_true", help="no transposition augmentation")
-    t.add_argument("--resume", action="store_true", help="continue from the checkpoint in --out")
+    t.add_argument("--resume", action="store_true",
+                   help="continue exactly where the last finished epoch left off (the state kept beside --out)")
+    t.add_argument("--max-steps", type=int, default=None, help=argparse.SUPPRESS)  # tests: stop after N steps
     t.add_argument("--workers", type=int, default=2, help="processes for MIDI parsing")
     t.add_argument("--threads", type=int, default=1, help="torch threads")
     t.add_argument("--seed", type=int, default=0)
@@ -66,9 +69,24 @@ def add_parser(subparsers) -> None:
     e.add_argument("--json", action="store_true")
     e.add_argument("--beam", type=int, default=8, help="beam width for top-1/top-5")
     e.add_argument("--no-copy", action="store_true", help="score with the LSTM alone (no self-copy mixture)")
+    e.add_argument("--no-fight", action="store_true",
+                   help="skip the fair fight (trigram + copy, copy alone) and the in-sample check")
+    e.add_argument("--cross-fit", action="store_true",
+                   help="fair fight also with every copy mixture fitted on one half of the pieces, scored on the other")
     e.add_argument("--workers", type=int, default=2)
     e.add_argument("--threads", type=int, default=1)
     e.set_defaults(func=_eval)
+
+    j = sub.add_parser("judge", help="musicality report: how generated tunes compare with a reference corpus "
+                                     "(MGEval-style overlapped areas, with the ceiling of real held-out tunes)")
+    j.add_argument("generated", nargs="+", metavar="GENERATED", help="MIDI files or folders to judge")
+    j.add_argument("--reference", nargs="+", required=True, metavar="DIR", help="MIDI files or folders of the style")
+    j.add_argument("--holdout", type=int, default=None,
+                   help="reference tunes held out and judged against the rest as the ceiling "
+                        "(default: a fifth, at most 50; 0 = no ceiling)")
+    j.add_argument("--seed", type=int, default=0, help="seed of the held-out draw")
+    j.add_argument("--json", action="store_true")
+    j.set_defaults(func=_judge)
     p.set_defaults(func=lambda a: (p.print_help(), 2)[1])
 
 
@@ -95,7 +113,11 @@ def _train(args) -> int:
         train, val = split_by_piece(corpus.pieces, args.val_fraction, seed=args.seed)
     print(f"{len(train)} training pieces, {len(val)} validation pieces", file=sys.stderr)
     start_epoch, best_val, history = 0, float("inf"), []
-    if args.resume:
+    from pathlib import Path as _P
+
+    if args.resume and not _P(args.out).is_file():
+        print(f"no checkpoint at {args.out} yet: starting a fresh run", file=sys.stderr)
+    if args.resume and _P(args.out).is_file():
         model = load_composer(args.out, with_train_state=True)
         ts = model.extra.get("train_state", {})
         start_epoch = int(ts.get("epoch", 0))
@@ -109,7 +131,13 @@ def _train(args) -> int:
         model, train, val, args.out, epochs=args.epochs, seq_len=args.seq_len, batch=args.batch, lr=args.lr,
         augment=not args.no_augment, patience=args.patience, time_budget=args.time_budget, history=history,
         start_epoch=start_epoch, best_val=best_val, seed=args.seed, on_progress=TextProgress("training"),
+        resume=args.resume, max_steps=args.max_steps,
     )
+    from ..distributed import reset_world, world
+
+    if not world().is_main:  # under torchrun: rank 0 alone fits the mixture and prints the result
+        reset_world()
+        return 0
     for h in res["history"]:
         print(json_line(h), file=sys.stderr)
     out = {k: res[k] for k in ("epochs", "best_val_loss", "stopped_by", "seconds", "train_events_per_s", "out")}
@@ -128,37 +156,42 @@ def _train(args) -> int:
                 out["copy"] = None
     out.update({"pieces": s["pieces"], "train_pieces": len(train), "val_pieces": len(val), "skipped": s["skipped"]})
     print(json_line(out))
+    reset_world()
     return 0
 
 
 def _generate(args) -> int:
     import random
+    from pathlib import Path
 
     import torch
 
+    from ..audio.io import SAVE_FORMATS
     from ..jobs import json_line
-    from .events import load_corpus
-    from .generate import generate, write_output
-    from .model import load_composer
-    from .stats import copied_share, self_repeated_share
+    from . import session as S
 
     torch.set_num_threads(1)
-    model = load_composer(args.model)
+    model = S.load_model(args.model)
     seed = args.seed if args.seed is not None else random.randrange(2**31)
     primer = []
     if args.primer:
-        c = load_corpus([args.primer], workers=1)
+        c = S.read_corpus([args.primer])
         if not c.pieces:
             reason = c.skipped[0][1] if c.skipped else "no events"
             print(f"error: primer '{args.primer}': {reason}", file=sys.stderr)
             return 1
         primer = c.pieces[0].events[: args.primer_events]
-    events = generate(model, primer, args.length, temperature=args.temperature, top_k=args.top_k,
-                      top_p=args.top_p, seed=seed, repeat=args.repeat)
-    out = write_output(primer + events, args.out, tempo=args.tempo, program=args.program)
-    print(json_line({"out": str(out), "events": len(events), "primer_events": len(primer), "seed": seed,
-                     "copied": copied_share(events, model.ngram_hashes), "self_repeated": self_repeated_share(events),
-                     "repeat": args.repeat}))
+    settings = S.GenerateSettings(length=args.length, temperature=args.temperature, top_k=args.top_k,
+                                  top_p=args.top_p, seed=seed, repeat=args.repeat, tempo=args.tempo,
+                                  program=args.program)
+    res = S.compose(model, primer, settings)
+    if Path(args.out).suffix.lower() in SAVE_FORMATS:  # audio: rendered and loudness-normalised
+        res = S.with_audio(res, S.render(res.all_events, res.tempo, res.program))
+    out = S.export(res, args.out)
+    print(json_line({"out": str(out), "events": len(res.events), "primer_events": len(primer), "seed": seed,
+                     "copied": res.copied, "self_repeated": res.self_repeated, "repeat": args.repeat,
+                     **({"lufs": res.loudness["lufs"], "true_peak_dbfs": res.loudness["true_peak_dbfs"]}
+                        if res.loudness else {})}))
     return 0
 
 
@@ -172,10 +205,23 @@ def _eval(args) -> int:
 
     torch.set_num_threads(max(1, args.threads))
     model = load_composer(args.model)
+    if getattr(model, "representation", "sequential") == "timed":
+        print(f"error: '{model.name}' uses the timed event representation; composer eval scores "
+              "sequential models only (so far)", file=sys.stderr)
+        return 2
     corpus = load_corpus(args.midi, workers=args.workers, on_progress=TextProgress("reading MIDI"))
     for path, reason in corpus.skipped[:50]:
         print(f"skipped {path}: {reason}", file=sys.stderr)
-    res = evaluate(model, corpus, beam=args.beam, on_progress=TextProgress("scoring"), use_copy=not args.no_copy)
+    res = evaluate(model, corpus, beam=args.beam, on_progress=TextProgress("scoring"), use_copy=not args.no_copy,
+                   fight=not args.no_fight, cross_fit=args.cross_fit)
+    ins = res.get("in_sample")
+    if ins and ins["pieces"]:
+        print(f"warning: {ins['pieces']} of {res['pieces']} pieces are in-sample for this model "
+              f"({ins['trained']} it trained on, {ins['validation']} it chose its checkpoint/copy mixture on); "
+              f"figures on the {ins['unseen']} unseen pieces are under fair_fight.unseen", file=sys.stderr)
+    if ins and ins["sources_missing"]:
+        print(f"warning: training sources not found, in-sample check by validation names only: "
+              f"{', '.join(ins['sources_missing'])}", file=sys.stderr)
     if args.json:
         print(json_line(res))
     else:
@@ -183,6 +229,46 @@ def _eval(args) -> int:
               f"top-5 {res['top5']:.3f}, {res['nll_per_event']:.3f} nats/event, OOV {res['oov_rate']:.1%}; "
               f"trigram top-1 {res['baselines']['trigram']['top1']:.3f}, "
               f"{res['baselines']['trigram']['nll_per_event']:.3f} nats/event")
+        ff = res.get("fair_fight")
+        if ff and ff.get("available"):
+            for part in ("all", "unseen", "cross_fit"):
+                rows = ff.get(part)
+                if not isinstance(rows, dict):
+                    continue
+                print(f"fair fight ({part}):")
+                for k, r in rows.items():
+                    if isinstance(r, dict):
+                        nll = f"{r['nll_per_event']:.3f}" if r.get("nll_per_event") is not None else "-"
+                        print(f"  {k:13s} top-1 {r['top1']:.3f}  top-5 {r['top5']:.3f}  {nll} nats/event")
+    return 0
+
+
+def _judge(args) -> int:
+    from ..jobs import TextProgress, json_line
+    from .judge import FEATURES, judge_paths
+
+    res = judge_paths(args.generated, args.reference, holdout=args.holdout, seed=args.seed,
+                      on_progress=TextProgress("judging"))
+    for s in res["skipped"][:50]:
+        print(f"skipped ({s['set']}) {s['path']}: {s['reason']}", file=sys.stderr)
+    g, c = res["generated"], res["ceiling"]
+    if res["generated_skipped"]:
+        print(f"warning: {res['generated_skipped']} generated file(s) have no notes (counted as failures)",
+              file=sys.stderr)
+    if args.json:
+        print(json_line(res))
+        return 0
+    ref = res["reference"]
+    print(f"reference: {ref['pieces']} tunes; ceiling: {ref['holdout']} held-out real tunes")
+    print(f"{'feature':24s} {'generated':>10s} {'ceiling':>10s}")
+    for k in FEATURES:
+        print(f"{k:24s} {g['oa'][k]:10.3f} {c['oa'][k] if c else float('nan'):10.3f}")
+    line = f"mean OA: your tunes {g['mean_oa']:.3f} ({g['pieces']} judged, {res['generated_skipped']} without notes)"
+    if c:
+        line += f" vs real tunes {c['mean_oa']:.3f} (ratio {res['ratio']:.2f})"
+    print(line)
+    if res.get("generated_with_empty"):
+        print(f"mean OA counting the files without notes as empty tunes: {res['generated_with_empty']['mean_oa']:.3f}")
     return 0
 
 

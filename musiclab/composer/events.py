@@ -5,14 +5,25 @@ rest (+ quarterLength), taken with music21 from ``instrument.partitionByInstrume
 -> the first part's notes, chords and rests in order (``.recurse()``); if that fails or
 gives nothing, the flattened score's notes and rests.
 
-Each event is kept as ``(pitches, seed_pitch, dur)``:
+Each event is kept as ``(pitches, seed_pitch, dur, dt)``:
 
 * ``pitches``: sorted tuple of distinct MIDI numbers (empty for a rest),
 * ``seed_pitch``: the seed's pitch part, ``"C4"`` / ``"0.4.7"`` (normalOrder) / ``"rest"``,
-* ``dur``: ``str(quarterLength)`` as music21 prints it (``"0.5"``, ``"1/3"``).
+* ``dur``: ``str(quarterLength)`` as music21 prints it (``"0.5"``, ``"1/3"``),
+* ``dt``: its onset relative to the previous event's onset (the first event's: relative to
+  the piece's start), in quarters, printed the same way. The events are in onset order
+  (music21's offsets in the part, ``getOffsetInHierarchy``), so a bar's melody note and the
+  chord under it share an onset (the chord's ``dt`` is ``"0.0"``).
 
-The seed token is ``f"{seed_pitch} {dur}"``. Parsing is slow, so events are cached per
-file (JSON keyed by path, size and mtime).
+Events without ``dt`` (3-tuples: the seed's representation, what models of the
+``sequential`` representation generate) are placed one after another: each starts where
+everything before it has ended (:func:`onsets`).
+
+The seed token is ``f"{seed_pitch} {dur}"``. :func:`load_corpus` reads MIDI files with the
+fast symusic path of :mod:`musiclab.composer.ingest` (the same events, about a millisecond a
+file); music21 (:func:`parse_file`) stays the reference and reads everything else (ABC, kern,
+MusicXML) and any MIDI file the fast path cannot. ``MUSICLAB_MIDI_ENGINE=music21`` forces the
+reference for MIDI too. Events are cached per file (JSON keyed by path, size and mtime).
 """
 
 from __future__ import annotations
@@ -29,11 +40,13 @@ from typing import Iterable, Optional
 from ..audio.io import expand_paths
 from ..jobs import OnProgress, ShouldStop, check_stop, report
 
-EXTRACT_VERSION = 2
+EXTRACT_VERSION = 4  # 3, 4: events carry their onset (dt)
+#: "symusic" (fast path for MIDI, music21 for the rest) or "music21" (the reference only)
+MIDI_ENGINE = os.environ.get("MUSICLAB_MIDI_ENGINE", "symusic")
 MIDI_EXTS = {".mid", ".midi", ".kar"}
 SCORE_EXTS = MIDI_EXTS | {".mxl", ".musicxml", ".xml", ".abc", ".krn"}
 
-Event = tuple  # (tuple[int, ...], str, str)
+Event = tuple  # (tuple[int, ...], str, str[, str])
 
 
 def seed_token(ev: Event) -> str:
@@ -42,6 +55,61 @@ def seed_token(ev: Event) -> str:
 
 def dur_value(dur: str) -> float:
     return float(Fraction(dur))
+
+
+def ql_string(q) -> str:
+    """A quarter length as music21 prints it: ``"1.0"``, ``"0.75"``, ``"1/3"``, ``"4/3"``."""
+    q = Fraction(q).limit_denominator(1 << 20)
+    d = q.denominator
+    return str(float(q)) if d & (d - 1) == 0 else f"{q.numerator}/{q.denominator}"
+
+
+def event_dt(ev) -> Optional[Fraction]:
+    """The event's onset relative to the previous event (quarters), or None (no onset)."""
+    if len(ev) > 3 and ev[3] is not None:
+        try:
+            return Fraction(ev[3])
+        except (ValueError, ZeroDivisionError, TypeError):
+            return None
+    return None
+
+
+def has_onsets(events) -> bool:
+    """True when the events carry onsets (``dt``)."""
+    return any(event_dt(e) is not None for e in events)
+
+
+def onsets(events, start: float = 0.0, cursor: Optional[float] = None) -> list[float]:
+    """The onset (quarters) of every event. An event with ``dt`` starts ``dt`` after the previous
+    event's onset (the first one ``dt`` after ``start``); an event without it starts where
+    everything before it has ended (``cursor``: where that is before the first event; default
+    ``start``), as the seed writes its events one after another."""
+    out = []
+    prev = float(start)
+    end = float(start if cursor is None else cursor)
+    for ev in events:
+        dt = event_dt(ev)
+        t = prev + float(dt) if dt is not None else end
+        d = float(Fraction(ev[2]))
+        out.append(t)
+        prev = t
+        end = max(end, t + d)
+    return out
+
+
+def strip_onsets(events) -> list:
+    """The events as the seed's 3-tuples (no ``dt``)."""
+    return [tuple(e[:3]) for e in events]
+
+
+def with_dt(events, times) -> list:
+    """Events (any form) with ``dt`` set from absolute onsets ``times`` (quarters)."""
+    out, prev = [], Fraction(0)
+    for e, t in zip(events, times):
+        t = Fraction(t).limit_denominator(1 << 20)
+        out.append((tuple(e[0]), e[1], e[2], ql_string(t - prev)))
+        prev = t
+    return out
 
 
 @dataclass
@@ -74,11 +142,13 @@ class Corpus:
 
 # --------------------------------------------------------------------------- parsing
 def _events_from_stream(s) -> list:
+    """Events in onset order (a stable sort of the seed's order by offset), with ``dt``."""
     from music21 import chord, instrument, note
 
-    def collect(elements) -> list:
+    def collect(elements, site=None) -> list:
         out = []
         for el in elements:
+            n0 = len(out)
             if isinstance(el, note.Rest):
                 out.append(((), "rest", str(el.quarterLength)))
             elif isinstance(el, chord.Chord):
@@ -92,13 +162,20 @@ def _events_from_stream(s) -> list:
                 out.append((pitches, no, str(el.quarterLength)))
             elif isinstance(el, note.Note):
                 out.append(((int(el.pitch.midi),), str(el.pitch), str(el.quarterLength)))
+            if len(out) > n0:
+                try:
+                    off = el.getOffsetInHierarchy(site) if site is not None else el.offset
+                except Exception:
+                    off = el.offset
+                out[-1] = out[-1] + (Fraction(off).limit_denominator(1 << 20),)
         return out
 
     events = []
     try:
         parts = instrument.partitionByInstrument(s)
         if parts is not None and len(parts.parts) > 0:
-            events = collect(parts.parts[0].recurse())
+            part = parts.parts[0]
+            events = collect(part.recurse(), part)
     except Exception:
         events = []
     if not any(e[0] for e in events):
@@ -106,7 +183,9 @@ def _events_from_stream(s) -> list:
             events = collect(s.flatten().notesAndRests)
         except Exception:
             events = []
-    return events
+    order = sorted(range(len(events)), key=lambda i: (events[i][3], i))  # stable: the seed's order at ties
+    evs = [events[i] for i in order]
+    return with_dt(evs, [e[3] for e in evs])
 
 
 def _midi_check(path: Path) -> Optional[str]:
@@ -171,10 +250,19 @@ def parse_file(path: str | os.PathLike) -> dict:
         ev = _events_from_stream(sc)
         if any(e[0] for e in ev):
             name = p.name if len(scores) == 1 else f"{p.name}#{i + 1}"
-            pieces.append([name, [[list(e[0]), e[1], e[2]] for e in ev]])
+            pieces.append([name, [[list(e[0]), e[1], e[2], e[3]] for e in ev]])
     if not pieces:
         return {"pieces": [], "skipped": "no notes"}
     return {"pieces": pieces, "skipped": None}
+
+
+def parse_fast(path: str | os.PathLike) -> dict:
+    """Like :func:`parse_file` (same result), MIDI through the fast symusic path."""
+    if MIDI_ENGINE == "music21":
+        return parse_file(path)
+    from .ingest import parse_any
+
+    return parse_any(path, engine="symusic")
 
 
 def _short(exc: BaseException) -> str:
@@ -213,7 +301,7 @@ def _parse_cached(path: str) -> dict:
             return json.loads(cf.read_text())
         except Exception:
             pass
-    res = parse_file(p)
+    res = parse_fast(p)
     tmp = cf.with_name(cf.name + f".{os.getpid()}.tmp")
     try:
         tmp.write_text(json.dumps(res))
@@ -224,7 +312,8 @@ def _parse_cached(path: str) -> dict:
 
 
 def _to_piece(source: str, name: str, evs: list) -> Piece:
-    return Piece(name, source, [(tuple(e[0]), e[1], e[2]) for e in evs])
+    return Piece(name, source, [(tuple(e[0]), e[1], e[2], e[3]) if len(e) > 3 and e[3] is not None
+                                else (tuple(e[0]), e[1], e[2]) for e in evs])
 
 
 def find_score_files(paths: Iterable) -> list[Path]:

@@ -8,18 +8,19 @@ import datetime as _dt
 import math
 import random
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
 import numpy as np
 
 from ..errors import MusiclabError
-from ..jobs import OnProgress, ShouldStop, check_stop, report
+from ..jobs import OnPartial, OnProgress, ShouldStop, check_stop, report
 from . import encoding as enc
 from .events import seed_token
 
 
-def _stream_event(pieces, rng: Optional[random.Random]) -> list[int]:
+def _stream_event(pieces, rng: Optional[random.Random], representation: str = "sequential") -> list[int]:
     out: list[int] = []
     for p in pieces:
         shift = 0
@@ -29,7 +30,7 @@ def _stream_event(pieces, rng: Optional[random.Random]) -> list[int]:
                 lo, hi = max(-5, -min(ps)), min(6, 127 - max(ps))
                 if lo <= hi:
                     shift = rng.randint(lo, hi)
-        out.extend(enc.encode_piece(p.events, shift))
+        out.extend(enc.encode_piece(p.events, shift, representation))
     return out
 
 
@@ -41,16 +42,32 @@ def _stream_seed(pieces, index: dict, rng: Optional[random.Random] = None) -> li
     return out
 
 
-_EVENT_ARCHS = ("event-lstm", "event-lstm-v2")
+_EVENT_ARCHS = ("event-lstm", "event-lstm-v2", "event-lstm-timed")
 
 
-def _batches(stream: list[int], batch: int, seq_len: int, with_pos: bool = False):
+def _rep(model) -> str:
+    return "timed" if model.arch == "event-lstm-timed" else "sequential"
+
+
+@dataclass(frozen=True)
+class LossPoint:
+    """What a training loop hands its ``on_partial``: a running training loss (``kind``
+    "train", every few steps, at a fractional epoch) or an epoch's validation loss
+    (``kind`` "val", with the epoch's full ``record``)."""
+
+    kind: str
+    epoch: float
+    loss: float
+    record: Optional[dict] = None
+
+
+def _batches(stream: list[int], batch: int, seq_len: int, with_pos: bool = False, timed: bool = False):
     """(x, y) chunks of ``batch`` parallel rows of ``stream``; with ``with_pos`` (x, y, pos)
     where pos are the metrical positions of x (computed over the whole stream)."""
     import torch
 
     data = torch.tensor(stream, dtype=torch.long)
-    posd = torch.tensor(enc.positions(stream), dtype=torch.long) if with_pos else None
+    posd = torch.tensor(enc.positions(stream, timed=timed), dtype=torch.long) if with_pos else None
     n = (len(data) - 1) // batch
     if n < 2:
         batch = max(1, (len(data) - 1) // max(2, seq_len // 4))
@@ -88,21 +105,21 @@ def evaluate_loss(model, pieces, seq_len: int = 256, batch: int = 16, should_sto
     net.eval()
     ev = model.arch in _EVENT_ARCHS
     if ev:
-        stream = _stream_event(pieces, None)
+        stream = _stream_event(pieces, None, _rep(model))
     else:
         stream = _stream_seed(pieces, {t: i + 2 for i, t in enumerate(model.seed_vocab)})
     total = 0.0
     n_tok = n_ev = 0
     state = None
     with torch.inference_mode():
-        for x, y, *pos in _batches(stream, batch, seq_len, with_pos=ev):
+        for x, y, *pos in _batches(stream, batch, seq_len, with_pos=ev, timed=_rep(model) == "timed"):
             check_stop(should_stop)
             logits, state = net(x, state, pos[0]) if ev else net(x, state)
             t = _targets(y, model.arch)
             loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), t.reshape(-1), ignore_index=-100, reduction="sum")
             total += float(loss)
             n_tok += int((t != -100).sum())
-            n_ev += int((t >= enc.D0).sum()) if ev else int((t != -100).sum())
+            n_ev += int(((t >= enc.D0) & (t < enc.DT0)).sum()) if ev else int((t != -100).sum())
     return {"loss": total / max(n_tok, 1), "nats_per_event": total / max(n_ev, 1)}
 
 
@@ -122,24 +139,40 @@ def train_model(
     start_epoch: int = 0,
     best_val: float = math.inf,
     seed: int = 0,
-    step_log: Optional[list] = None,
     should_stop: ShouldStop = None,
     on_progress: OnProgress = None,
+    on_partial: OnPartial = None,
+    resume: bool = False,
+    max_steps: Optional[int] = None,
 ) -> dict:
     """Train ``model`` (a :class:`~.model.ComposerModel`) in place; the best model by
-    validation loss is saved to ``out_path`` after every improvement. ``history`` (a list)
-    receives one dict per epoch and ``step_log`` (a list) ``(fractional epoch, running
-    training loss)`` pairs; the GUI polls both. Returns a summary dict."""
+    validation loss is saved to ``out_path`` after every improvement. ``history``: the
+    epoch records of earlier runs (resume; not modified). ``on_partial`` receives a
+    :class:`LossPoint` every 5 steps (running training loss) and after every epoch
+    (validation loss). Returns a summary dict whose ``history`` holds one record per epoch,
+    the earlier ones first.
+
+    After every epoch the whole training state (weights, optimiser, scheduler, random
+    generators, patience) is written atomically beside ``out_path`` (:func:`resume_path`);
+    ``resume=True`` continues from it exactly, so a killed run ends with the weights an
+    uninterrupted one would have. Under ``torchrun`` (:mod:`musiclab.distributed`) every rank
+    trains on its rows of each global batch of ``batch`` rows and only rank 0 writes files.
+    ``max_steps`` stops after that many optimiser steps (tests)."""
     import torch
     import torch.nn.functional as F
 
+    from ..distributed import shard_rows, world, wrap
     from .model import save_composer
+
+    w = world()
+    if not w.is_main:  # one progress line and one loss curve: rank 0's
+        on_progress = on_partial = None
 
     if not train_pieces:
         raise MusiclabError("No training pieces: the corpus yielded no events.")
     if not val_pieces:
         val_pieces = train_pieces[-max(1, len(train_pieces) // 10) :]
-    history = history if history is not None else []
+    history = list(history or [])
     rng = random.Random(seed)
     torch.manual_seed(seed)
     net = model.net
@@ -148,11 +181,22 @@ def train_model(
     seed_index = {t: i + 2 for i, t in enumerate(model.seed_vocab)}
     t0 = time.monotonic()
     bad = 0
+    rp = resume_path(out_path)
+    if resume and rp.is_file():
+        st = _load_resume(rp)
+        net.load_state_dict(st["net"])
+        opt.load_state_dict(st["opt"])
+        sched.load_state_dict(st["sched"])
+        rng.setstate(_to_rng_state(st["py_rng"]))
+        torch.set_rng_state(st["torch_rng"])
+        start_epoch, best_val, bad = int(st["epoch"]), float(st["best_val"]), int(st["bad"])
+        history = list(st["history"])
+    dnet = wrap(net, w)
     steps_done = 0
     events_seen = 0
     # estimate steps per epoch for progress
     ev = model.arch in _EVENT_ARCHS
-    probe = _stream_event(train_pieces, None) if ev else _stream_seed(train_pieces, seed_index)
+    probe = _stream_event(train_pieces, None, _rep(model)) if ev else _stream_seed(train_pieces, seed_index)
     steps_per_epoch = max(1, math.ceil(((len(probe) - 1) // batch) / seq_len))
     ev_per_tok = (sum(len(p.events) for p in train_pieces) / max(1, len(probe)))
     total_steps = steps_per_epoch * max(1, epochs - start_epoch)
@@ -163,7 +207,7 @@ def train_model(
         if ev:
             order = list(train_pieces)
             rng.shuffle(order)
-            stream = _stream_event(order, rng if augment else None)
+            stream = _stream_event(order, rng if augment else None, _rep(model))
         else:
             order = list(train_pieces)
             rng.shuffle(order)
@@ -171,21 +215,31 @@ def train_model(
         state = None
         tl = 0.0
         tn = 0
-        for x, y, *pos in _batches(stream, batch, seq_len, with_pos=ev):
-            check_stop(should_stop)
-            logits, state = net(x, state, pos[0]) if ev else net(x, state)
+        for x, y, *pos in _batches(stream, batch, seq_len, with_pos=ev, timed=_rep(model) == "timed"):
+            if w.distributed:
+                if w.any(bool(should_stop and should_stop())):
+                    check_stop(lambda: True)
+            else:
+                check_stop(should_stop)
+            x, y = shard_rows(x, w), shard_rows(y, w)
+            pos = [shard_rows(q, w) for q in pos]
+            logits, state = dnet(x, state, pos[0]) if ev else dnet(x, state)
             state = _detach(state)
             t = _targets(y, model.arch)
-            loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), t.reshape(-1), ignore_index=-100)
+            loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), t.reshape(-1), ignore_index=-100,
+                                   reduction="sum")
+            # the mean over the *global* batch's tokens: DDP averages gradients over ranks
+            n_global = w.sum(float((t != -100).sum())) if w.distributed else float((t != -100).sum())
+            loss = loss * (w.size / max(n_global, 1.0))
             opt.zero_grad()
             loss.backward()
             torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
             opt.step()
-            tl += float(loss.detach())
+            tl += w.sum(float(loss.detach()) / w.size) if w.distributed else float(loss.detach())
             tn += 1
             steps_done += 1
-            if step_log is not None and tn % 5 == 0:
-                step_log.append((epoch + min(1.0, tn / steps_per_epoch), tl / tn))
+            if on_partial is not None and tn % 5 == 0:
+                on_partial(LossPoint("train", epoch + min(1.0, tn / steps_per_epoch), tl / tn))
             events_seen += x.numel() * ev_per_tok
             el = time.monotonic() - t0
             left = el / steps_done * (total_steps - steps_done)
@@ -197,9 +251,14 @@ def train_model(
                 total_steps,
                 f"epoch {epoch + 1}/{epochs}, loss {tl / tn:.3f}, {int(left // 60)}m{int(left % 60):02d}s left",
             )
-            if time_budget and el > time_budget:
+            if time_budget and w.any(el > time_budget):
                 stopped_by = "time budget"
                 break
+            if max_steps is not None and steps_done >= max_steps:
+                stopped_by = "max steps"
+                break
+        if on_partial is not None and tn % 5:  # the epoch's last running loss (short epochs have no other)
+            on_partial(LossPoint("train", epoch + min(1.0, tn / steps_per_epoch), tl / tn))
         vl = evaluate_loss(model, val_pieces, should_stop=should_stop)
         sched.step(vl["loss"])
         rec = {
@@ -210,16 +269,25 @@ def train_model(
             "seconds": time.monotonic() - t0,
         }
         history.append(rec)
+        if on_partial is not None:
+            on_partial(LossPoint("val", float(epoch + 1), float(vl["loss"]), dict(rec)))
         improved = vl["loss"] < best_val - 1e-4
         if improved:
             best_val = vl["loss"]
             bad = 0
             model.meta["val"] = {"loss": vl["loss"], "nats_per_event": vl["nats_per_event"], "epoch": epoch + 1}
             model.meta["trained"] = _dt.date.today().isoformat()
-            save_composer(model, out_path, train_state={"epoch": epoch + 1, "best_val": best_val, "history": list(history)})
+            if w.is_main:
+                save_composer(model, out_path,
+                              train_state={"epoch": epoch + 1, "best_val": best_val, "history": list(history)})
         else:
             bad += 1
-        if stopped_by == "time budget":
+        if w.is_main:
+            _save_resume(rp, {"net": net.state_dict(), "opt": opt.state_dict(), "sched": sched.state_dict(),
+                              "py_rng": _from_rng_state(rng.getstate()), "torch_rng": torch.get_rng_state(),
+                              "epoch": epoch + 1, "best_val": best_val, "bad": bad, "history": list(history)})
+        w.barrier()
+        if stopped_by in ("time budget", "max steps"):
             break
         if bad >= patience:
             stopped_by = "early stopping"
@@ -236,6 +304,45 @@ def train_model(
     }
 
 
+def resume_path(out_path) -> Path:
+    """Where :func:`train_model` keeps the full state of the last finished epoch."""
+    p = Path(out_path)
+    return p.with_name(p.name + ".resume")
+
+
+def _from_rng_state(st) -> list:
+    version, internal, gauss = st
+    return [int(version), [int(v) for v in internal], gauss]
+
+
+def _to_rng_state(st) -> tuple:
+    version, internal, gauss = st
+    return (int(version), tuple(int(v) for v in internal), gauss)
+
+
+def _save_resume(path: Path, state: dict) -> None:
+    import os
+
+    import torch
+
+    tmp = path.with_name(path.name + f".{os.getpid()}.partial")
+    torch.save(state, tmp)
+    os.replace(tmp, path)
+
+
+def _load_resume(path: Path) -> dict:
+    import torch
+
+    try:
+        st = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        raise MusiclabError(f"'{path.name}' is not a musiclab training state ({type(exc).__name__}: {exc}).") from exc
+    need = {"net", "opt", "sched", "py_rng", "torch_rng", "epoch", "best_val", "bad", "history"}
+    if not isinstance(st, dict) or not need <= set(st):
+        raise MusiclabError(f"'{path.name}' is not a musiclab training state (keys missing).")
+    return st
+
+
 def attach_copy(out_path, pieces: list, should_stop: ShouldStop = None, on_progress: OnProgress = None,
                 source: str = "validation pieces") -> Optional[dict]:
     """Fit the self-copy mixture (:mod:`.selfcopy`) of the model in ``out_path`` on ``pieces``
@@ -245,8 +352,8 @@ def attach_copy(out_path, pieces: list, should_stop: ShouldStop = None, on_progr
     from .model import load_composer, save_composer
 
     model = load_composer(out_path, with_train_state=True)
-    if model.arch not in _EVENT_ARCHS or not pieces:
-        return None
+    if model.arch not in _EVENT_ARCHS or _rep(model) == "timed" or not pieces:
+        return None  # the copy fit scores sequential events only
     total = sum(len(p.events) for p in pieces)
     records = event_records(model, pieces, should_stop=should_stop, on_progress=on_progress, total_events=total)
     params, info = fit_copy(records)
@@ -264,6 +371,10 @@ def prepare_model(preset: str, train_pieces: list, val_pieces: list, sources: li
     if init is not None:
         base = load_composer(init)
         model = base
+        want = PRESETS.get(preset, {}).get("arch")
+        if (want == "event-lstm-timed") != (model.arch == "event-lstm-timed"):
+            raise MusiclabError(f"--init {Path(str(init)).name} uses the {_rep(model)} event representation; "
+                                f"preset {preset!r} needs the other one (their vocabularies differ).")
         if PRESETS.get(preset, {}).get("arch") == "event-lstm-v2" and model.arch == "event-lstm":
             model = upgrade_to_metre(model)  # keep the init's sizes, add the metre inputs
         model.meta["finetuned_from"] = str(Path(str(init)).name)
@@ -293,35 +404,39 @@ def train_on_corpus(
     seq_len: int = 128,
     resume: bool = False,
     time_budget: Optional[float] = None,
-    history: Optional[list] = None,
-    step_log: Optional[list] = None,
     sources: Optional[list] = None,
     should_stop: ShouldStop = None,
     on_progress: OnProgress = None,
+    on_partial: OnPartial = None,
 ) -> dict:
-    """Split ``corpus`` by piece, build (or resume) a model and train it (GUI entry point)."""
-    import torch
+    """Split ``corpus`` by piece, build (or resume) a model and train it (GUI entry point).
 
+    Loss points go to ``on_partial`` (:class:`LossPoint`); on resume the earlier epochs are
+    handed to it first, so a plot shows the whole run. Torch's thread count is left as the
+    process set it (once, at start)."""
     from .events import split_by_piece
     from .model import load_composer
 
-    torch.set_num_threads(1)
     train, val = split_by_piece(corpus.pieces, 0.1)
     if len(train) < 1:
         raise MusiclabError("The corpus has no usable pieces to train on.")
-    history = history if history is not None else []
+    history: list = []
     start_epoch, best = 0, math.inf
     if resume and Path(out_path).is_file():
         model = load_composer(out_path, with_train_state=True)
         ts = model.extra.get("train_state", {})
         start_epoch = int(ts.get("epoch", 0))
         best = float(ts.get("best_val", math.inf))
-        history.extend(ts.get("history", []))
+        history = [h for h in ts.get("history", []) if isinstance(h, dict)]
+        if on_partial is not None:
+            for h in history:
+                if "epoch" in h and "val_loss" in h:
+                    on_partial(LossPoint("val", float(h["epoch"]), float(h["val_loss"]), dict(h)))
     else:
         model = prepare_model(preset, train, val, sources or [], command="GUI")
     res = train_model(model, train, val, out_path, epochs=epochs, seq_len=seq_len, history=history,
-                      step_log=step_log, start_epoch=start_epoch, best_val=best, time_budget=time_budget,
-                      should_stop=should_stop, on_progress=on_progress)
+                      start_epoch=start_epoch, best_val=best, time_budget=time_budget,
+                      should_stop=should_stop, on_progress=on_progress, on_partial=on_partial)
     if Path(out_path).is_file():
         try:
             res["copy"] = attach_copy(out_path, val, should_stop=should_stop, on_progress=on_progress)

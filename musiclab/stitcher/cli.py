@@ -42,6 +42,8 @@ def add_parser(subparsers) -> None:
                    help="song variety: at most N chunks of one source song in a row, then the next "
                         "chunk must come from another song (0 = no limit, the default; the rule "
                         "gives way only where no other song has a usable chunk)")
+    s.add_argument("--variety-weight", type=float, default=4.0,
+                   help="join cost per chunk beyond --max-same-song (a preference, not a rule; the Build panel uses 1)")
     s.add_argument("--stay-key", action="store_true")
     s.add_argument("--stay-tempo", action="store_true")
     s.add_argument("--crossfade-ms", type=float, default=60.0)
@@ -61,6 +63,21 @@ def add_parser(subparsers) -> None:
     e.add_argument("--demo-filter", action="store_true", help="skip the non-music clips of shared/data/audio")
     e.add_argument("--json", action="store_true")
     e.set_defaults(func=_eval)
+    a = sub.add_parser("seams", help="seam audit: which joins of a stitched song a listener would notice")
+    a.add_argument("audio", nargs="?", default=None, help="the stitched song (omit with --natural)")
+    a.add_argument("--songs", nargs="+", required=True, help="the source songs: audio files and/or folders")
+    a.add_argument("--chunks", default=None,
+                   help="the chunk list written by 'stitcher stitch' (default: AUDIO with .csv if it exists; "
+                        "without one the joins are guessed from novelty peaks)")
+    a.add_argument("--csv", default=None, help="write one row per join to this CSV")
+    a.add_argument("--natural", type=int, default=0, metavar="N",
+                   help="instead of a stitched song: N random beat moments inside each source song "
+                        "(natural continuity, ~5 %% audible by construction)")
+    a.add_argument("--moments", type=int, default=1000, help="natural moments in the reference")
+    a.add_argument("--seed", type=int, default=0)
+    a.add_argument("--demo-filter", action="store_true", help="skip the non-music clips of shared/data/audio")
+    a.add_argument("--json", action="store_true", help="(the JSON report is always the last line)")
+    a.set_defaults(func=_seams)
     p.set_defaults(func=lambda a: (p.print_help(), 2)[1])
 
 
@@ -115,9 +132,15 @@ def _train(args) -> int:
                                   on_progress=_progress("training"))
         info = {"steps": hist["steps"], "final_loss": hist["loss"][-1] if hist["loss"] else None,
                 "seconds": hist["seconds"]}
+    from ..distributed import reset_world, world
+
+    if not world().is_main:  # under torchrun: rank 0 alone writes the model and the result
+        reset_world()
+        return 0
     path = scorer.to_file(args.out)
     print(f"wrote {path}", file=sys.stderr)
     print(json_line({"out": str(path), "arch": args.arch, "songs": len(songs), **info}))
+    reset_world()
     return 0
 
 
@@ -139,13 +162,16 @@ def _stitch(args) -> int:
     for m in pool.messages:
         print(m, file=sys.stderr)
     scorer = get_scorer(args.scorer, args.model)
+    if scorer.name == "random" and hasattr(scorer, "seed"):
+        scorer.seed = args.seed  # otherwise every --seed draws the same random scores (the same chain)
     enc = scorer.encode(pool)
     rules = ChainRules(target_s=args.minutes * 60, start=args.start, seed=args.seed, method=args.method,
                        beam=args.beam, reuse=args.reuse, max_run=args.max_run, stay_key=args.stay_key,
-                       stay_tempo=args.stay_tempo, max_same_song=max(0, args.max_same_song))
+                       stay_tempo=args.stay_tempo, max_same_song=max(0, args.max_same_song),
+                       variety_weight=max(0.0, args.variety_weight))
     chain = build_chain(pool, enc, rules, on_progress=_progress("chaining"))
     chain, rendered = render_to_length(pool, enc, chain, rules, args.crossfade_ms, beat_align=not args.no_beat_align)
-    save_audio(out, rendered.y, rendered.sr)
+    save_audio(out, rendered.audio, rendered.sr)
     csv_path = Path(args.csv) if args.csv else out.with_suffix(".csv")
     write_csv(csv_path, pool, rendered, chain)
     seams = seam_report(pool, rendered, chain)
@@ -183,11 +209,78 @@ def _eval(args) -> int:
     baselines["random"] = RandomScorer()
     res = evaluate_all(pool, default, baselines, seed_queries=args.seed_queries or None,
                        on_progress=_progress("eval"))
+    if res.get("in_sample"):
+        n, tot = res["in_sample"], res["songs"]
+        names = ", ".join(res["in_sample_songs"][:5]) + (", ..." if n > 5 else "")
+        print(f"warning: {n} of {tot} songs are in the model's training list ({names}): their figures are "
+              f"in-sample, not what the model does on new songs."
+              + (f" Unseen songs only ({res['unseen']['songs']}): MRR {res['unseen']['mrr']}  "
+                 f"top-1 {res['unseen']['top1']}" if res.get("unseen") else " No unseen song in this pool."),
+              file=sys.stderr)
     if not args.json:
         print(f"{res['songs']} songs, {res['pool']} chunks, {res['queries']} queries", file=sys.stderr)
-        print(f"default : MRR {res['mrr']}  top-1 {res['top1']}  top-5 {res['top5']}  AUC {res['auc']}", file=sys.stderr)
+        print(f"default : MRR {res['mrr']}  top-1 {res['top1']}  top-5 {res['top5']}  AUC {res['auc']}"
+              f"  ({res['pool_norm']} pool normalisation)", file=sys.stderr)
+        if res.get("plain"):
+            pl = res["plain"]
+            print(f"  plain cosine: MRR {pl['mrr']}  top-1 {pl['top1']}  top-5 {pl['top5']}  AUC {pl['auc']}",
+                  file=sys.stderr)
         for k, v in res["baselines"].items():
             print(f"{k:8s}: MRR {v['mrr']}  top-1 {v['top1']}  top-5 {v['top5']}  AUC {v['auc']}"
                   f"  ({v['queries']} queries)", file=sys.stderr)
     print(json_line(res))
+    return 0
+
+
+def _seams(args) -> int:
+    from pathlib import Path
+
+    from ..errors import MusiclabError
+    from ..jobs import json_line
+    from .seams import audit_file, audit_natural, write_seams_csv
+
+    paths = _paths(args)
+    try:
+        if args.natural > 0:
+            res = audit_natural(paths, per_song=args.natural, moments=args.moments, seed=args.seed,
+                                on_progress=_progress("seams"))
+        else:
+            if not args.audio:
+                print("error: give the stitched song (or --natural N).", file=sys.stderr)
+                return 2
+            chunks = Path(args.chunks) if args.chunks else Path(args.audio).with_suffix(".csv")
+            if args.chunks and not chunks.exists():
+                print(f"error: the chunk list '{chunks}' does not exist.", file=sys.stderr)
+                return 2
+            if not chunks.exists():
+                chunks = None
+            if chunks is not None and args.csv and Path(args.csv).resolve() == chunks.resolve():
+                print("error: --csv would overwrite the chunk list; choose another file.", file=sys.stderr)
+                return 2
+            res = audit_file(args.audio, paths, chunks, moments=args.moments, seed=args.seed,
+                             on_progress=_progress("seams"))
+    except MusiclabError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    for m in res.get("messages", []):
+        print(m, file=sys.stderr)
+    rows = res.get("rows", [])
+    if args.csv and args.natural <= 0:
+        print(f"wrote {write_seams_csv(args.csv, res)}", file=sys.stderr)
+    if not args.json:
+        for r in rows:
+            if r["audible"]:
+                where = f"{r['time']:8.2f} s" + (f"  {r['from']} -> {r['to']}" if r.get("from") else "")
+                print(f"audible join {where}: {r['why']}", file=sys.stderr)
+    ref = res["reference"]
+    share = res["share_audible"]
+    print(f"{res['joins']} joins, {res['audible']} audible ({100 * (share or 0):.1f} %; natural moments: "
+          f"{100 * ref['natural_share_heldout']:.1f} % by construction, {ref['moments']} moments of "
+          f"{ref['songs']} songs)", file=sys.stderr)
+    if res.get("worst"):
+        w = res["worst"]
+        print(f"worst join at {w['time']:.2f} s: {w['why']}", file=sys.stderr)
+    out = {k: v for k, v in res.items() if k != "rows"}
+    out["rows"] = rows if args.natural <= 0 else [r for r in rows if r["audible"]]
+    print(json_line(out))
     return 0

@@ -95,11 +95,21 @@ def train_edge(
     """Train an :class:`~musiclab.stitcher.scorers.EdgeScorer` on ``songs``.
 
     ``on_loss(step, loss)`` is called every few steps (for a loss plot). Returns the
-    scorer and a history dict."""
+    scorer and a history dict.
+
+    Under ``torchrun`` (:mod:`musiclab.distributed`) every rank draws the same global batch of
+    cuts, embeds its block of rows, and the ranks exchange embeddings so each computes the loss
+    over the whole batch (all in-batch negatives); gradients are summed over ranks, so the
+    weights follow those of one process on the same batch. Rank 0 alone reports progress."""
     import torch
     import torch.nn.functional as F
 
+    from ..distributed import world
     from .scorers import EdgeScorer, make_edge_net
+
+    w = world()
+    if not w.is_main:
+        on_progress = on_loss = None
 
     if threads:
         torch.set_num_threads(int(threads))
@@ -161,7 +171,10 @@ def train_edge(
         eq = (gain + tilt * band + rip * torch.sin(fr * 3.14 * band + ph))[:, :, None]
         e[:, :N_MELS] += eq
         s[:, :N_MELS] += eq
-        ze, zs = net.embed_end(e), net.embed_start(s)
+        if w.distributed:
+            ze, zs = _embed_sharded(net, e, s, w)
+        else:
+            ze, zs = net.embed_end(e), net.embed_start(s)
         logits = net.logit_scale.exp().clamp(max=100.0) * (ze @ zs.T)
         # cut points of one song closer than ~0.5 s are not negatives of each other
         song_ids = torch.tensor([t[0] for t in tags])
@@ -173,6 +186,8 @@ def train_edge(
         loss = 0.5 * (F.cross_entropy(logits, target) + F.cross_entropy(logits.T, target))
         opt.zero_grad()
         loss.backward()
+        if w.distributed:
+            _sum_grads(net)
         torch.nn.utils.clip_grad_norm_(net.parameters(), 5.0)
         opt.step()
         sched.step()
@@ -187,7 +202,7 @@ def train_edge(
             if on_loss is not None:
                 on_loss(step, run_loss)
             report(on_progress, step, steps, f"loss {run_loss:.3f}, batch top-1 {run_acc:.2f}")
-        if max_seconds is not None and time.monotonic() - t0 > max_seconds:
+        if max_seconds is not None and w.any(time.monotonic() - t0 > max_seconds):
             report(on_progress, steps, steps, f"time limit reached after {step} steps")
             break
     net.eval()
@@ -198,6 +213,36 @@ def train_edge(
     meta = {"frames": frames, "peaks": peaks, "peak_share": peak_share, "min_gap": min_gap, "songs": [s.name for s in songs], "steps": step, "final_loss": round(run_loss, 4),
             "date": time.strftime("%Y-%m-%d")}
     return EdgeScorer(net, meta), hist
+
+
+def _embed_sharded(net, e, s, w):
+    """Embeddings of the whole batch, computed block by block across ranks: this rank's block
+    keeps its autograd graph, the others' arrive as constants (their ranks differentiate them)."""
+    import torch
+    import torch.distributed as dist
+
+    B = e.shape[0]
+    bounds = np.linspace(0, B, w.size + 1).astype(int)
+    lo, hi = bounds[w.rank], bounds[w.rank + 1]
+    width = int(np.diff(bounds).max())
+    mine_e, mine_s = net.embed_end(e[lo:hi]), net.embed_start(s[lo:hi])
+    out = []
+    for mine in (mine_e, mine_s):
+        pad = torch.zeros((width,) + tuple(mine.shape[1:]), dtype=mine.dtype)
+        pad[: hi - lo] = mine.detach()
+        got = [torch.empty_like(pad) for _ in range(w.size)]
+        dist.all_gather(got, pad)
+        parts = [mine if r == w.rank else got[r][: bounds[r + 1] - bounds[r]] for r in range(w.size)]
+        out.append(torch.cat(parts))
+    return out[0], out[1]
+
+
+def _sum_grads(net) -> None:
+    import torch.distributed as dist
+
+    for p in net.parameters():
+        if p.grad is not None:
+            dist.all_reduce(p.grad)
 
 
 def train_from_paths(paths: Sequence[str | Path], out: Optional[str | Path] = None, steps: int = 1200,
