@@ -15,7 +15,9 @@ from musiclab.composer.events import has_onsets, onsets, parse_file, strip_onset
 from musiclab.composer.generate import (events_length_quarters, events_to_midi_bytes, events_to_notes, generate,
                                         longest_silence, silence_limit)
 
-NOTTS = Path(__file__).resolve().parents[2] / "shared" / "data" / "midi" / "nottingham"
+from conftest import DATA
+
+NOTTS = DATA / "midi" / "nottingham"  # ../shared/data beside the checkout, or MUSICLAB_DATA
 MODELS = Path(__file__).resolve().parents[1] / "resources" / "models" / "composer"
 
 
