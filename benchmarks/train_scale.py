@@ -58,6 +58,8 @@ def _train(args, out, device="cpu"):
 
     train_model(model, ps[:-2], ps[-2:], out, epochs=10_000, seq_len=args.seq_len, batch=args.batch,
                 augment=False, max_steps=args.steps, on_progress=on_progress, patience=10_000)
+    if not t:  # a rank other than 0: train_model reports progress on rank 0 only
+        return 0.0, 0
     (d0, t0), (d1, t1) = t["t1"], t["last"]
     return (d1 - d0) * args.batch * args.seq_len / (t1 - t0), d1
 
@@ -67,23 +69,8 @@ def _rank(rank, port, args, out, q):
                       LOCAL_RANK=str(rank), CUDA_VISIBLE_DEVICES="")
     from musiclab.distributed import reset_world
 
-    rate = _train(args, out) if rank == 0 else (_train_other(args, out), 0)
-    q.put((rank, rate))
+    q.put((rank, _train(args, out)))
     reset_world()
-
-
-def _train_other(args, out):
-    import torch
-
-    from musiclab.composer.train import prepare_model, train_model
-
-    torch.set_num_threads(1)
-    torch.manual_seed(0)
-    ps = _pieces()
-    model = prepare_model(args.preset, ps[:-2], ps[-2:], ["synthetic"])
-    train_model(model, ps[:-2], ps[-2:], out, epochs=10_000, seq_len=args.seq_len, batch=args.batch,
-                augment=False, max_steps=args.steps, patience=10_000)
-    return 0.0
 
 
 def main():

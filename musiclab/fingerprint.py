@@ -64,15 +64,11 @@ def resolve_trained_on(entries: Iterable[str], base: Optional[Path] = None) -> l
     return found
 
 
-def in_sample(eval_paths: Iterable[PathLike], trained: Iterable[str] = (), trained_on: Iterable[str] = (),
-              extensions: Optional[set] = None) -> dict:
-    """Which of ``eval_paths`` a model trained on.
-
-    ``trained``: fingerprints stored in the model's metadata; ``trained_on``: folders or files
-    it names (fingerprinted now, for models saved before fingerprints were stored).
-    Returns ``{"in_sample": n, "files": [paths], "known": bool}``; ``known`` is False when the
-    model's metadata names nothing that can be checked (then ``in_sample`` is 0 but unknown).
-    """
+def known_fingerprints(trained: Iterable[str] = (), trained_on: Iterable[str] = (),
+                       extensions: Optional[set] = None) -> tuple[set, bool]:
+    """The fingerprints of a model's training material: those stored in its metadata
+    (``trained``) plus those of the folders/files its ``trained_on`` names (fingerprinted now,
+    for models saved before fingerprints were stored). Also whether anything could be checked."""
     from .audio.io import expand_paths
 
     known = set(trained)
@@ -82,11 +78,22 @@ def in_sample(eval_paths: Iterable[PathLike], trained: Iterable[str] = (), train
         if roots:
             checked = True
             known |= set(fingerprints(expand_paths(roots, extensions)))
-    hits = [str(p) for p in eval_paths if checked and _fp_or_none(p) in known]
+    return known, checked
+
+
+def in_sample(eval_paths: Iterable[PathLike], trained: Iterable[str] = (), trained_on: Iterable[str] = (),
+              extensions: Optional[set] = None) -> dict:
+    """Which of ``eval_paths`` a model trained on (see :func:`known_fingerprints`).
+
+    Returns ``{"in_sample": n, "files": [paths], "known": bool}``; ``known`` is False when the
+    model's metadata names nothing that can be checked (then ``in_sample`` is 0 but unknown).
+    """
+    known, checked = known_fingerprints(trained, trained_on, extensions)
+    hits = [str(p) for p in eval_paths if checked and fp_or_none(p) in known]
     return {"in_sample": len(hits), "files": hits, "known": checked}
 
 
-def _fp_or_none(p: PathLike) -> Optional[str]:
+def fp_or_none(p: PathLike) -> Optional[str]:
     try:
         return fingerprint(p)
     except OSError:

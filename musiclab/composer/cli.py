@@ -113,11 +113,12 @@ def _train(args) -> int:
         train, val = split_by_piece(corpus.pieces, args.val_fraction, seed=args.seed)
     print(f"{len(train)} training pieces, {len(val)} validation pieces", file=sys.stderr)
     start_epoch, best_val, history = 0, float("inf"), []
-    from pathlib import Path as _P
+    from pathlib import Path
 
-    if args.resume and not _P(args.out).is_file():
+    resuming = args.resume and Path(args.out).is_file()
+    if args.resume and not resuming:
         print(f"no checkpoint at {args.out} yet: starting a fresh run", file=sys.stderr)
-    if args.resume and _P(args.out).is_file():
+    if resuming:
         model = load_composer(args.out, with_train_state=True)
         ts = model.extra.get("train_state", {})
         start_epoch = int(ts.get("epoch", 0))
@@ -142,8 +143,6 @@ def _train(args) -> int:
         print(json_line(h), file=sys.stderr)
     out = {k: res[k] for k in ("epochs", "best_val_loss", "stopped_by", "seconds", "train_events_per_s", "out")}
     if not args.no_copy and val:
-        from pathlib import Path
-
         from .train import attach_copy
 
         if Path(args.out).is_file():

@@ -182,19 +182,13 @@ def _model_key(m: EmotionModel) -> str:
     return hashlib.sha1(f"{m.name}|{meta}".encode()).hexdigest()[:16]
 
 
-def _cached_prediction(path: Path, m: EmotionModel, cache_dir: Optional[Path], should_stop: ShouldStop) -> dict:
-    """:func:`predict_file`, kept on disk by the file's *content* (a moved or re-copied folder
-    is still a hit) and the model's identity."""
+def _cached_prediction(path: Path, fp: Optional[str], m: EmotionModel, cache_dir: Optional[Path],
+                       should_stop: ShouldStop) -> dict:
+    """:func:`predict_file`, kept on disk by the file's *content* fingerprint ``fp`` (a moved
+    or re-copied folder is still a hit) and the model's identity."""
     import json
 
-    from ..fingerprint import fingerprint
-
-    cf = None
-    if cache_dir is not None:
-        try:
-            cf = Path(cache_dir) / _model_key(m) / f"{fingerprint(path)}.json"
-        except OSError:
-            cf = None
+    cf = Path(cache_dir) / _model_key(m) / f"{fp}.json" if cache_dir is not None and fp else None
     if cf is not None and cf.is_file():
         try:
             r = json.loads(cf.read_text())
@@ -226,7 +220,7 @@ def evaluate_labelled(source, model: ModelArg = None, should_stop: ShouldStop = 
     fewer than 4) and ``warning`` (words for the user, or "").
     Predictions are cached by file content and model (``cache_dir=None`` turns that off).
     """
-    from ..fingerprint import in_sample as find_in_sample
+    from ..fingerprint import fp_or_none, known_fingerprints
     from .dataset import load_labelled
     from .metrics import evaluate
 
@@ -237,16 +231,16 @@ def evaluate_labelled(source, model: ModelArg = None, should_stop: ShouldStop = 
         cache_dir = user_cache_dir() / "emotion-predictions"
     ds = load_labelled(source, should_stop=should_stop)
     skipped = list(ds.skipped)
-    ins = find_in_sample([it.path for it in ds.items], m.meta.get("trained_clips", ()),
-                         m.meta.get("trained_on", ()))
-    trained = set(ins["files"])
+    known, checked = known_fingerprints(m.meta.get("trained_clips", ()), m.meta.get("trained_on", ()))
+    fps = {it.path: fp_or_none(it.path) for it in ds.items}  # each clip read for its fingerprint once
+    trained = {str(p) for p, fp in fps.items() if checked and fp in known}
     y, probs, vals, ars, preds = [], [], [], [], []
     n = len(ds.items)
     for i, it in enumerate(ds.items):
         check_stop(should_stop)
         report(on_progress, i, n, it.path.name)
         try:
-            r = _cached_prediction(it.path, m, cache_dir, should_stop)
+            r = _cached_prediction(it.path, fps[it.path], m, cache_dir, should_stop)
         except Cancelled:
             raise
         except Exception as exc:
@@ -276,14 +270,14 @@ def evaluate_labelled(source, model: ModelArg = None, should_stop: ShouldStop = 
     out["unseen"] = metrics(~in_mask, with_roc=False) if (~in_mask).sum() >= 4 else None
     out["n_unseen"] = int((~in_mask).sum())
     out["in_sample"] = n_in
-    out["in_sample_known"] = ins["known"]
+    out["in_sample_known"] = checked
     if n_in:
         acc = out["unseen"]["accuracy"] if out["unseen"] else None
         out["warning"] = (f"{n_in} of {len(y)} clips were in the model's training material: the figures on "
                           f"all clips are not a test of the model. "
                           + (f"On the {out['n_unseen']} unseen clips accuracy is {acc:.3f}."
                              if acc is not None else "Too few unseen clips to score."))
-    elif not ins["known"]:
+    elif not checked:
         out["warning"] = "The model's metadata names no training material, so in-sample clips cannot be detected."
     else:
         out["warning"] = ""
