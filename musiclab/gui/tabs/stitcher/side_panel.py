@@ -46,10 +46,7 @@ class SidePanel(QWidget):
         sv.addWidget(scroll, 1)
         sv.addWidget(self.btn_build)
         sv.addWidget(self.status_label)
-        # as wide as the steps need (the scroll area scrolls only vertically, so a narrower
-        # panel would clip their right-hand boxes), within 360..520 px
-        need = inner.minimumSizeHint().width() + scroll.verticalScrollBar().sizeHint().width() + 8
-        self.setMinimumWidth(max(360, min(520, need)))
+        self.setMinimumWidth(360)
         self.setMaximumWidth(520)
 
     def set_busy(self, has_pool: bool, busy: bool) -> None:
