@@ -18,6 +18,7 @@ from ..errors import MusiclabError
 from ..jobs import OnPartial, OnProgress, ShouldStop, check_stop, report
 from . import encoding as enc
 from .events import seed_token
+from .stream import Stream, draw_shifts, from_pieces, stream_batches
 
 
 def _stream_event(pieces, rng: Optional[random.Random], representation: str = "sequential") -> list[int]:
@@ -105,14 +106,16 @@ def evaluate_loss(model, pieces, seq_len: int = 256, batch: int = 16, should_sto
     net.eval()
     ev = model.arch in _EVENT_ARCHS
     if ev:
-        stream = _stream_event(pieces, None, _rep(model))
+        batches = stream_batches(Stream(from_pieces(pieces, _rep(model)), timed=_rep(model) == "timed"),
+                                 batch, seq_len, with_pos=True)
     else:
         stream = _stream_seed(pieces, {t: i + 2 for i, t in enumerate(model.seed_vocab)})
+        batches = _batches(stream, batch, seq_len)
     total = 0.0
     n_tok = n_ev = 0
     state = None
     with torch.inference_mode():
-        for x, y, *pos in _batches(stream, batch, seq_len, with_pos=ev, timed=_rep(model) == "timed"):
+        for x, y, *pos in batches:
             check_stop(should_stop)
             logits, state = net(x, state, pos[0]) if ev else net(x, state)
             t = _targets(y, model.arch)
@@ -196,33 +199,43 @@ def train_model(
     events_seen = 0
     # estimate steps per epoch for progress
     ev = model.arch in _EVENT_ARCHS
-    probe = _stream_event(train_pieces, None, _rep(model)) if ev else _stream_seed(train_pieces, seed_index)
-    steps_per_epoch = max(1, math.ceil(((len(probe) - 1) // batch) / seq_len))
-    ev_per_tok = (sum(len(p.events) for p in train_pieces) / max(1, len(probe)))
+    timed = _rep(model) == "timed"
+    if ev:  # pieces as sub-token sources: a store's are read from disk when a row reaches them
+        items = from_pieces(train_pieces, _rep(model))
+        n_stream = sum(it.length for it in items)
+        n_events = sum(it.n_events for it in items)
+    else:
+        n_stream = len(_stream_seed(train_pieces, seed_index))
+        n_events = sum(len(p.events) for p in train_pieces)
+    steps_per_epoch = max(1, math.ceil(((n_stream - 1) // batch) / seq_len))
+    ev_per_tok = n_events / max(1, n_stream)
     total_steps = steps_per_epoch * max(1, epochs - start_epoch)
     stopped_by = "epochs"
     epoch = start_epoch
     for epoch in range(start_epoch, epochs):
         net.train()
         if ev:
-            order = list(train_pieces)
+            order = list(items)
             rng.shuffle(order)
-            stream = _stream_event(order, rng if augment else None, _rep(model))
+            stream = Stream(order, draw_shifts(order, rng if augment else None), timed=timed)
+            rows = slice(w.rank, None, w.size) if w.distributed else None  # this rank's rows only
+            batches = stream_batches(stream, batch, seq_len, with_pos=True, rows=rows)
         else:
             order = list(train_pieces)
             rng.shuffle(order)
-            stream = _stream_seed(order, seed_index)
+            batches = _batches(_stream_seed(order, seed_index), batch, seq_len)
         state = None
         tl = 0.0
         tn = 0
-        for x, y, *pos in _batches(stream, batch, seq_len, with_pos=ev, timed=_rep(model) == "timed"):
+        for x, y, *pos in batches:
             if w.distributed:
                 if w.any(bool(should_stop and should_stop())):
                     check_stop(lambda: True)
             else:
                 check_stop(should_stop)
-            x, y = shard_rows(x, w), shard_rows(y, w)
-            pos = [shard_rows(q, w) for q in pos]
+            if not ev:  # the event stream gave this rank's rows already
+                x, y = shard_rows(x, w), shard_rows(y, w)
+                pos = [shard_rows(q, w) for q in pos]
             logits, state = dnet(x, state, pos[0]) if ev else dnet(x, state)
             state = _detach(state)
             t = _targets(y, model.arch)
@@ -367,7 +380,9 @@ def prepare_model(preset: str, train_pieces: list, val_pieces: list, sources: li
     from .model import PRESETS, load_composer, new_model, upgrade_to_metre
     from .stats import fit_trigram, ngram_hashes
 
-    evs = [p.events for p in train_pieces]
+    def evs():  # piece by piece: a store's pieces are decoded one at a time, never all at once
+        return (p.events for p in train_pieces)
+
     if init is not None:
         base = load_composer(init)
         model = base
@@ -380,16 +395,16 @@ def prepare_model(preset: str, train_pieces: list, val_pieces: list, sources: li
         model.meta["finetuned_from"] = str(Path(str(init)).name)
         model.meta.setdefault("pretrain_sources", model.meta.get("sources"))
     else:
-        seed_vocab = sorted({seed_token(e) for e in (x for ev in evs for x in ev)}) if preset == "seed" else None
+        seed_vocab = sorted({seed_token(e) for e in (x for ev in evs() for x in ev)}) if preset == "seed" else None
         model = new_model(preset, seed_vocab)
     model.meta.update(meta)
     model.meta["sources"] = [str(s) for s in sources]
     model.meta["train_pieces"] = len(train_pieces)
     model.meta["val_pieces"] = len(val_pieces)
-    model.meta["train_events"] = sum(len(e) for e in evs)
+    model.meta["train_events"] = sum(p.n_events if hasattr(p, "n_events") else len(p.events) for p in train_pieces)
     model.meta["val_piece_names"] = [p.name for p in val_pieces][:5000]
-    model.trigram = fit_trigram(evs)
-    new_h = ngram_hashes(evs)
+    model.trigram = fit_trigram(evs())
+    new_h = ngram_hashes(evs())
     if init is not None and model.ngram_hashes is not None:
         new_h = np.union1d(model.ngram_hashes, new_h).astype(np.uint32)
     model.ngram_hashes = new_h
