@@ -1,5 +1,6 @@
 """Composer speed: events generated per second by the shipped model (500 events incl.
-writing the MIDI file), and training throughput in events per second.
+writing the MIDI file; also per form and placement: free with the seed's placement as the
+baseline, free placed, AABB placed), and training throughput in events per second.
 
     .venv/bin/python benchmarks/composer.py [--model folk] [--train-steps 20]
 
@@ -48,6 +49,19 @@ def main() -> int:
             write_output(ev, Path(td) / "bench.mid")
             runs.append(time.perf_counter() - t)
     gen_s = sorted(runs)[1]
+    # the same with each form / placement (the Generate panel's default: AABB, events placed
+    # where they sound; the baseline in this run: free, the seed's one-after-another placement)
+    forms = {}
+    with tempfile.TemporaryDirectory() as td:
+        for label, kw in (("free_seed_placement", {"form": "free", "voices": False}), ("free", {"form": "free"}),
+                          ("aabb", {"form": "aabb"})):
+            rs = []
+            for seed in range(3):
+                t = time.perf_counter()
+                ev = generate(model, [], args.events, temperature=1.0, top_p=0.95, seed=seed, **kw)
+                write_output(ev, Path(td) / "bench.mid")
+                rs.append(time.perf_counter() - t)
+            forms[label] = round(sorted(rs)[1], 4)
 
     # training throughput of the default preset on real tunes
     files = sorted((shared_data_dir() / "midi" / "nottingham").glob("*.mid"))[:30]
@@ -81,6 +95,8 @@ def main() -> int:
         "generate_seconds_incl_midi": round(gen_s, 4),
         "generated_events_per_s": round(args.events / gen_s, 1),
         "goal_500_events_under_1s": bool(gen_s * 500 / args.events < 1.0),
+        "generate_seconds_incl_midi_by_form": forms,
+        "goal_500_events_under_1s_aabb": bool(forms["aabb"] * 500 / args.events < 1.0),
         "train_preset": "default",
         "train_batch": [32, 128],
         "train_events_per_s": round(toks * ev_per_tok / train_s, 1),

@@ -168,15 +168,18 @@ def test_jazz_from_scratch_never_holds_more_than_two_bars_of_silence():
     from musiclab.composer.model import load_composer
 
     m = load_composer("jazz")
-    worst_free, worst = 0.0, 0.0
+    worst_free, worst, worst_seq = 0.0, 0.0, 0.0
     for seed in range(12):
-        out = generate(m, [], 200, temperature=0.9, top_p=0.95, seed=seed)
+        out = generate(m, [], 200, temperature=0.9, top_p=0.95, seed=seed)  # the model's own placement
         assert len(out) == 200
         worst = max(worst, longest_silence(out))
         assert sum(1 for e in out if e[0]) >= 20, f"seed {seed}: almost silent"
-        free = generate(m, [], 200, temperature=0.9, top_p=0.95, seed=seed, max_silence_bars=None)
+        # the seed's placement (every rest takes its time) is where silence can pile up
+        seq = generate(m, [], 200, temperature=0.9, top_p=0.95, seed=seed, voices=False)
+        worst_seq = max(worst_seq, longest_silence(seq))
+        free = generate(m, [], 200, temperature=0.9, top_p=0.95, seed=seed, max_silence_bars=None, voices=False)
         worst_free = max(worst_free, longest_silence(free))
-    assert worst <= 8.0 + 1e-9
+    assert worst <= 8.0 + 1e-9 and worst_seq <= 8.0 + 1e-9
     assert worst_free > 8.0  # without the rule these seeds do go silent (the rule is what holds it)
 
 
@@ -189,3 +192,113 @@ def test_primer_silence_is_allowed_again():
     primer = [((67,), "G4", "1.0"), ((), "rest", "12.0"), ((69,), "A4", "1.0")]
     out = generate(m, primer, 120, temperature=1.0, seed=0)
     assert longest_silence(primer + out) <= 12.0 + 1e-9
+
+
+# --------------------------------------------------------------------------- eval of timed models
+@pytest.fixture(scope="module")
+def tiny_timed(tmp_path_factory):
+    """A ``timed-small`` model trained a few steps on four Nottingham tunes; two more to score."""
+    files = notts(6)
+    if not files:
+        pytest.skip("Nottingham data missing")
+    pytest.importorskip("torch")
+    import torch
+
+    from musiclab.composer.events import load_corpus
+    from musiclab.composer.model import load_composer
+    from musiclab.composer.train import prepare_model, train_model
+
+    torch.set_num_threads(1)
+    torch.manual_seed(0)
+    c = load_corpus(files)
+    tr, va = c.pieces[:4], c.pieces[4:]
+    out = tmp_path_factory.mktemp("timed") / "tiny-timed.pt"
+    m = prepare_model("timed-small", tr, va, [str(NOTTS)])
+    train_model(m, tr, va, out, epochs=1, seq_len=32, batch=8, max_steps=40)
+    return load_composer(out), tr, va
+
+
+def _short(piece, n=24):
+    from musiclab.composer.events import Piece
+
+    return Piece(piece.name, piece.source, piece.events[:n])
+
+
+def test_eval_scores_timed_models_on_the_sequential_unit(tiny_timed):
+    from musiclab.composer.events import Corpus
+    from musiclab.composer.evaluate import evaluate
+
+    model, tr, va = tiny_timed
+    assert model.representation == "timed"
+    res = evaluate(model, Corpus(va), fight=True)
+    assert res["representation"] == "timed" and "marginalised" in res["unit"]
+    assert res["events"] == sum(len(p.events) for p in va) and res["oov_rate"] < 0.02
+    assert 0 <= res["top1"] <= res["top5"] <= 1 and res["nll_per_event"] > 0
+    on = res["onset"]
+    assert on["events"] == round(res["events"] * (1 - res["oov_rate"]))
+    assert 0 <= on["onset_accuracy"] <= 1 and on["onset_nll"] > 0 and 0 < on["dt_mass"] <= 1 + 1e-9
+    # the true onset is one of the branches: the marginal is never less likely than the chained event
+    assert res["nll_per_event"] <= on["joint_nll_per_event"] + 1e-6
+    # the fair fight on the same events: trigram, trigram + copy, copy alone from the model's counts
+    ff = res["fair_fight"]
+    assert ff["available"] and res["in_sample"]["validation"] == len(va)
+    rows = ff["all"]
+    assert rows["lstm"]["top1"] == pytest.approx(res["top1"]) and rows["lstm_copy"] is None  # no mixture fitted
+    for k in ("trigram", "trigram_copy", "copy"):
+        assert 0 <= rows[k]["top1"] <= 1 and rows[k]["events"] == res["events"]
+
+
+def test_timed_marginal_is_exact_with_every_onset(tiny_timed):
+    """With all 193 onsets the marginal equals a brute-force sum over the onset sub-token."""
+    import torch
+
+    from musiclab.composer.evaluate import timed_event_records
+
+    model, tr, va = tiny_timed
+    piece = _short(va[0], 12)
+    full = timed_event_records(model, [piece], dt_branches=enc.MAX_DUR_K + 1)[0]
+    one = timed_event_records(model, [piece], dt_branches=1)[0]
+    four = timed_event_records(model, [piece], dt_branches=4)[0]
+    toks = enc.encode_piece(piece.events, representation="timed")
+    starts = [t for t in range(1, len(toks)) if toks[t] >= enc.DT0]
+    net = model.net
+    for n in (0, 3, 7):
+        ei = n  # every event of this short prefix is representable
+        assert enc.encode_event(piece.events[ei]) is not None
+        t0 = starts[n]
+        end = starts[n + 1] if n + 1 < len(starts) else len(toks)
+        body = toks[t0 + 1 : end]  # the event's pitches + duration
+        rows = [toks[:t0] + [enc.DT0 + j] + body for j in range(enc.MAX_DUR_K + 1)]
+        x = torch.tensor(rows, dtype=torch.long)
+        pos = torch.tensor([enc.positions(r, timed=True) for r in rows], dtype=torch.long)
+        with torch.inference_mode():
+            logits, _ = net(x, None, pos)
+        lp = torch.log_softmax(logits, -1)[:, :-1].gather(2, x[:, 1:].unsqueeze(-1)).squeeze(-1)
+        per_j = lp[:, t0 - 1 :].sum(1)  # log p(DT=j) + log p(body | DT=j)
+        exact = float(torch.logsumexp(per_j, 0))
+        assert full["events"][ei][0] == pytest.approx(exact, abs=1e-4)
+        assert full["onset"][ei][3] == pytest.approx(1.0, abs=1e-4)  # all the onset mass
+        # one branch = the true onset only = the chained (joint) timed event
+        true_j = toks[t0] - enc.DT0
+        assert one["events"][ei][0] == pytest.approx(float(per_j[true_j]), abs=1e-4)
+        assert one["onset"][ei][2] == pytest.approx(float(per_j[true_j]), abs=1e-4)
+        # more branches: a tighter lower bound
+        assert one["events"][ei][0] <= four["events"][ei][0] + 1e-9 <= full["events"][ei][0] + 2e-9
+        dt_lp = lp[:, t0 - 1]  # log p(DT = j), row j
+        assert one["onset"][ei][0] == pytest.approx(float(dt_lp[true_j]), abs=1e-4)
+        assert one["onset"][ei][1] == (int(dt_lp.argmax()) == true_j)  # onset accuracy
+
+
+def test_cli_eval_takes_timed_models(tiny_timed, tmp_path, capsys):
+    import json
+
+    from musiclab.cli import main
+
+    model, tr, va = tiny_timed
+    rc = main(["composer", "eval", "--model", str(model.path), "--midi", va[0].source, "--json", "--workers", "1",
+               "--dt-branches", "3", "--no-fight"])
+    res = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert rc == 0 and res["representation"] == "timed" and 0 <= res["onset"]["onset_accuracy"] <= 1
+    rc = main(["composer", "eval", "--model", str(model.path), "--midi", va[0].source, "--workers", "1",
+               "--no-fight"])
+    assert rc == 0 and "onset accuracy" in capsys.readouterr().out

@@ -11,7 +11,13 @@ def add_parser(subparsers) -> None:
     sub = p.add_subparsers(dest="composer_cmd", metavar="ACTION")
 
     t = sub.add_parser("train", help="train a model on MIDI files/folders")
-    t.add_argument("--midi", nargs="+", required=True, help="MIDI files or folders (music21 corpus files too)")
+    src = t.add_mutually_exclusive_group(required=True)
+    src.add_argument("--midi", nargs="+", help="MIDI files or folders (music21 corpus files too)")
+    src.add_argument("--store", default=None, metavar="DIR",
+                     help="an event store written by `composer ingest` (streamed from disk, never all in memory; "
+                          "sequential presets only)")
+    t.add_argument("--max-val", type=int, default=2000,
+                   help="with --store: at most this many validation pieces (the rest of the share trains)")
     t.add_argument("--preset", default="default", choices=["default", "large", "small", "seed", "default-v1", "timed", "timed-small"],
                    help="network: default = 2x256 LSTM with metre inputs, large = 2x384, default-v1 = without metre")
     t.add_argument("--out", required=True, help="model file to write (.pt)")
@@ -37,6 +43,17 @@ def add_parser(subparsers) -> None:
                    help="do not fit the self-copy mixture on the validation pieces after training")
     t.set_defaults(func=_train)
 
+    g = sub.add_parser("ingest", help="parse MIDI/score files into an event store for `train --store` "
+                                      "(parallel, resumable, with a report of skipped files)")
+    g.add_argument("paths", nargs="+", help="MIDI files or folders")
+    g.add_argument("--out", required=True, help="store folder (created; an unfinished one is resumed)")
+    g.add_argument("--workers", type=int, default=2, help="worker processes")
+    g.add_argument("--shard-size", type=int, default=256, help="files per shard")
+    g.add_argument("--engine", default="symusic", choices=["symusic", "music21"],
+                   help="MIDI reader (music21: the reference, ~20x slower)")
+    g.add_argument("--json", action="store_true", help="print the index summary as JSON")
+    g.set_defaults(func=_ingest)
+
     f = sub.add_parser("fit-copy", help="fit a model's self-copy mixture on pieces its LSTM was not trained on")
     f.add_argument("--model", required=True, help="model name or path")
     f.add_argument("--midi", nargs="+", required=True, help="MIDI files or folders (not the LSTM's training data)")
@@ -60,6 +77,9 @@ def add_parser(subparsers) -> None:
     g.add_argument("--program", type=int, default=0, help="General-MIDI program (0 = piano)")
     g.add_argument("--repeat", type=float, default=1.0,
                    help="strength of the self-copy mixture: 1 = as fitted, 0 = the LSTM alone")
+    g.add_argument("--form", default="aabb", choices=["aabb", "free"],
+                   help="aabb: 8-bar strains, each played twice (A A B B ...); free: one event after another")
+    g.add_argument("--strain-bars", type=int, default=8, help="bars per strain with --form aabb")
     g.add_argument("--out", required=True, help="FILE.mid, .wav or .mp3")
     g.set_defaults(func=_generate)
 
@@ -73,6 +93,9 @@ def add_parser(subparsers) -> None:
                    help="skip the fair fight (trigram + copy, copy alone) and the in-sample check")
     e.add_argument("--cross-fit", action="store_true",
                    help="fair fight also with every copy mixture fitted on one half of the pieces, scored on the other")
+    e.add_argument("--dt-branches", type=int, default=4,
+                   help="timed models: onsets summed over in the event's marginal probability "
+                        "(the most likely ones plus the true one)")
     e.add_argument("--workers", type=int, default=2)
     e.add_argument("--threads", type=int, default=1)
     e.set_defaults(func=_eval)
@@ -99,13 +122,18 @@ def _train(args) -> int:
     from .train import prepare_model, train_model
 
     torch.set_num_threads(max(1, args.threads))
-    corpus = load_corpus(args.midi, workers=args.workers, on_progress=TextProgress("reading MIDI"))
-    for path, reason in corpus.skipped[:20]:
-        print(f"skipped {path}: {reason}", file=sys.stderr)
-    s = corpus.summary()
-    print(f"{s['pieces']} pieces, {s['events']} events, {s['distinct_tokens']} distinct seed tokens, "
-          f"{s['skipped']} files skipped", file=sys.stderr)
-    if args.val_match:
+    if args.store:
+        train, val, s = _store_split(args)
+    else:
+        corpus = load_corpus(args.midi, workers=args.workers, on_progress=TextProgress("reading MIDI"))
+        for path, reason in corpus.skipped[:20]:
+            print(f"skipped {path}: {reason}", file=sys.stderr)
+        s = corpus.summary()
+        print(f"{s['pieces']} pieces, {s['events']} events, {s['distinct_tokens']} distinct seed tokens, "
+              f"{s['skipped']} files skipped", file=sys.stderr)
+    if args.store:
+        pass  # split by _store_split
+    elif args.val_match:
         keys = [k.lower() for k in args.val_match]
         val = [p for p in corpus.pieces if any(k in p.name.lower() for k in keys)]
         train = [p for p in corpus.pieces if p not in val]
@@ -126,7 +154,7 @@ def _train(args) -> int:
         history = list(ts.get("history", []))
         print(f"resuming after epoch {start_epoch} (best val loss {best_val:.4f})", file=sys.stderr)
     else:
-        model = prepare_model(args.preset, train, val, args.midi, init=args.init,
+        model = prepare_model(args.preset, train, val, args.midi or [args.store], init=args.init,
                               command=" ".join(["musiclab-cli"] + sys.argv[1:]) if sys.argv else "")
     res = train_model(
         model, train, val, args.out, epochs=args.epochs, seq_len=args.seq_len, batch=args.batch, lr=args.lr,
@@ -159,6 +187,51 @@ def _train(args) -> int:
     return 0
 
 
+def _ingest(args) -> int:
+    from ..jobs import TextProgress, json_line
+    from ..errors import MusiclabError
+    from .ingest import StoreFormatError, ingest
+
+    try:
+        index = ingest(args.paths, args.out, workers=max(1, args.workers), shard_size=args.shard_size,
+                       engine=args.engine, on_progress=TextProgress("ingesting"))
+    except StoreFormatError as exc:
+        raise MusiclabError(str(exc)) from exc
+    for path, reason in index["skipped"][:50]:
+        print(f"skipped {path}: {reason}", file=sys.stderr)
+    if len(index["skipped"]) > 50:
+        print(f"... and {len(index['skipped']) - 50} more skipped files (all in {args.out}/index.json)", file=sys.stderr)
+    summary = {k: index[k] for k in ("files", "pieces", "tokens", "resumed_shards", "seconds")}
+    summary.update(out=str(args.out), shards=len(index["shards"]), skipped=len(index["skipped"]))
+    if args.json:
+        print(json_line(summary))
+    else:
+        print(f"{summary['pieces']} pieces from {summary['files']} files in {summary['shards']} shards "
+              f"({summary['skipped']} skipped) -> {args.out}", file=sys.stderr)
+    return 0
+
+
+def _store_split(args):
+    """Training and validation pieces of an event store (``--store``), read lazily."""
+    from ..errors import MusiclabError
+    from .model import PRESETS
+    from .stream import from_store, open_store, split_store
+
+    if PRESETS.get(args.preset, {}).get("arch") == "event-lstm-timed" or args.preset == "seed":
+        raise MusiclabError(f"--store holds sequential sub-tokens without onsets: preset {args.preset!r} needs "
+                            "--midi (timed presets need the events' onsets, the seed preset its own tokens).")
+    if args.val_match:
+        raise MusiclabError("--val-match works with --midi; with --store the split is by piece (--val-fraction).")
+    store = open_store(args.store)
+    tr, va = split_store(store, args.val_fraction, seed=args.seed, max_val=args.max_val)
+    train, val = from_store(store, tr), from_store(store, va)
+    n_ev = sum(p.n_events for p in train) + sum(p.n_events for p in val)
+    print(f"event store {args.store}: {len(store)} pieces, {store.n_tokens} sub-tokens, {n_ev} events, "
+          f"{len(store.skipped)} files skipped at ingestion", file=sys.stderr)
+    print(f"{len(train)} training pieces, {len(val)} validation pieces", file=sys.stderr)
+    return train, val, {"pieces": len(store), "skipped": len(store.skipped)}
+
+
 def _generate(args) -> int:
     import random
     from pathlib import Path
@@ -172,7 +245,7 @@ def _generate(args) -> int:
     torch.set_num_threads(1)
     model = S.load_model(args.model)
     seed = args.seed if args.seed is not None else random.randrange(2**31)
-    primer = []
+    primer, primer_meta = [], {}
     if args.primer:
         c = S.read_corpus([args.primer])
         if not c.pieces:
@@ -180,15 +253,22 @@ def _generate(args) -> int:
             print(f"error: primer '{args.primer}': {reason}", file=sys.stderr)
             return 1
         primer = c.pieces[0].events[: args.primer_events]
+        from .midifile import file_meta
+
+        primer_meta = file_meta(args.primer)  # the primer's own metre and key go into the written MIDI
+        for path, msg in getattr(c, "warnings", []):
+            print(f"warning: primer '{path}': {msg}", file=sys.stderr)
     settings = S.GenerateSettings(length=args.length, temperature=args.temperature, top_k=args.top_k,
-                                  top_p=args.top_p, seed=seed, repeat=args.repeat, tempo=args.tempo,
+                                  top_p=args.top_p, seed=seed, repeat=args.repeat, form=args.form,
+                                  strain_bars=args.strain_bars, tempo=args.tempo,
+                                  time_signature=primer_meta.get("time_signature"), key=primer_meta.get("key"),
                                   program=args.program)
     res = S.compose(model, primer, settings)
     if Path(args.out).suffix.lower() in SAVE_FORMATS:  # audio: rendered and loudness-normalised
         res = S.with_audio(res, S.render(res.all_events, res.tempo, res.program))
     out = S.export(res, args.out)
     print(json_line({"out": str(out), "events": len(res.events), "primer_events": len(primer), "seed": seed,
-                     "copied": res.copied, "self_repeated": res.self_repeated, "repeat": args.repeat,
+                     "copied": res.copied, "self_repeated": res.self_repeated, "repeat": args.repeat, "form": args.form,
                      **({"lufs": res.loudness["lufs"], "true_peak_dbfs": res.loudness["true_peak_dbfs"]}
                         if res.loudness else {})}))
     return 0
@@ -204,15 +284,16 @@ def _eval(args) -> int:
 
     torch.set_num_threads(max(1, args.threads))
     model = load_composer(args.model)
-    if getattr(model, "representation", "sequential") == "timed":
-        print(f"error: '{model.name}' uses the timed event representation; composer eval scores "
-              "sequential models only (so far)", file=sys.stderr)
+    if args.dt_branches < 1:
+        print("error: --dt-branches must be at least 1", file=sys.stderr)
         return 2
     corpus = load_corpus(args.midi, workers=args.workers, on_progress=TextProgress("reading MIDI"))
     for path, reason in corpus.skipped[:50]:
         print(f"skipped {path}: {reason}", file=sys.stderr)
+    for path, msg in getattr(corpus, "warnings", [])[:50]:
+        print(f"warning: {path}: {msg}", file=sys.stderr)
     res = evaluate(model, corpus, beam=args.beam, on_progress=TextProgress("scoring"), use_copy=not args.no_copy,
-                   fight=not args.no_fight, cross_fit=args.cross_fit)
+                   fight=not args.no_fight, cross_fit=args.cross_fit, dt_branches=args.dt_branches)
     ins = res.get("in_sample")
     if ins and ins["pieces"]:
         print(f"warning: {ins['pieces']} of {res['pieces']} pieces are in-sample for this model "
@@ -228,6 +309,12 @@ def _eval(args) -> int:
               f"top-5 {res['top5']:.3f}, {res['nll_per_event']:.3f} nats/event, OOV {res['oov_rate']:.1%}; "
               f"trigram top-1 {res['baselines']['trigram']['top1']:.3f}, "
               f"{res['baselines']['trigram']['nll_per_event']:.3f} nats/event")
+        on = res.get("onset")
+        if on and on.get("events"):
+            print(f"timed model (onset marginalised over {args.dt_branches} onsets, covering "
+                  f"{on['dt_mass']:.1%} of the onset distribution): onset accuracy {on['onset_accuracy']:.3f}, "
+                  f"onset {on['onset_nll']:.3f} nats/event, whole timed event {on['joint_nll_per_event']:.3f} "
+                  f"nats/event")
         ff = res.get("fair_fight")
         if ff and ff.get("available"):
             for part in ("all", "unseen", "cross_fit"):

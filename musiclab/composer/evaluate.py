@@ -3,6 +3,8 @@
 Default model: the LSTM runs through each piece once (state kept); at every event
 boundary the event's NLL is the sum of its sub-token NLLs, and a beam search over
 sub-tokens from that state gives the model's top-5 events (top-1 = the best beam).
+Timed models (``event-lstm-timed``): the same unit (pitches + duration), the onset sub-token
+marginalised (:func:`timed_event_records`), and onset accuracy beside it.
 Seed model: softmax over its tokens; tokens it never saw are misses (OOV).
 """
 
@@ -190,6 +192,131 @@ def event_records(model, pieces, beam: int = 8, copy_support: int = 12, should_s
     return out
 
 
+def timed_event_records(model, pieces, beam: int = 8, dt_branches: int = 4, copy_support: int = 12,
+                        should_stop=None, on_progress=None, total_events: int = 0):
+    """:func:`event_records` for a model of the ``timed`` representation, on the same unit as a
+    sequential model's: the event's pitches + duration (``event_key``), its onset marginalised.
+
+    A timed event is ``DT pitches… DUR``, so p(pitches, dur | history) = Σ_j p(DT=j | history)
+    · p(pitches, dur | history, DT=j). The sum runs over ``dt_branches`` onsets: the model's
+    most likely ones plus the true one (every event's), so the probability is a lower bound of
+    the exact marginal (its NLL an upper bound: the figure never flatters the model); the
+    share of the onset distribution the branches cover is reported (``dt_mass``). Top-1/top-5:
+    the candidates of a beam search under each branch (and the piece's own suggestions, as
+    for sequential models) ranked by the same branch sum (a candidate missing from a branch's
+    beam counts 0 there). Beside it, per event: the onset's log-prob (``lp_dt``), whether the
+    most likely onset is the true one (onset accuracy), and the full timed event's
+    log-prob (``lp_joint`` = onset + pitches + duration, chained as the encoding defines).
+    Records as :func:`event_records` (so :func:`combine` and :func:`fit_copy` take them), plus
+    ``rec["onset"] = {event index: (lp_dt, hit, lp_joint, dt_mass)}``."""
+    import math
+
+    import torch
+
+    from .selfcopy import piece_copy_stats
+
+    net = model.net
+    out = []
+    done_events = 0
+    with torch.inference_mode():
+        for piece in pieces:
+            check_stop(should_stop)
+            keys = [enc.event_key(e) for e in piece.events]
+            toks = enc.encode_piece(piece.events, representation="timed")
+            rec = {"keys": keys, "events": {}, "onset": {}}
+            out.append(rec)
+            # which piece event every encoded event is (unrepresentable ones are dropped)
+            idx = [i for i, e in enumerate(piece.events) if enc.encode_event(e) is not None]
+            bounds = []  # (event index, position of the token before the event's DT)
+            for t in range(1, len(toks)):
+                if toks[t] >= enc.DT0:
+                    bounds.append((idx[len(bounds)], t - 1))
+            if not bounds:
+                done_events += len(piece.events)
+                continue
+            x = torch.tensor(toks, dtype=torch.long).unsqueeze(0)
+            mpos = torch.tensor(enc.positions(toks, timed=True), dtype=torch.long).unsqueeze(0)
+            logits, _ = net(x, None, mpos)
+            logp = torch.log_softmax(logits[0], -1)
+            tok_lp = logp[:-1].gather(1, x[0, 1:].unsqueeze(1)).squeeze(1)
+            hs, cs, state, pos_t = [], [], None, 0
+            for _, bp in bounds:
+                _, state = net.lstm(net.embed(x[:, pos_t : bp + 1], mpos[:, pos_t : bp + 1]), state)
+                hs.append(state[0][:, 0])
+                cs.append(state[1][:, 0])
+                pos_t = bp + 1
+            H, C = torch.stack(hs, 1), torch.stack(cs, 1)
+            bpos = [b[1] for b in bounds]
+            dt_lp = logp[bpos][:, enc.DT0 :]  # (N, 193): log p(DT = j)
+            base_pos = mpos[0, bpos]  # onset of the previous event
+            true_j = [int(toks[bp + 1]) - enc.DT0 for bp in bpos]
+            M = max(1, int(dt_branches))
+            top_j = dt_lp.topk(min(M, dt_lp.shape[1]), dim=1).indices.tolist()
+            branches = []  # (event n, j)
+            for n in range(len(bounds)):
+                js = list(dict.fromkeys(top_j[n][: M - 1] + [true_j[n]] + top_j[n][M - 1 :]))[:M]
+                if true_j[n] not in js:
+                    js[-1] = true_j[n]
+                branches.extend((n, j) for j in js)
+            _, dists, _ = piece_copy_stats(keys, 1.0, top=copy_support)
+            sums: list[dict] = [dict() for _ in bounds]  # key -> Σ_j p(j) p(key | j)
+            p_true = [0.0] * len(bounds)
+            mass = [0.0] * len(bounds)
+            for s in range(0, len(branches), 512):
+                check_stop(should_stop)
+                part = branches[s : s + 512]
+                rows = torch.tensor([n for n, _ in part], dtype=torch.long)
+                js = torch.tensor([j for _, j in part], dtype=torch.long)
+                h0, c0 = H[:, rows].contiguous(), C[:, rows].contiguous()
+                ppos = (base_pos[rows] + js) % enc.POS_MOD
+                lg, (h1, c1) = net((enc.DT0 + js).reshape(-1, 1), (h0, c0), ppos.reshape(-1, 1))
+                first = torch.log_softmax(lg[:, 0, :], -1)
+                res = beam_topk(net, h1, c1, first, beam=beam, pos=ppos)
+                items = []
+                for r, (n, j) in enumerate(part):
+                    items.append((r, enc.key_tokens(keys[bounds[n][0]])))
+                    for k in dists[bounds[n][0]]:
+                        if k is not None:
+                            items.append((r, enc.key_tokens(k)))
+                scored = score_sequences(net, h1, c1, first, ppos, items)
+                cond: list[dict] = [dict() for _ in part]
+                for (r, tk), lp in zip(items, scored):
+                    cond[r][enc.decode_event(tk)] = lp
+                for r, cands in enumerate(res):
+                    for tk, lp in cands:
+                        cond[r].setdefault(enc.decode_event(tk), lp)
+                for r, (n, j) in enumerate(part):
+                    pj = math.exp(float(dt_lp[n, j]))
+                    mass[n] += pj
+                    for k, lp in cond[r].items():
+                        sums[n][k] = sums[n].get(k, 0.0) + pj * math.exp(lp)
+                    p_true[n] += pj * math.exp(cond[r][keys[bounds[n][0]]])
+            for n, (ei, bp) in enumerate(bounds):
+                L = len(enc.encode_event(piece.events[ei])) + 1
+                cands = {k: math.log(max(v, 1e-300)) for k, v in sums[n].items()}
+                rec["events"][ei] = (math.log(max(p_true[n], 1e-300)), cands)
+                rec["onset"][ei] = (float(dt_lp[n, true_j[n]]), top_j[n][0] == true_j[n],
+                                    float(tok_lp[bp : bp + L].sum()), mass[n])
+            done_events += len(piece.events)
+            report(on_progress, done_events, total_events, piece.name)
+    return out
+
+
+def onset_summary(records) -> dict:
+    """Onset figures of :func:`timed_event_records`: ``onset_accuracy`` (the most likely onset on
+    the 1/12 grid is the true one), ``onset_nll`` (nats per event), ``joint_nll_per_event``
+    (the whole timed event: onset + pitches + duration), ``dt_mass`` (mean share of the onset
+    distribution the marginal's branches cover)."""
+    vals = [v for rec in records for v in rec.get("onset", {}).values()]
+    if not vals:
+        return {"events": 0, "onset_accuracy": None, "onset_nll": None, "joint_nll_per_event": None,
+                "dt_mass": None}
+    n = len(vals)
+    return {"events": n, "onset_accuracy": sum(1 for v in vals if v[1]) / n,
+            "onset_nll": -sum(v[0] for v in vals) / n, "joint_nll_per_event": -sum(v[2] for v in vals) / n,
+            "dt_mass": sum(v[3] for v in vals) / n}
+
+
 def combine(records, copy=None) -> tuple[int, int, int, int, float]:
     """(events, representable, top-1 hits, top-5 hits, NLL sum) of ``records``
     (:func:`event_records`), with the copy mixture ``copy`` (:class:`.selfcopy.CopyParams`)
@@ -286,16 +413,23 @@ def _score_seed_model(model, pieces, should_stop, on_progress, total_events):
 
 
 def evaluate(model, corpus, beam: int = 8, should_stop: ShouldStop = None, on_progress: OnProgress = None,
-             use_copy: bool = True, fight: bool = False, cross_fit: bool = False) -> dict:
+             use_copy: bool = True, fight: bool = False, cross_fit: bool = False, dt_branches: int = 4) -> dict:
     """Top-1/top-5/NLL of ``model`` on ``corpus`` (with its copy mixture unless ``use_copy`` is
     False). ``fight``: add ``in_sample`` (how many pieces the model trained on or chose its
-    checkpoint/mixture on) and ``fair_fight`` (:func:`fair_fight`; ``cross_fit`` too)."""
+    checkpoint/mixture on) and ``fair_fight`` (:func:`fair_fight`; ``cross_fit`` too).
+    Timed models (:func:`timed_event_records`, ``dt_branches`` onsets in the marginal): the
+    same unit, plus ``onset`` (:func:`onset_summary`), ``representation`` and ``unit``."""
     total = corpus.n_events
     pieces = corpus.pieces
     records = None
+    timed = model.arch == "event-lstm-timed"
     if model.arch in ("event-lstm", "event-lstm-v2"):
         records = event_records(model, pieces, beam, should_stop=should_stop, on_progress=on_progress,
                                 total_events=total)
+        n, n_repr, h1, h5, nll = combine(records, model.copy if use_copy else None)
+    elif timed:
+        records = timed_event_records(model, pieces, beam, dt_branches=dt_branches, should_stop=should_stop,
+                                      on_progress=on_progress, total_events=total)
         n, n_repr, h1, h5, nll = combine(records, model.copy if use_copy else None)
     else:
         n, n_repr, h1, h5, nll = _score_seed_model(model, pieces, should_stop, on_progress, total)
@@ -313,6 +447,10 @@ def evaluate(model, corpus, beam: int = 8, should_stop: ShouldStop = None, on_pr
         "oov_rate": 1 - n_repr / n if n else None,
         "baselines": {"trigram": base},
     }
+    if timed:
+        res["representation"] = "timed"
+        res["unit"] = TIMED_UNIT
+        res["onset"] = onset_summary(records)
     if fight:
         ff, ins = fair_fight(model, corpus, records, cross_fit=cross_fit, should_stop=should_stop)
         seen = set(ins["validation"]) | set(ins["trained"])
@@ -322,6 +460,13 @@ def evaluate(model, corpus, beam: int = 8, should_stop: ShouldStop = None, on_pr
                             "names": sorted(seen)[:200], "sources_missing": ins["sources_missing"]}
         res["fair_fight"] = ff
     return res
+
+
+#: How a timed model's figures relate to a sequential model's (reported with them).
+TIMED_UNIT = ("top-1/top-5/nats per event: the event's pitches + duration, as for sequential models, with the "
+              "timed model's onset sub-token marginalised over its most likely onsets plus the true one (a lower "
+              "bound of the probability); onset: the onset sub-token alone (1/12-quarter grid); "
+              "joint_nll_per_event: onset + pitches + duration")
 
 
 # --------------------------------------------------------------------------- the fair fight

@@ -24,6 +24,9 @@ fast symusic path of :mod:`musiclab.composer.ingest` (the same events, about a m
 file); music21 (:func:`parse_file`) stays the reference and reads everything else (ABC, kern,
 MusicXML) and any MIDI file the fast path cannot. ``MUSICLAB_MIDI_ENGINE=music21`` forces the
 reference for MIDI too. Events are cached per file (JSON keyed by path, size and mtime).
+
+A MIDI file that holds more than its events keep (other instruments' notes, tempo changes) is
+read, and named in ``Corpus.warnings`` with what is not kept (:func:`contents_warning`).
 """
 
 from __future__ import annotations
@@ -40,7 +43,7 @@ from typing import Iterable, Optional
 from ..audio.io import expand_paths
 from ..jobs import OnProgress, ShouldStop, check_stop, report
 
-EXTRACT_VERSION = 4  # 3, 4: events carry their onset (dt)
+EXTRACT_VERSION = 5  # 3, 4: events carry their onset (dt); 5: what a MIDI file holds beyond them (warnings)
 #: "symusic" (fast path for MIDI, music21 for the rest) or "music21" (the reference only)
 MIDI_ENGINE = os.environ.get("MUSICLAB_MIDI_ENGINE", "symusic")
 MIDI_EXTS = {".mid", ".midi", ".kar"}
@@ -123,6 +126,8 @@ class Piece:
 class Corpus:
     pieces: list = field(default_factory=list)  # list[Piece]
     skipped: list = field(default_factory=list)  # list[(path, reason)]
+    #: list[(path, message)]: files read, but not all of them (other instruments, tempo changes)
+    warnings: list = field(default_factory=list)
 
     @property
     def n_events(self) -> int:
@@ -256,6 +261,66 @@ def parse_file(path: str | os.PathLike) -> dict:
     return {"pieces": pieces, "skipped": None}
 
 
+def midi_contents(path) -> Optional[dict]:
+    """What a MIDI file holds that the events may not keep: ``{"notes": tonal notes (channel 10
+    excluded; distinct onset (1/12 quarter) and pitch, so a unison doubling counts once),
+    "tracks": tonal tracks/channels with notes, "tempos": distinct tempos}``, or None (not MIDI
+    or unreadable). symusic (mido when it is missing)."""
+    p = Path(path)
+    if p.suffix.lower() not in MIDI_EXTS:
+        return None
+    try:
+        import symusic
+
+        sc = symusic.Score(str(p))
+        tonal = [t for t in sc.tracks if not t.is_drum and t.note_num() > 0]
+        tempos = {round(float(t.qpm), 3) for t in sc.tempos}
+        tpq = max(int(sc.ticks_per_quarter), 1)
+        notes = {(round(n.time * 12 / tpq), int(n.pitch)) for t in tonal for n in t.notes}
+        return {"notes": len(notes), "tracks": len(tonal), "tempos": len(tempos)}
+    except ImportError:
+        pass
+    except Exception:
+        return None
+    try:
+        import mido
+
+        mf = mido.MidiFile(str(p), clip=True)
+        notes, chans, tempos = set(), set(), set()
+        tpq = max(int(mf.ticks_per_beat), 1)
+        for i, tr in enumerate(mf.tracks):
+            t = 0
+            for m in tr:
+                t += m.time
+                if m.type == "note_on" and m.velocity > 0 and m.channel != 9:
+                    notes.add((round(t * 12 / tpq), m.note))
+                    chans.add((i, m.channel))
+                elif m.type == "set_tempo":
+                    tempos.add(m.tempo)
+        return {"notes": len(notes), "tracks": len(chans), "tempos": len(tempos)}
+    except Exception:
+        return None
+
+
+def contents_warning(contents: Optional[dict], pieces: list) -> Optional[str]:
+    """A message when a MIDI file holds more than its events keep: notes of other instruments
+    (the events are the first instrument's, as the seed extracts them) or tempo changes (the
+    events count quarters; a written file has one tempo). None when the events keep it all."""
+    if not contents or not pieces:
+        return None
+    msgs = []
+    got = 0
+    for _, evs in pieces:
+        evs = [tuple(e) for e in evs]
+        got += len({(round(t * 12), int(p)) for t, e in zip(onsets(evs), evs) for p in e[0]})
+    if contents["notes"] and got < 0.9 * contents["notes"]:
+        msgs.append(f"only {got} of its {contents['notes']} notes are read: the composer reads the first "
+                    f"instrument of {contents['tracks']}")
+    if contents["tempos"] > 1:
+        msgs.append(f"{contents['tempos']} tempos: the events keep the notes in quarters, not the tempo changes")
+    return "; ".join(msgs) or None
+
+
 def parse_fast(path: str | os.PathLike) -> dict:
     """Like :func:`parse_file` (same result), MIDI through the fast symusic path."""
     if MIDI_ENGINE == "music21":
@@ -302,6 +367,9 @@ def _parse_cached(path: str) -> dict:
         except Exception:
             pass
     res = parse_fast(p)
+    warn = contents_warning(midi_contents(p), res.get("pieces") or [])
+    if warn:
+        res["warning"] = warn
     tmp = cf.with_name(cf.name + f".{os.getpid()}.tmp")
     try:
         tmp.write_text(json.dumps(res))
@@ -387,6 +455,8 @@ def load_corpus(
         r = results.get(i) or {"pieces": [], "skipped": "not parsed"}
         if r.get("skipped"):
             corpus.skipped.append((str(f), r["skipped"]))
+        if r.get("warning"):
+            corpus.warnings.append((str(f), r["warning"]))
         for name, evs in r.get("pieces", []):
             corpus.pieces.append(_to_piece(str(f), name, evs))
     report(on_progress, len(files), len(files), "done")

@@ -27,7 +27,7 @@ import numpy as np
 
 from ..errors import MusiclabError
 from ..jobs import OnProgress, ShouldStop, check_stop, report
-from .events import Corpus, Piece
+from .events import SCORE_EXTS, Corpus, Piece
 
 SR = 44100
 DROPPED = "Dropped MIDI files"
@@ -48,8 +48,14 @@ class GenerateSettings:
     top_p: float = 0.95
     seed: int = 0
     repeat: float = 1.0  # strength of the self-copy mixture: 1 = as fitted, 0 = the LSTM alone
+    form: str = "aabb"  # "aabb": strains of ``strain_bars`` bars, each played twice; "free"
+    strain_bars: int = 8
     tempo: float = 120.0
     program: int = 0
+    # what the primer's file says (``midifile.file_meta``); None: estimated from the notes
+    time_signature: Optional[tuple] = None
+    key: Optional[str] = None
+    primer_file: Optional[str] = None  # the score file the primer came from: its metre/key fill the two above
 
 
 @dataclass
@@ -77,6 +83,8 @@ class Result:
     midi: bytes = b""
     audio: Optional[np.ndarray] = None
     loudness: dict = field(default_factory=dict)
+    time_signature: Optional[tuple] = None  # written into exported MIDI (None: estimated)
+    key: Optional[str] = None
 
     @property
     def all_events(self) -> list:
@@ -135,11 +143,18 @@ def compose(model, primer: list, settings: GenerateSettings, should_stop: Should
     from .stats import copied_share, self_repeated_share
 
     s = settings
+    ts, key = s.time_signature, s.key
+    if primer and s.primer_file and (ts is None or key is None) and Path(s.primer_file).suffix.lower() in SCORE_EXTS:
+        from .midifile import file_meta
+
+        meta = file_meta(s.primer_file)  # what the primer's file says goes into the written MIDI
+        ts, key = ts or meta.get("time_signature"), key or meta.get("key")
     events = generate(model, list(primer), int(s.length), temperature=s.temperature, top_k=s.top_k, top_p=s.top_p,
-                      seed=int(s.seed), should_stop=should_stop, on_progress=on_progress, repeat=s.repeat)
+                      seed=int(s.seed), should_stop=should_stop, on_progress=on_progress, repeat=s.repeat,
+                      form=s.form, strain_bars=int(s.strain_bars))
     return Result(events=events, primer=list(primer), seed=int(s.seed), model_name=model.name, tempo=s.tempo,
                   program=s.program, copied=copied_share(events, model.ngram_hashes),
-                  self_repeated=self_repeated_share(events))
+                  self_repeated=self_repeated_share(events), time_signature=ts, key=key)
 
 
 def render(events: list, tempo: float = 120.0, program: int = 0, normalize: bool = True,
@@ -177,7 +192,10 @@ def export(result: Result, path, should_stop: ShouldStop = None, on_progress: On
     p = Path(path)
     ext = p.suffix.lower()
     if ext in MIDI_SUFFIXES:
-        data = result.midi or events_to_midi_bytes(result.all_events, tempo=result.tempo, program=result.program)
+        # written from the events (not ``result.midi``): the primer is its own track
+        data = events_to_midi_bytes(result.all_events, tempo=result.tempo, program=result.program,
+                                    primer_events=len(result.primer), name=result.model_name,
+                                    time_signature=result.time_signature, key=result.key)
         p.parent.mkdir(parents=True, exist_ok=True)
         tmp = p.with_name(f".{p.stem}.partial{ext}")
         try:

@@ -20,6 +20,11 @@ REPEAT_TIP = ("How strongly the model repeats its own earlier phrases (the self-
               "100 % = as much as the music it learnt from (strains and choruses come back), 0 % = the LSTM alone.")
 
 
+FORM_TIP = ("AABB: the tune is built from 8-bar strains, each written once and played again (A A B B …),\n"
+            "as folk tunes are; every new strain follows on from everything before it.\n"
+            "Free: one event after another, only the repetition above brings phrases back.")
+
+
 def _spin(lo, hi, value, suffix="", step=None, double=False):
     w = QDoubleSpinBox() if double else QSpinBox()
     w.setRange(lo, hi)
@@ -70,6 +75,11 @@ class GeneratePanel(QGroupBox):
         self.repeat_spin = _spin(0, 100, 100, " %", step=10)
         self.repeat_spin.setToolTip(REPEAT_TIP)
         f.addRow("Repetition", self.repeat_spin)
+        self.form_combo = QComboBox()
+        for text, key in (("AABB: strains played twice", "aabb"), ("Free", "free")):
+            self.form_combo.addItem(text, key)
+        self.form_combo.setToolTip(FORM_TIP)
+        f.addRow("Form", self.form_combo)
         row = QHBoxLayout()
         self.seed_spin = _spin(0, 2**31 - 1, random.randrange(100000))
         self.seed_spin.setToolTip("Same seed + same settings = same result")
@@ -149,10 +159,14 @@ class GeneratePanel(QGroupBox):
     def piece_index(self) -> int:
         return int(self.piece_combo.currentData() or 0)
 
+    def form(self) -> str:
+        return str(self.form_combo.currentData() or "free")
+
     def settings(self) -> GenerateSettings:
         return GenerateSettings(length=self.length_spin.value(), temperature=self.temp_spin.value(),
                                 top_k=self.topk_spin.value(), top_p=self.topp_spin.value(), seed=self.seed_spin.value(),
-                                repeat=self.repeat_spin.value() / 100.0, tempo=self.tempo_spin.value(),
+                                repeat=self.repeat_spin.value() / 100.0, form=self.form(),
+                                tempo=self.tempo_spin.value(),
                                 program=int(self.instr_combo.currentData() or 0))
 
     # -- the chain -------------------------------------------------------------------------
@@ -168,6 +182,9 @@ class GeneratePanel(QGroupBox):
             self.seed_spin.setValue(random.randrange(2**31 - 1))
         settings = self.settings()
         primer = self.session.primer_events(self.primer_mode(), self.piece_index(), self.primer_len.value())
+        piece = self.session.piece(self.primer_mode(), self.piece_index())
+        if primer and piece is not None:  # its file's metre and key go into the written MIDI (read in the job)
+            settings.primer_file = piece.source
         self.gen_btn.setEnabled(False)
         if self.session.has_model(name):
             self._compose(primer, settings)
