@@ -89,7 +89,7 @@ def test_generate_at_once_with_shipped_model(tab, qtbot, tmp_path):
 def test_drop_continue_and_bad_files(tab, qtbot, tmp_path):
     bad = tmp_path / "broken file's.mid"
     bad.write_bytes(b"MThd nonsense")
-    assert tab.accepts(Path("a.MID")) and not tab.accepts(Path("a.wav"))
+    assert tab.accepts(Path("a.MID")) and tab.accepts(Path("a.wav")) and not tab.accepts(Path("a.txt"))  # audio: transcribed
     tab.open_files([data_file("midi", "nottingham", "ashover1.mid"), bad])
     qtbot.waitUntil(lambda: tab.dropped_corpus is not None, timeout=SLOW)
     assert len(tab.dropped_corpus.pieces) == 1 and len(tab.dropped_corpus.skipped) == 1

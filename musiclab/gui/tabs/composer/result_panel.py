@@ -91,9 +91,16 @@ class ResultPanel(QWidget):
     def set_status(self, text: str) -> None:
         self.result_label.setText(text)
 
+    #: (events, name) of a transcribed recording: a result primed with it says so in the roll's legend
+    transcribed_primer = None
+
     def show_result(self, result: Result, status: str = "") -> None:
         n = roll_notes(result.primer, result.events, result.tempo)
-        self.roll.set_notes(n.primer, n.continuation, n.seconds_per_quarter, n.boundary_quarters)
+        label = "primer"
+        tp = self.transcribed_primer
+        if tp is not None and result.primer and list(result.primer) == list(tp[0][: len(result.primer)]):
+            label = f"{tp[1]}: primer"
+        self.roll.set_notes(n.primer, n.continuation, n.seconds_per_quarter, n.boundary_quarters, primer_label=label)
         self.result_label.setText(result_text(result, status))
         self.showing = "result"
 
@@ -109,6 +116,16 @@ class ResultPanel(QWidget):
         self.result_label.setText(
             f"<b>{piece.name}</b>: {len(piece.events)} events{used}. Press Generate to continue it.")
         self.showing = "preview"
+
+    def note_transcription(self, tr) -> None:
+        """Say under the roll that the primer shown is a transcribed recording (after :meth:`show_piece`)."""
+        grid = "1/16" if tr.subdivision >= 4 else "1/8"
+        text = (f"<b>Primer: {tr.name}</b> — {len(tr.notes)} notes heard in {tr.seconds:.1f} s "
+                f"({'the top voice' if tr.melody else 'all voices'}), placed on a {grid}-note grid of the tracked "
+                f"beat ({tr.tempo:.0f} BPM): {len(tr.events)} events. Press Generate to continue it.")
+        if tr.message:
+            text += f"<br><i>{tr.message}</i>"
+        self.result_label.setText(text)
 
     def show_musicality(self, rep: Optional[dict], text: str = "") -> None:
         """The judge's report on the shown result (None with ``text``: a note, e.g. "judging…")."""

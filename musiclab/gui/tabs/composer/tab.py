@@ -3,7 +3,8 @@
 A thin shell: the user's work lives in :class:`musiclab.composer.session.ComposerSession`;
 the panels (generate, corpus, train on the left; result on the right) drive it through
 jobs on two services ("composer" reads corpora and trains, "composer-generate" loads models,
-generates, renders and exports)."""
+generates, renders and exports). A dropped (or opened) recording is transcribed on a third
+("composer-transcribe", :mod:`musiclab.transcribe`) and becomes the primer."""
 
 from __future__ import annotations
 
@@ -14,13 +15,18 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import QHBoxLayout, QScrollArea, QSplitter, QVBoxLayout, QWidget
 
+import numpy as np
+
+from ....audio.io import AUDIO_EXTENSIONS
+from ....composer.events import Corpus
 from ....composer.session import DROPPED, MIDI_SUFFIXES, SR, ComposerSession
 from ....composer.session import export as export_result
-from ..base import PLAY_PENDING, WorkbenchTab
+from ..base import PLAY_PENDING, WorkbenchTab, audio_filter
 from .corpus_panel import CorpusPanel
 from .generate_panel import GeneratePanel
 from .result_panel import ResultPanel
 from .train_panel import TrainPanel
+from .transcribe_panel import TranscribePanel
 
 EXPORT_FILTERS = "MIDI (*.mid);;WAV audio (*.wav);;MP3 audio (*.mp3)"
 
@@ -42,6 +48,11 @@ class ComposerTab(WorkbenchTab):
         self.train_box = TrainPanel(ctx, self.session, self.train_svc, self.view.set_loss, self._trained)
         self.corpus_box = CorpusPanel(ctx, self.session, self.train_svc, self._corpus_loaded,
                                       busy=lambda: self.train_box.running)
+        self.transcription = None  # the last transcribed recording (musiclab.transcribe.Transcription)
+        self.transcribe_svc = ctx.make_service("composer-transcribe")
+        self.transcribe_box = TranscribePanel(ctx, self.transcribe_svc,
+                                              lambda: self.ask_open_paths("Transcribe audio", audio_filter()),
+                                              self._transcribed)
         self._build_ui()
 
     def _build_ui(self) -> None:
@@ -51,7 +62,7 @@ class ComposerTab(WorkbenchTab):
         side = QWidget()
         sl = QVBoxLayout(side)
         sl.setContentsMargins(4, 4, 4, 4)
-        for box in (self.gen_box, self.corpus_box, self.train_box):
+        for box in (self.gen_box, self.transcribe_box, self.corpus_box, self.train_box):
             sl.addWidget(box)
         sl.addStretch(1)
         scroll = QScrollArea()
@@ -117,15 +128,48 @@ class ComposerTab(WorkbenchTab):
         piece = self.session.piece(g.primer_mode(), g.piece_index())
         if piece is not None:
             self.view.show_piece(piece, g.primer_len.value(), g.tempo_spin.value())
+            tr = self.transcription
+            if tr is not None and piece.events is self._transcribed_events:
+                self.view.note_transcription(tr)
 
+    _transcribed_events = None
+
+    def _transcribed(self, tr) -> None:
+        """A transcription with notes: it becomes the primer (the whole of it), at its tempo."""
+        self.transcription = tr
+        piece = tr.piece()
+        self._transcribed_events = piece.events
+        self.view.transcribed_primer = (piece.events, tr.name)
+        # the primer source "dropped" holds the recording's piece; the training corpus stays as it is
+        self.session.dropped_corpus = Corpus(pieces=[piece])
+        g = self.gen_box
+        for w in (g.primer_combo, g.primer_len, g.tempo_spin):
+            w.blockSignals(True)
+        g.set_primer_mode("dropped")
+        g.primer_len.setValue(min(len(piece.events), g.primer_len.maximum()))
+        g.tempo_spin.setValue(min(max(tr.tempo, g.tempo_spin.minimum()), g.tempo_spin.maximum()))
+        for w in (g.primer_combo, g.primer_len, g.tempo_spin):
+            w.blockSignals(False)
+        g.fill_pieces(notify=False)
+        self._show_piece()
     def _trained(self, name: str) -> None:
         self.gen_box.refresh_models(select=name or None)
 
     # -- files -----------------------------------------------------------------------------
     def accepts(self, path: Path) -> bool:
-        return Path(path).suffix.lower() in MIDI_SUFFIXES
+        suffix = Path(path).suffix.lower()
+        return suffix in MIDI_SUFFIXES or suffix in AUDIO_EXTENSIONS
 
     def open_files(self, paths: list[Path]) -> None:
+        audio = [Path(p) for p in paths if Path(p).suffix.lower() in AUDIO_EXTENSIONS]
+        paths = [Path(p) for p in paths if Path(p).suffix.lower() not in AUDIO_EXTENSIONS]
+        if audio:  # a recording: transcribe it (a job) and prime the model with its notes
+            if len(audio) > 1:
+                self.ctx.notify(f"Transcribing '{audio[0].name}' (one recording at a time; "
+                                f"{len(audio) - 1} other audio file(s) not opened).")
+            self.transcribe_file(audio[0])
+        if not paths:
+            return
         good, bad = self.session.open_dropped(paths)
         if bad:  # one message naming every file that is not MIDI
             text = bad[0] if len(bad) == 1 else f"{len(bad)} files skipped:\n" + "\n".join(bad)
@@ -134,7 +178,39 @@ class ComposerTab(WorkbenchTab):
             self.gen_box.set_primer_mode("dropped")
             self.corpus_box.load_dropped(good)
 
+    def transcribe_file(self, path):
+        """Transcribe a recording in a job; its notes become the primer. Returns the Job."""
+        return self.transcribe_box.transcribe_file(path)
+
     # -- transport / export ----------------------------------------------------------------
+    def _from_recording(self, res) -> bool:
+        """True when ``res`` continues the transcribed recording (its primer is the transcription)."""
+        tr = self.transcription
+        return (tr is not None and tr.audio is not None and bool(res.primer)
+                and list(res.primer) == list(tr.events[: len(res.primer)]))
+
+    def original_then_continuation(self, res):
+        """The recording up to where the continuation starts, then the rendered continuation
+        (``res.audio`` from the same point); None when ``res`` does not continue the recording."""
+        from ....composer.generate import continuation_notes
+        from ....transcribe import PLAYBACK_SR, beats_to_seconds
+
+        if res.audio is None or not self._from_recording(res):
+            return None
+        tr = self.transcription
+        t0 = continuation_notes(res.primer, res.events)[2]  # quarters
+        cut_rec = beats_to_seconds(t0 / tr.quarters_per_beat + tr.origin_beats, tr.beats, tr.beat_tempo)
+        if PLAYBACK_SR != SR:  # both are 44.1 kHz; a change to either must resample here
+            return None
+        rec = tr.audio[: max(0, int(round(cut_rec * SR)))]
+        t0_s = t0 * 60.0 / res.tempo
+        cont = res.audio[int(round(t0_s * SR)):]
+        # the roll's time during playback: the recording's quarter 0 is at origin_s, the continuation
+        # starts at cut_rec in the recording and at t0_s in the render
+        origin_s = beats_to_seconds(tr.origin_beats, tr.beats, tr.beat_tempo)
+        self._cursor_map = (len(rec) / SR, origin_s, len(rec) / SR - t0_s)
+        return np.concatenate([rec, cont]).astype(np.float32, copy=False)
+
     def playable_audio(self):
         res = self.session.result
         if res is None:
@@ -149,6 +225,10 @@ class ComposerTab(WorkbenchTab):
             return PLAY_PENDING
         if len(res.audio) == 0:
             return None
+        if self.transcribe_box.original_audio():
+            both = self.original_then_continuation(res)
+            if both is not None:
+                return both, SR, f"Composer: {self.transcription.name}, then {res.model_name} seed {res.seed}"
         return res.audio, SR, f"Composer: {res.model_name} seed {res.seed}"
 
     def _play_now(self) -> None:
@@ -178,7 +258,13 @@ class ComposerTab(WorkbenchTab):
         else:
             player.play(pa[0], pa[1], pa[2], owner=self)
 
+    _cursor_map = None  # (recording seconds, recording offset, continuation offset) while it plays
+
     def on_playback_position(self, seconds: float) -> None:
+        player = self.ctx.player
+        m = self._cursor_map
+        if m is not None and "then" in str(getattr(player, "label", "")):
+            seconds = seconds - (m[1] if seconds < m[0] else m[2])
         self.view.roll.set_cursor(seconds)
 
     def export(self) -> None:
@@ -226,7 +312,11 @@ class ComposerTab(WorkbenchTab):
         g, t = self.gen_box, self.train_box
         return {"model": g.model_combo, "length": g.length_spin, "primer_len": g.primer_len,
                 "temperature": g.temp_spin, "topk": g.topk_spin, "topp": g.topp_spin, "repeat": g.repeat_spin,
+                "form": g.form_combo,
                 "seed": g.seed_spin, "keep_seed": g.keep_seed, "tempo": g.tempo_spin, "instrument": g.instr_combo,
+                "transcribe_melody": self.transcribe_box.melody_check,
+                "transcribe_grid": self.transcribe_box.grid_combo,
+                "transcribe_original_first": self.transcribe_box.original_first,
                 "preset": t.preset_combo, "seq_len": t.seq_spin, "epochs": t.epochs_spin, "name": t.name_edit,
                 "corpus": self.corpus_box.corpus_combo}
 
