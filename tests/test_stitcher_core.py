@@ -396,7 +396,9 @@ def test_session_alternatives_export_and_training_partials(tmp_path):
     rules = ChainRules(target_s=20, start=0, max_same_song=2)
     built = session.build(pool, enc, rules, 30.0, False)
     k, alts = session.alternatives(built, 3, rules, count=4)
-    assert k == 3 and alts == alternatives(pool, enc, built.chain, 3, count=4, rules=rules)
+    assert k == 3 and [(i, s) for i, s, _c in alts] == alternatives(pool, enc, built.chain, 3, count=4, rules=rules)
+    costs = [c for _i, _s, c in alts]  # ranked by the search's own join cost
+    assert costs == sorted(costs)
     files = session.export(built, tmp_path / "new song.wav")
     assert [f.name for f in files] == ["new song.wav", "new song.csv"]
     assert sf.info(str(files[0])).frames == len(built.rendered.y)

@@ -83,6 +83,17 @@ def test_pool_build_swap_export(tab, qtbot, tmp_path):
     info = sf.info(str(out))
     assert info.samplerate == 44100 and info.channels == 2 and abs(info.frames - len(tab.built.rendered.y)) <= 1
 
+    # issue 18: one click hands the built song to the Emotion tab (written in a job, then sent)
+    sent = []
+    tab.ctx.open_in.connect(lambda key, paths: sent.append((key, paths)))
+    assert tab.seams_panel.btn_mood.isEnabled()
+    tab.seams_panel.btn_mood.click()
+    qtbot.waitUntil(lambda: bool(sent) or "Could not" in tab.status_label.text(), timeout=30000)
+    assert sent, tab.status_label.text()
+    key, paths = sent[0]
+    assert key == "emotion" and len(paths) == 1 and paths[0].endswith(".wav")
+    assert sf.info(paths[0]).samplerate == 44100 and sf.info(paths[0]).frames == info.frames
+
     # recutting replaces the pool; adding only a broken file keeps it (with a message)
     pool = tab.pool
     tab.pool_panel.chunk_kind.setCurrentIndex(tab.pool_panel.chunk_kind.findData("fixed"))
@@ -169,11 +180,11 @@ def test_whole_flow_through_the_main_window(main_window, qtbot, tmp_path):
     for reg, (_a, _b, i, _s, _e) in zip(regions, r.segments):
         assert reg.brush.color().rgb() == song_color(pool.chunks[i].song).rgb()
     assert len(tab.result_view._labels) == len(r.joins) and tab.result_view.visible_labels() >= 1
-    # the learned default's pool-normalised scores read as match probabilities
+    # the learned default's joins read as the calibrated probability that the audit finds them clean
     import re as _re
 
     texts = [lab.textItem.toPlainText() for _t, lab, _bad in tab.result_view._labels]
-    assert all(_re.fullmatch(r"\d{1,3}%", t) for t in texts), texts
+    assert all(_re.fullmatch(r"\d{1,3} % clean", t) for t in texts), texts
     assert tab.seams_panel.seam_fields["joins"].text() == str(len(r.joins))
 
     # a real mouse click on join 2 in the result view
@@ -186,7 +197,7 @@ def test_whole_flow_through_the_main_window(main_window, qtbot, tmp_path):
     qtbot.waitUntil(lambda: tab._sel_join == 2, timeout=5000)
     qtbot.waitUntil(has_alts, timeout=20000)
     assert alt_list.topLevelItemCount() > 0 and "Join 2" in join_label.text()
-    assert alt_list.topLevelItem(0).text(0).endswith("%")
+    assert alt_list.topLevelItem(0).text(0).endswith("% clean")  # ranked by the same cost, calibrated
     tab._step_join(+1)  # Alt+Right
     assert tab._sel_join == 3
     tab._step_join(-1)
@@ -335,3 +346,64 @@ def test_build_panel_shows_the_trade_off_and_the_audit_decides_the_tick(tab, qtb
     assert "✓" not in audit_text(None)
     tab._select_join(1)
     assert "join cost" in tab.join_panel.join_label.text()
+
+
+def test_a_restart_restores_the_pool_from_its_paths(tab, qtbot, tmp_path):
+    """Issue 19: the pool survives a restart as paths (not audio), decoded and cut again in a job;
+    a song that is gone is left out and said so."""
+    from musiclab.gui.tabs.stitcher import StitcherTab
+
+    _small_pool(tab, qtbot, tmp_path)
+    assert [s.name for s in tab.pool.songs] == ["one", "two stereo"]
+    s = QSettings(str(tmp_path / "pool.ini"), QSettings.IniFormat)
+    tab.save_settings(s)
+    assert "one.wav" in s.value("pool") and "RIFF" not in s.value("pool")  # paths, not audio
+    (tmp_path / "two stereo.flac").rename(tmp_path / "moved.flac")
+    other = StitcherTab(tab.ctx)
+    qtbot.addWidget(other)
+    assert other.pool is None
+    other.restore_settings(s)
+    assert other.svc.is_busy() or other.svc.jobs()  # decoded in a job, not during the restore
+    qtbot.waitUntil(lambda: other.pool is not None and not other.svc.is_busy(), timeout=60000)
+    assert [x.path for x in other.pool.songs] == [str(tmp_path / "one.wav")]
+    assert other.pool_panel.chunking() == "fixed:2" and len(other.pool.chunks) == len(
+        [c for c in tab.pool.chunks if c.song == 0])
+    assert "1 song(s) of the last session not restored" in other.status_label.text()
+    empty = QSettings(str(tmp_path / "empty.ini"), QSettings.IniFormat)
+    third = StitcherTab(tab.ctx)
+    qtbot.addWidget(third)
+    third.restore_settings(empty)
+    assert third.pool is None and not third.svc.jobs()
+    other.svc.shutdown()
+    third.svc.shutdown()
+
+
+@pytest.mark.parametrize("size", [(1280, 800), (1100, 700)])
+def test_the_side_panel_shows_every_step_whole(qtbot, settings_path, fake_player, tmp_path, size):
+    """Issue 19: the side panel clipped its right edge at 1280 px (Remove, the variety weight, the
+    start-chunk box). At 1280 x 800 and 1100 x 700 every control of steps 1-4 lies inside the
+    panel's viewport, across (it may scroll down), and the window keeps the size it was given."""
+    from PySide6.QtCore import QRect
+    from musiclab.gui.main_window import MainWindow
+    from musiclab.gui.player import PlayerController
+
+    win = MainWindow(settings=QSettings(settings_path, QSettings.IniFormat), player=PlayerController(fake_player),
+                     headless=True)
+    qtbot.addWidget(win)
+    tab = win.tab_by_key["stitcher"]
+    win.tabs.setCurrentWidget(tab)
+    win.resize(*size)
+    win.show()
+    qtbot.waitUntil(lambda: tab.side.width() > 0 and win.width() == size[0], timeout=5000)
+    qtbot.wait(50)
+    assert (win.width(), win.height()) == size
+    vp = tab.side.scroll.viewport()
+    assert not tab.side.scroll.horizontalScrollBar().isVisible()
+    b, p = tab.build_panel, tab.pool_panel
+    for w in (p.btn_remove, p.btn_folder, p.chunk_value, b.variety_weight, b.start_chunk, b.max_same_song, b.seed,
+              b.beam, b.max_run, tab.train_panel.btn_cancel):
+        r = QRect(w.mapTo(vp, w.rect().topLeft()), w.size())
+        assert r.left() >= 0 and r.right() < vp.width(), (type(w).__name__, r, vp.width())
+    out = tmp_path / f"stitcher-{size[0]}x{size[1]}.png"
+    assert win.grab().save(str(out)) and out.stat().st_size > 0
+    win.close()

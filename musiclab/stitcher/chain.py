@@ -9,6 +9,9 @@
   else is left: song variety first yields to the reuse limit (no other song has an
   unused chunk), and when reuse and runs leave nothing, greedy search reuses chunks
   (still preferring another song when the variety rule asks for one).
+* :data:`BUILD_DEFAULTS`: the Build panel's tuned defaults (beam search, the boundary cosine as a
+  second opinion in the cost); :func:`match_probability`: the join cost as a calibrated
+  P(the seam audit finds the join inaudible), the GUI's "match %".
 * :func:`alternatives` / :func:`swap`: the next-best chunks for one join; swapping one
   keeps the chain before it and rebuilds the rest.
 * :func:`render`: joins beat-aligned where beats are known (each side snaps to its
@@ -21,6 +24,7 @@
 from __future__ import annotations
 
 import csv
+import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Optional
@@ -68,6 +72,28 @@ class ChainRules:
     #: cost of the timbre / harmony change across the join over seconds (MFCC over 2 s, chroma
     #: over 4 s either side), per the pool's typical change at natural successors
     context_weight: float = 2.0
+    #: a timbre change beyond ``jump_limit`` times the natural successors' median (MFCC over 2 s)
+    #: costs ``jump_weight`` per unit more: on unseen audio every join beyond ~5 was audible (issue 15),
+    #: but on the TUNE pools this term (and ``exit_weight``) did not lower the audible share: off
+    jump_limit: float = 3.5
+    jump_weight: float = 0.0
+    #: the same for the candidate's best way out (a one-step look-ahead; with ``jump_weight`` > 0)
+    exit_weight: float = 0.0
+    #: weight of the boundary cosine (MFCC + chroma over 0.5 s each side, :class:`.scorers.BoundaryScorer`)
+    #: as a second opinion beside the scorer's: its row z-scores, compressed as the scorer's
+    boundary_weight: float = 0.0  # the Build panel uses 0.5 (BUILD_DEFAULTS)
+
+
+#: the Build panel's defaults (chunking, search rules, render), measured on unseen audio with
+#: ``benchmarks/stitcher_joins.py`` (issue 15); the GUI and the CLI take their start values from here
+BUILD_DEFAULTS = {
+    "chunking": "beats:8",
+    "crossfade_ms": 60.0,
+    "beat_align": True,
+    # beam search (4 chains) over the summed join cost with the boundary cosine as a second opinion:
+    # on 12 TUNE pools of unseen clips 11.0 % audible joins (greedy, before) -> 5.3 %
+    "rules": ChainRules(method="beam", beam=4, max_same_song=4, variety_weight=1.0, boundary_weight=0.5),
+}
 
 
 def _song_keys(pool: Pool, only: Optional[set] = None) -> np.ndarray:
@@ -169,8 +195,37 @@ def chunk_context(pool: Pool) -> Optional[dict]:
     a_, b_ = np.array([x for x, _ in nat]), np.array([y for _, y in nat])
     mt = float(np.median(np.linalg.norm(em[a_] - sm[b_], axis=1))) + 1e-6
     mk = float(np.median(1 - np.sum(ec[a_] * sc[b_], axis=1))) + 1e-6
-    c = {"em": em, "sm": sm, "ec": ec, "sc": sc, "scale_t": mt, "scale_k": mk}
+    # per chunk, how far its best way out is: the second-smallest timbre change (per the natural
+    # scale) into any other chunk but its own natural successor (a one-step look-ahead: a chunk
+    # whose every exit is a jump should not be entered)
+    exit_dt = np.zeros(n)
+    if n > 2:
+        sq_s = np.sum(sm * sm, axis=1)
+        for b0 in range(0, n, 512):
+            e = em[b0: b0 + 512]
+            d2 = np.sum(e * e, axis=1)[:, None] + sq_s[None, :] - 2.0 * e @ sm.T
+            d = np.sqrt(np.maximum(d2, 0.0)) / mt
+            rows = np.arange(b0, b0 + len(e))
+            d[rows - b0, rows] = np.inf
+            nxt = [(r - b0, pool.successor(int(r))) for r in rows]
+            for r, q in nxt:
+                if q is not None:
+                    d[r, q] = np.inf
+            exit_dt[b0: b0 + len(e)] = np.partition(d, 1, axis=1)[:, 1]
+    c = {"em": em, "sm": sm, "ec": ec, "sc": sc, "scale_t": mt, "scale_k": mk, "exit_dt": exit_dt}
     pool.cache["context"] = c
+    return c
+
+
+def chunk_boundary(pool: Pool):
+    """The boundary cosine's edge codes of the pool (:class:`.scorers.BoundaryScorer`), cached on it."""
+    c = pool.cache.get("boundary")
+    if c is not None and len(c) == len(pool.chunks):
+        return c
+    from .scorers import BoundaryScorer
+
+    c = BoundaryScorer().encode(pool)
+    pool.cache["boundary"] = c
     return c
 
 
@@ -213,7 +268,8 @@ class _Constraints:
                 self.shift[s] = sh or 0
             self.allowed &= ok[songs]
         self.tempi = chunk_tempi(pool)
-        self.context = chunk_context(pool) if rules.context_weight > 0 else None
+        self.context = chunk_context(pool) if rules.context_weight > 0 or rules.jump_weight > 0 else None
+        self.boundary = chunk_boundary(pool) if rules.boundary_weight > 0 else None
         if rules.stay_tempo:
             tempi = np.array([ensure_beats(s) is not None and (s.tempo or 0.0) for s in pool.songs], float)
             t0 = tempi[a_song]
@@ -300,6 +356,12 @@ def _cost_row(pool: Pool, raw: np.ndarray, masked: np.ndarray, items: list[int],
     mu, sd = float(v.mean()), float(v.std())
     z = (raw.astype(np.float64) - mu) / (sd if sd > 1e-9 else 1.0)
     c = -Z_SOFT * np.tanh(z / Z_SOFT)
+    if cons.boundary is not None and rules.boundary_weight > 0:
+        b = cons.boundary.scores([items[-1]])[0].astype(np.float64)
+        bv = b[fin]
+        bsd = float(bv.std())
+        zb = (b - float(bv.mean())) / (bsd if bsd > 1e-9 else 1.0)
+        c = c - rules.boundary_weight * Z_SOFT * np.tanh(zb / Z_SOFT)
     if rules.tempo_weight > 0 and np.isfinite(t_run) and t_run > 0:
         dev = np.abs(_fold(cons.tempi / t_run) - 1.0)
         ms = max(1e-3, rules.max_stretch)
@@ -316,6 +378,10 @@ def _cost_row(pool: Pool, raw: np.ndarray, masked: np.ndarray, items: list[int],
         # change costs 0.7, ten times 2.3 (ordering kept however far apart the songs are)
         extra = np.log(np.maximum(1.0, dt)) + 0.5 * np.log(np.maximum(1.0, dk))
         c = c + rules.context_weight * extra
+        if rules.jump_weight > 0:
+            c = c + rules.jump_weight * np.maximum(0.0, dt - rules.jump_limit)
+            if rules.exit_weight > 0 and "exit_dt" in cx:
+                c = c + rules.exit_weight * np.maximum(0.0, cx["exit_dt"] - rules.jump_limit)
     if cons.keys is not None:
         if rules.stay_key:
             c = c + 0.2 * np.abs(cons.shift[cons.songs])
@@ -482,6 +548,36 @@ def _beam(pool, enc, rules, chain, cons, should_stop, on_progress) -> Chain:
     return min(beams, key=_Beam.per_join).chain
 
 
+#: "match %": P(the seam audit finds a join inaudible) as a function of the join cost the search
+#: minimised (:func:`join_costs`): Platt scaling, ``1 / (1 + exp(-(a * cost + b)))``, fitted on the
+#: 568 joins of songs built with :data:`BUILD_DEFAULTS` and the default learned scorer from 12 TUNE
+#: pools of unseen emotion clips (``benchmarks/stitcher_joins.py --split tune --pools 12 --methods
+#: edge --fit-calibration FILE``; Brier 0.044 there against 0.048 for a constant). An isotonic fit
+#: on the same joins ranked the same but put P = 0 beyond the single costliest join, so the
+#: smoother logistic is used. Valid for the scorers in ``scorers`` under the Build panel's rules:
+#: other scorers' costs come from other score distributions, and they get no "match %".
+MATCH_CALIBRATION: dict = {
+    "scorers": ["edge"],
+    "kind": "platt",
+    "a": -0.5862,
+    "b": 2.8776,
+    "fitted_on": "12 TUNE pools (emotion clips, artists of the TUNE half), 568 joins, 5.1 % audible",
+}
+
+
+def match_probability(cost, scorer: str = "edge") -> Optional[np.ndarray | float]:
+    """The calibrated probability that the seam audit finds a join of this cost inaudible
+    (:data:`MATCH_CALIBRATION`), for the GUI's "match %"; None for a scorer it was not fitted for;
+    nan where the cost is unknown (nan) and 0 where the join is barred (inf)."""
+    if scorer not in MATCH_CALIBRATION["scorers"]:
+        return None
+    x = np.asarray(cost, np.float64)
+    z = MATCH_CALIBRATION["a"] * np.where(np.isfinite(x), x, 0.0) + MATCH_CALIBRATION["b"]
+    p = 1.0 / (1.0 + np.exp(-np.clip(z, -50, 50)))
+    p = np.where(np.isnan(x), np.nan, np.where(np.isinf(x), 0.0, p))
+    return float(p) if np.ndim(p) == 0 else p
+
+
 def join_costs(pool: Pool, enc, chain: Chain, k: int, rules: Optional[ChainRules] = None) -> np.ndarray:
     """The cost of every candidate for position ``k`` (inf where barred), as the search saw it."""
     rules = rules or ChainRules()
@@ -612,7 +708,7 @@ def render(pool: Pool, chain: Chain, crossfade_ms: float = 60.0, beat_align: boo
     plain equal-power crossfades of ``crossfade_ms`` at the chunk edges. ``quality="source"``
     renders at the highest sample rate and channel count of the songs used (their files are
     reloaded); ``"analysis"`` at the pool's rate, mono."""
-    from .joins import output_format, source_audio, stretch
+    from .sources import output_format, source_audio, stretch  # decodes only the slices the pieces use
 
     if not chain.items:
         raise StitcherError("The chain is empty.")
@@ -635,8 +731,10 @@ def render(pool: Pool, chain: Chain, crossfade_ms: float = 60.0, beat_align: boo
     pos = 0
     segments, joins = [], []
     n = len(plan.pieces)
-    for k, (i, p) in enumerate(zip(chain.items, plan.pieces)):
-        check_stop(should_stop)
+
+    def cut(k: int) -> np.ndarray:
+        """Piece ``k`` from its source with its fades' room, stretched/shifted where planned."""
+        i, p = chain.items[k], plan.pieces[k]
         y = src[pool.chunks[i].song]
         h_in, h_out = halves[k] if k > 0 else 0, halves[k + 1] if k < n - 1 else 0
         want = h_in + cores[k] + h_out
@@ -652,6 +750,30 @@ def render(pool: Pool, chain: Chain, crossfade_ms: float = 60.0, beat_align: boo
             piece = stretch(piece, out_sr, p.speed, p.shift)
             c0 = int(round(ctx / p.speed))
             piece = piece[:, c0: c0 + want]
+        return piece
+
+    # Rubber Band releases the GIL: the stretches run on two threads, in order, the same result
+    from concurrent.futures import ThreadPoolExecutor
+
+    workers = max(1, min(2, os.cpu_count() or 1))
+    with ThreadPoolExecutor(max_workers=workers) as ex:
+        futures = []
+        for k in range(n):
+            check_stop(should_stop)
+            futures.append(ex.submit(cut, k))
+        pieces = []
+        for fu in futures:
+            if should_stop is not None and should_stop():
+                for f in futures:
+                    f.cancel()
+                check_stop(should_stop)
+            pieces.append(fu.result())
+    for k, (i, p) in enumerate(zip(chain.items, plan.pieces)):
+        check_stop(should_stop)
+        piece = pieces[k]
+        pieces[k] = None
+        h_in, h_out = halves[k] if k > 0 else 0, halves[k + 1] if k < n - 1 else 0
+        want = h_in + cores[k] + h_out
         if piece.shape[1] < want:
             piece = np.pad(piece, ((0, 0), (0, want - piece.shape[1])))
         piece = piece[:, :want].copy()

@@ -34,16 +34,18 @@ def add_parser(subparsers) -> None:
     s.add_argument("--scorer", default="edge", help="edge (default model), boundary, seed, random or a .pt file")
     s.add_argument("--model", default=None, help="model name or file for the scorer")
     s.add_argument("--start", type=int, default=None, help="start chunk index (default: random)")
-    s.add_argument("--method", choices=["greedy", "beam"], default="greedy")
+    s.add_argument("--method", choices=["greedy", "beam"], default="beam",
+                   help="beam (the Build panel's default): keeps --beam chains, the lowest total join cost wins")
     s.add_argument("--beam", type=int, default=4)
     s.add_argument("--reuse", type=int, default=1, help="how often one chunk may be used")
     s.add_argument("--max-run", type=int, default=1, help="natural successors allowed in a row")
-    s.add_argument("--max-same-song", type=int, default=0, metavar="N",
-                   help="song variety: at most N chunks of one source song in a row, then the next "
-                        "chunk must come from another song (0 = no limit, the default; the rule "
-                        "gives way only where no other song has a usable chunk)")
-    s.add_argument("--variety-weight", type=float, default=4.0,
-                   help="join cost per chunk beyond --max-same-song (a preference, not a rule; the Build panel uses 1)")
+    s.add_argument("--max-same-song", type=int, default=4, metavar="N",
+                   help="song variety: after N chunks of one source song in a row prefer another song "
+                        "(0 = no preference; a cost weighted by --variety-weight, never a hard rule)")
+    s.add_argument("--variety-weight", type=float, default=1.0,
+                   help="join cost per chunk beyond --max-same-song (the Build panel's default: 1)")
+    s.add_argument("--boundary-weight", type=float, default=0.5,
+                   help="the boundary cosine as a second opinion in the join cost (0 = the scorer alone)")
     s.add_argument("--stay-key", action="store_true")
     s.add_argument("--stay-tempo", action="store_true")
     s.add_argument("--crossfade-ms", type=float, default=60.0)
@@ -168,7 +170,7 @@ def _stitch(args) -> int:
     rules = ChainRules(target_s=args.minutes * 60, start=args.start, seed=args.seed, method=args.method,
                        beam=args.beam, reuse=args.reuse, max_run=args.max_run, stay_key=args.stay_key,
                        stay_tempo=args.stay_tempo, max_same_song=max(0, args.max_same_song),
-                       variety_weight=max(0.0, args.variety_weight))
+                       variety_weight=max(0.0, args.variety_weight), boundary_weight=max(0.0, args.boundary_weight))
     chain = build_chain(pool, enc, rules, on_progress=_progress("chaining"))
     chain, rendered = render_to_length(pool, enc, chain, rules, args.crossfade_ms, beat_align=not args.no_beat_align)
     save_audio(out, rendered.audio, rendered.sr)

@@ -92,6 +92,18 @@ class PoolNormalized(Encoded):
             self.row_bias = -row_lse
             self.col_bias = -col
 
+    @classmethod
+    def from_biases(cls, ends: np.ndarray, starts: np.ndarray, tau: float, row_bias: np.ndarray,
+                    col_bias: np.ndarray, iterations: int = 0) -> "PoolNormalized":
+        """The normalisation computed before (:mod:`.cache`): the same object without the iterations."""
+        self = cls.__new__(cls)
+        Encoded.__init__(self, ends, starts)
+        self.tau = float(tau)
+        self.row_bias = np.asarray(row_bias, np.float64)
+        self.col_bias = np.asarray(col_bias, np.float64)
+        self.iterations = int(iterations)
+        return self
+
     def scores(self, rows) -> np.ndarray:
         rows = np.atleast_1d(np.asarray(rows, dtype=np.int64))
         z = (self.ends[rows] @ self.starts.T).astype(np.float64) / self.tau

@@ -104,7 +104,19 @@ def edge_segments(pool, frames: int, trim: int = 0, which: str = "end") -> np.nd
 
 
 def edge_features(pool, frames: int, trim: int = 0, batch: int = 512, peaks: bool = False):
-    """Features of every chunk's end and start: two tensors ``(N, C, frames)``."""
+    """Features of every chunk's end and start: two tensors ``(N, C, frames)``. Without ``peaks``
+    (the boundary cosine's and the search's features: ~10 KB a chunk) they are read from / written
+    to the disk cache song by song (:func:`.cache.cached_edge_features`)."""
+    if not peaks:
+        from .cache import cached_edge_features
+
+        got = cached_edge_features(pool, frames, trim, batch, _edge_features)
+        if got is not None:
+            return got
+    return _edge_features(pool, frames, trim, batch, peaks)
+
+
+def _edge_features(pool, frames: int, trim: int = 0, batch: int = 512, peaks: bool = False):
     import torch
 
     ends, starts = [], []

@@ -17,7 +17,6 @@ Chunkings (``parse_chunking``):
 
 from __future__ import annotations
 
-import hashlib
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -53,6 +52,44 @@ class Song:
     @property
     def duration(self) -> float:
         return len(self.y) / self.sr
+
+
+def _get_analysis(self):
+    """The song's join analysis: in memory once computed; the first time it is asked for, the disk
+    cache (:mod:`.cache`, keyed by the file's fingerprint) is tried; None where neither has it."""
+    d = self.__dict__
+    a = d.get("_analysis")
+    if a is None and not d.get("_analysis_looked"):
+        d["_analysis_looked"] = True
+        try:
+            from .cache import load_analysis
+
+            a = load_analysis(self)
+        except Exception:  # the cache is a speed-up, never a reason to fail
+            a = None
+        if a is not None:
+            d["_analysis"] = a
+    return a
+
+
+def _set_analysis(self, a) -> None:
+    """Setting a freshly computed analysis also writes it to the disk cache."""
+    d = self.__dict__
+    d["_analysis"] = a
+    if a is None:
+        return
+    d["_analysis_looked"] = True
+    if not getattr(a, "_from_cache", False) and hasattr(a, "chroma"):
+        try:
+            from .cache import save_analysis
+
+            save_analysis(self, a)
+        except Exception:
+            pass
+
+
+# the dataclass field stays (constructor argument, repr/compare off); the attribute goes through the cache
+Song.analysis = property(_get_analysis, _set_analysis)
 
 
 @dataclass
@@ -181,6 +218,7 @@ def load_songs(paths: Sequence[str | Path], sr: int = SR, should_stop: ShouldSto
 # -- analysis: beats, key ------------------------------------------------------------------
 
 def _cache_dir() -> Path:
+    """``user_cache_dir()/stitcher`` (the training caches of :mod:`.train` live here too)."""
     from ..paths import user_cache_dir
 
     d = user_cache_dir() / "stitcher"
@@ -189,34 +227,33 @@ def _cache_dir() -> Path:
 
 
 def _song_hash(song: Song) -> str:
-    h = hashlib.sha1(song.y[:: max(1, len(song.y) // 100_000)].tobytes())
-    h.update(str((len(song.y), song.sr)).encode())
-    return h.hexdigest()[:16]
+    """A hash of (about 100,000 of) the song's samples, their count and rate."""
+    from .cache import audio_hash
+
+    return audio_hash(song.y, song.sr)
 
 
 def ensure_beats(song: Song, use_cache: bool = True) -> np.ndarray:
-    """Beat positions (samples) from librosa's beat tracker, cached on disk."""
+    """Beat positions (samples) from librosa's beat tracker, cached on disk (:mod:`.cache`)."""
     if song.beats is not None:
         return song.beats
-    path = _cache_dir() / f"beats_{_song_hash(song)}.npz" if use_cache else None
-    if path is not None and path.exists():
-        try:
-            d = np.load(path)
-            song.beats, song.tempo = d["beats"].astype(np.int64), float(d["tempo"])
+    if use_cache:
+        from .cache import load_beats
+
+        hit = load_beats(song)
+        if hit is not None:
+            song.beats, song.tempo = hit
             return song.beats
-        except Exception:
-            pass
     import librosa
 
     tempo, frames = librosa.beat.beat_track(y=song.y, sr=song.sr, hop_length=HOP)
     beats = librosa.frames_to_samples(frames, hop_length=HOP).astype(np.int64)
     song.beats = beats
     song.tempo = float(np.atleast_1d(tempo)[0]) if np.size(tempo) else 0.0
-    if path is not None:
-        try:
-            np.savez(path, beats=beats, tempo=song.tempo)
-        except OSError:
-            pass
+    if use_cache:
+        from .cache import save_beats
+
+        save_beats(song, beats, song.tempo)
     return beats
 
 

@@ -37,7 +37,7 @@ EDGE_ARCHS = ("edge-metric-v3", EDGE_ARCH)  # v3 files (no peak term) still load
 POOL_NORMS = ("none", "sinkhorn")
 
 __all__ = ["KIND", "Encoded", "PoolNormalized", "Scorer", "BoundaryScorer", "RandomScorer", "EdgeScorer",
-           "make_edge_net", "get_scorer", "load_any", "SCORER_NAMES", "EDGE_ARCH", "EDGE_ARCHS", "POOL_NORMS"]
+           "MixedScorer", "MixedEncoded", "make_edge_net", "get_scorer", "load_any", "SCORER_NAMES", "EDGE_ARCH", "EDGE_ARCHS", "POOL_NORMS"]
 
 
 def _unit(x: np.ndarray) -> np.ndarray:
@@ -156,7 +156,52 @@ class EdgeScorer(Scorer):
         return Encoded(e, s)
 
 
-SCORER_NAMES = ("edge", "boundary", "seed", "random")
+class MixedEncoded(Encoded):
+    """Several scorers' codes of one pool: each row of each scorer standardised (z-scores over
+    the row), then a weighted sum. The scorers' scales differ (log-probabilities, cosines), so
+    only their rankings are combined."""
+
+    score_kind = "similarity"
+
+    def __init__(self, parts: list, weights: Optional[list] = None):
+        self.parts = list(parts)
+        self.weights = [1.0] * len(self.parts) if weights is None else [float(w) for w in weights]
+        n = len(self.parts[0])
+        self.ends = np.zeros((n, 1), np.float32)
+        self.starts = np.zeros((n, 1), np.float32)
+
+    def scores(self, rows) -> np.ndarray:
+        rows = np.atleast_1d(np.asarray(rows, dtype=np.int64))
+        out = None
+        for enc, w in zip(self.parts, self.weights):
+            s = np.asarray(enc.scores(rows), np.float64)
+            z = (s - s.mean(axis=1, keepdims=True)) / (s.std(axis=1, keepdims=True) + 1e-9)
+            out = w * z if out is None else out + w * z
+        return out.astype(np.float32)
+
+    def pair(self, a: int, b: int) -> float:
+        return float(self.scores([a])[0, b])
+
+
+class MixedScorer(Scorer):
+    """The learned default and the boundary cosine, their row z-scores summed."""
+
+    name = "edge+boundary"
+    description = "learned default + boundary cosine (row z-scores summed)"
+
+    def __init__(self, edge: Optional["EdgeScorer"] = None, weights=(1.0, 1.0)):
+        self.edge = edge or EdgeScorer.load("default")
+        self.boundary = BoundaryScorer()
+        self.weights = list(weights)
+        self.meta = self.edge.meta
+
+    def encode(self, pool, trim=0, should_stop=None, on_progress=None) -> Encoded:
+        e = self.edge.encode(pool, trim, should_stop, on_progress)
+        b = self.boundary.encode(pool, trim, should_stop, on_progress)
+        return MixedEncoded([e, b], self.weights)
+
+
+SCORER_NAMES = ("edge", "boundary", "edge+boundary", "seed", "random")
 
 
 def get_scorer(name: str = "edge", model: Optional[str] = None) -> Scorer:
@@ -166,6 +211,8 @@ def get_scorer(name: str = "edge", model: Optional[str] = None) -> Scorer:
         return EdgeScorer.load(model or "default")
     if name == "boundary":
         return BoundaryScorer()
+    if name in ("edge+boundary", "mixed"):
+        return MixedScorer(EdgeScorer.load(model or "default"))
     if name == "random":
         return RandomScorer()
     if name == "seed":

@@ -14,7 +14,7 @@ from typing import Optional, Sequence
 
 from ..errors import Cancelled
 from ..jobs import OnPartial, OnProgress, ShouldStop, check_stop, report
-from .chain import (Chain, ChainRules, Rendered, alternatives as chain_alternatives, build_chain, render_to_length,
+from .chain import (Chain, ChainRules, Rendered, build_chain, render_to_length,
                     seam_report, swap)
 from .pool import Pool, Song, build_pool, load_songs
 
@@ -54,9 +54,12 @@ def encode(pool: Pool, scorer: str, model: Optional[str] = None, should_stop: Sh
            on_progress: OnProgress = None):
     from .scorers import get_scorer
 
+    from .cache import encode_cached
+
     sc = get_scorer(scorer, model)
     check_stop(should_stop)
-    return sc.encode(pool, should_stop=should_stop, on_progress=on_progress)
+    # the learned scorer's per-chunk embeddings come from the disk cache where the songs were encoded before
+    return encode_cached(sc, pool, should_stop=should_stop, on_progress=on_progress)
 
 
 @dataclass
@@ -128,12 +131,14 @@ def export(built: Built, path: str | Path) -> list[Path]:
 
 
 def alternatives(built: Built, k: int, rules: ChainRules, count: int = 8, should_stop: ShouldStop = None,
-                 on_progress: OnProgress = None) -> tuple[int, list[tuple[int, float]]]:
-    """The next-best chunks at join ``k`` of ``built`` (best first, the current one left out):
-    ``(k, [(chunk, score), ...])``. Scoring a row can be slow (the seed scorer runs an LSTM
+                 on_progress: OnProgress = None) -> tuple[int, list[tuple[int, float, float]]]:
+    """The next-best chunks at join ``k`` of ``built`` (best first by the search's own join
+    cost, the current one left out): ``(k, [(chunk, score, cost), ...])``. Scoring a row can be slow (the seed scorer runs an LSTM
     over every candidate), so the tab runs this in a job."""
+    from .chain import alternatives_with_costs
+
     check_stop(should_stop)
-    return k, chain_alternatives(built.pool, built.enc, built.chain, k, count=count, rules=rules)
+    return k, alternatives_with_costs(built.pool, built.enc, built.chain, k, count=count, rules=rules)
 
 
 def train(songs: Sequence[Song], out: str | Path, steps: int = 600, on_partial: OnPartial = None,

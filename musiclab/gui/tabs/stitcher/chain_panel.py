@@ -11,7 +11,16 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout
                                QVBoxLayout)
 
 from ...widgets.stitcher_timeline import fmt_seconds, pretty_name
-from .common import NO_JOIN, text_color
+from .common import JOIN_TIP, NO_JOIN, text_color
+
+
+def _build_defaults():
+    from ....stitcher.chain import BUILD_DEFAULTS  # numpy only; the panel is built once
+
+    return BUILD_DEFAULTS["rules"]
+
+
+_DEFAULTS = _build_defaults()
 
 
 def _row(*widgets) -> QHBoxLayout:
@@ -41,13 +50,14 @@ class BuildPanel(QGroupBox):
         self.minutes.setToolTip("Length of the new song")
         self.method = QComboBox()
         self.method.addItems(["greedy", "beam"])
+        self.method.setCurrentText(_DEFAULTS.method)  # beam: measured on unseen clips (issue 15)
         self.method.setToolTip("greedy: best next chunk each time; beam: keeps several chains and picks the best")
         self.beam = QSpinBox()
         self.beam.setRange(2, 32)
-        self.beam.setValue(4)
+        self.beam.setValue(_DEFAULTS.beam)
         self.beam.setToolTip("Beam width (beam search only)")
         self.method.currentTextChanged.connect(lambda m: self.beam.setEnabled(m == "beam"))
-        self.beam.setEnabled(False)
+        self.beam.setEnabled(self.method.currentText() == "beam")
         self.reuse = QSpinBox()
         self.reuse.setRange(1, 20)
         self.reuse.setToolTip("How often one chunk may appear in the result")
@@ -57,14 +67,14 @@ class BuildPanel(QGroupBox):
         self.max_run.setToolTip("How many natural successors (the original order) may follow in a row")
         self.max_same_song = QSpinBox()
         self.max_same_song.setRange(0, 1000)
-        self.max_same_song.setValue(4)  # a new song mixes the pool by default
+        self.max_same_song.setValue(_DEFAULTS.max_same_song)  # a new song mixes the pool by default
         self.max_same_song.setToolTip("Song variety: after this many chunks of one source song in a row, prefer a "
                                       "chunk of another song (0 = no preference). A preference, not a rule: it never "
                                       "forces a join the scorer rates near zero")
         self.variety_weight = QDoubleSpinBox()
         self.variety_weight.setRange(0.0, 20.0)
         self.variety_weight.setSingleStep(0.5)
-        self.variety_weight.setValue(1.0)  # measured: 4 songs, runs ~6, ~10 % audible (issue 15)
+        self.variety_weight.setValue(_DEFAULTS.variety_weight)
         self.variety_weight.setToolTip("How much the search pays to change song: join cost per chunk beyond the "
                                        "preferred run (in the scorer's standard deviations; 0 = variety is free to "
                                        "ignore)")
@@ -107,7 +117,8 @@ class BuildPanel(QGroupBox):
                           seed=self.seed.value(), method=self.method.currentText(), beam=self.beam.value(),
                           reuse=self.reuse.value(), max_run=self.max_run.value(),
                           max_same_song=self.max_same_song.value(), variety_weight=self.variety_weight.value(),
-                          stay_key=self.stay_key.isChecked(), stay_tempo=self.stay_tempo.isChecked())
+                          stay_key=self.stay_key.isChecked(), stay_tempo=self.stay_tempo.isChecked(),
+                          boundary_weight=_DEFAULTS.boundary_weight)
 
     def render_args(self) -> tuple[float, bool]:
         """``(crossfade_ms, beat_align)`` for :func:`musiclab.stitcher.session.build`."""
@@ -181,7 +192,8 @@ class JoinPanel(QGroupBox):
         v.addWidget(self.join_label)
         self.alt_list = QTreeWidget()
         self.alt_list.setColumnCount(4)
-        self.alt_list.setHeaderLabels(["Score", "Chunk", "Song", "From – to"])
+        self.alt_list.setHeaderLabels(["Join", "Chunk", "Song", "From – to"])
+        self.alt_list.headerItem().setToolTip(0, JOIN_TIP)
         self.alt_list.setRootIsDecorated(False)
         self.alt_list.setUniformRowHeights(True)
         self.alt_list.setAlternatingRowColors(True)
@@ -206,7 +218,8 @@ class JoinPanel(QGroupBox):
         self.alt_list.clear()
         self.join_label.setText(NO_JOIN)
 
-    def show_join(self, built, k: int, fmt: Callable[[float], str]) -> None:
+    def show_join(self, built, k: int, fmt: Callable[[float], str],
+                  clean: Optional[Callable[[float], str]] = None) -> None:
         """Describe join ``k`` of ``built``; its alternatives follow (:meth:`show_alternatives`)."""
         ch, pool = built.chain, built.pool
         a, b = ch.items[k - 1], ch.items[k]
@@ -217,8 +230,9 @@ class JoinPanel(QGroupBox):
         cost = ch.cost_at(k) if hasattr(ch, "cost_at") else float("nan")
         score = ""
         if j:
-            score = (f" · join cost <b>{cost:+.2f}</b> (what the search minimised)" if cost == cost else "") + \
-                    f" · scorer {fmt(j['score'])} · novelty z {j['z']:+.2f}"
+            p = clean(cost) if clean is not None and cost == cost else ""
+            score = (f" · join cost <b>{cost:+.2f}</b> (what the search minimised{', ' + p if p else ''})"
+                     if cost == cost else "") + f" · scorer {fmt(j['score'])} · novelty z {j['z']:+.2f}"
         rough = join_roughness(j) if j else ""
         audit = getattr(built, "audit", None)
         verdict = ""
@@ -232,14 +246,15 @@ class JoinPanel(QGroupBox):
             f"{score}" + (f"<br>{rough}" if rough else "") + verdict)
         self.alt_list.clear()
 
-    def show_alternatives(self, built, k: int, alts: list[tuple[int, float]], fmt: Callable[[float], str]) -> None:
+    def show_alternatives(self, built, k: int, alts: list[tuple], fmt: Callable[[float], str]) -> None:
+        """``alts``: ``(chunk, score, cost)`` ranked by the search's cost; ``fmt`` reads a cost."""
         pool = built.pool
         natural = pool.successor(built.chain.items[k - 1])
         self.alt_list.clear()
-        for i, sc in alts:
+        for i, _sc, cost in alts:
             c = pool.chunks[i]
             song = pretty_name(pool.songs[c.song].name) + ("  (its original continuation)" if i == natural else "")
-            it = QTreeWidgetItem([fmt(sc), str(i), song,
+            it = QTreeWidgetItem([fmt(cost), str(i), song,
                                   f"{fmt_seconds(c.start / pool.sr)} – {fmt_seconds(c.end / pool.sr)}"])
             it.setData(0, Qt.UserRole, i)
             it.setForeground(2, text_color(c.song))

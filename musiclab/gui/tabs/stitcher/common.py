@@ -31,11 +31,33 @@ def text_color(song: int) -> QColor:
 
 
 def format_score(s: float, kind: str) -> str:
-    """A join score as the user reads it: the learned default's pool-normalised
-    log-probabilities (``kind == "logprob"``) as a match probability in %, other scorers'
-    similarities as numbers."""
+    """A scorer's raw score as a number: the learned default's pool-normalised
+    log-probability (``kind == "logprob"``, a share of the pool, not a probability that the
+    join sounds right) or another scorer's similarity. Never a percentage: that is
+    :func:`format_join`'s, from a calibration."""
     if not math.isfinite(s):
         return "–"
     if kind == "logprob":
-        return f"{100.0 * math.exp(min(0.0, s)):.0f}%"
+        return f"{s:+.2f}"
     return f"{s:.2f}"
+
+
+def format_join(cost: float, calibrated: bool) -> str:
+    """A join as the user reads it: where the scorer is calibrated (the shipped learned
+    model), the probability that the seam audit finds the join clean, from the join cost the
+    search minimised (:func:`musiclab.stitcher.chain.match_probability`); else that cost."""
+    if not math.isfinite(cost):
+        return "–"
+    if calibrated:
+        from ....stitcher.chain import match_probability
+
+        p = match_probability(cost, "edge")
+        return f"{100.0 * p:.0f} % clean"
+    return f"cost {cost:+.2f}"
+
+
+JOIN_TIP = ("% clean: the calibrated probability that the seam audit finds the join inaudible, from the join "
+            "cost the search minimised (Platt scaling fitted on 568 joins of unseen clips built with the Build "
+            "panel's defaults and the shipped learned model; on other unseen clips it reads 0.93 where 0.92 were "
+            "clean, 0.86 where 0.71 were). Other scorers and pool-trained models show the cost itself (lower is "
+            "smoother).")

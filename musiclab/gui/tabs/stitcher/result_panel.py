@@ -67,7 +67,8 @@ class ResultPanel(QWidget):
         self.join.clear()
         r, ch, pool = built.rendered, built.chain, built.pool
         segs = [(a, b, pool.chunks[i].song) for a, b, i, _s, _e in r.segments]
-        joins = [(t, ch.scores[k + 1], built.seams["joins"][k]["z"] if k < len(built.seams["joins"]) else None)
+        # each join labelled with the cost the search minimised (read through ``fmt``: "% clean")
+        joins = [(t, ch.cost_at(k + 1), built.seams["joins"][k]["z"] if k < len(built.seams["joins"]) else None)
                  for k, t in enumerate(r.joins)]
         self.result_view.score_fmt = fmt
         self.result_view.set_result(r.y, r.sr, segs, joins)
@@ -144,8 +145,11 @@ class SeamsPanel(QGroupBox):
         self.btn_mp3.setToolTip("Export the song as MP3, with a CSV of the chunks used next to it")
         self.btn_csv = QPushButton("CSV…")
         self.btn_csv.setToolTip("Export only the list of chunks used (source, start, end, score)")
+        self.btn_mood = QPushButton("Mood ▸")
+        self.btn_mood.setToolTip("Hand the built song to the Emotion tab: where it sits on the valence/arousal "
+                                 "plane, per track and over time")
         row.addWidget(QLabel("Export"))
-        for b in (self.btn_wav, self.btn_mp3, self.btn_csv):
+        for b in (self.btn_wav, self.btn_mp3, self.btn_csv, self.btn_mood):
             row.addWidget(b)
         v.addLayout(row)
         self.setMinimumWidth(300)
@@ -167,5 +171,5 @@ class SeamsPanel(QGroupBox):
                                          f"(sources: {_num(sm.get('source_jump_p99'), '.3f')})")
 
     def set_enabled_for(self, has_built: bool) -> None:
-        for b in (self.btn_play, self.btn_wav, self.btn_mp3, self.btn_csv):
+        for b in (self.btn_play, self.btn_wav, self.btn_mp3, self.btn_csv, self.btn_mood):
             b.setEnabled(has_built)

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QFrame, QLabel, QPushButton, QScrollArea, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QFormLayout, QFrame, QLabel, QPushButton, QScrollArea, QVBoxLayout, QWidget
 
 from .chain_panel import BuildPanel
 from .pool_panel import PoolPanel
 from .train_panel import TrainPanel
+
+
+MIN_WIDTH = 300
+MAX_WIDTH = 560
 
 
 class SidePanel(QWidget):
@@ -26,10 +30,15 @@ class SidePanel(QWidget):
         for panel in (self.pool, self.train, self.build):
             lv.addWidget(panel)
         lv.addStretch(1)
-        scroll = QScrollArea()
+        # a row too wide for the panel ("prefer a change after [4] chunks, weight [1.0]") puts its
+        # fields under the label instead of pushing the panel's right edge out of sight
+        self.build.layout().setRowWrapPolicy(QFormLayout.WrapLongRows)
+        self.inner = inner
+        self.scroll = scroll = QScrollArea()
         scroll.setWidget(inner)
         scroll.setWidgetResizable(True)
-        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
+        # never clipped: should the splitter be dragged narrower than the steps, they scroll sideways
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarAsNeeded)
         scroll.setFrameShape(QFrame.NoFrame)
 
         self.btn_build = QPushButton("Build new song   (Ctrl+B)")
@@ -46,8 +55,19 @@ class SidePanel(QWidget):
         sv.addWidget(scroll, 1)
         sv.addWidget(self.btn_build)
         sv.addWidget(self.status_label)
-        self.setMinimumWidth(360)
-        self.setMaximumWidth(520)
+        # no hard minimum beyond a usable one: the window must still fit 1100 px (the splitter's
+        # initial size, :meth:`preferred_width`, is what shows every step whole)
+        self.setMinimumWidth(MIN_WIDTH)
+        self.setMaximumWidth(MAX_WIDTH)
+
+    def preferred_width(self) -> int:
+        """The width that shows steps 1-4 whole with no row wrapped: the steps' size hint, the
+        vertical scroll bar and this panel's margins (narrower, long rows wrap; narrower than
+        the steps' minimum, they scroll sideways)."""
+        bar = self.scroll.verticalScrollBar().sizeHint().width()
+        m = self.layout().contentsMargins()
+        want = self.inner.sizeHint().width() + bar + m.left() + m.right() + 2
+        return max(MIN_WIDTH, min(MAX_WIDTH, want))
 
     def set_busy(self, has_pool: bool, busy: bool) -> None:
         self.btn_build.setEnabled(has_pool and not busy)

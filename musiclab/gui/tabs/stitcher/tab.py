@@ -8,6 +8,7 @@ encoded first chains two jobs: the encoding's ``on_result`` submits the build.
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 from typing import Callable, Optional
@@ -18,11 +19,13 @@ from PySide6.QtWidgets import QHBoxLayout, QSplitter
 
 from ...widgets.stitcher_timeline import fmt_seconds
 from ..base import WorkbenchTab, audio_filter
-from .common import format_score
+from .common import format_join, format_score
 from .result_panel import ResultPanel
 from .side_panel import SidePanel
 
 RESULT_LABEL = "stitched song"
+#: at most this many songs of the last session's pool are decoded again at start
+RESTORE_MAX_SONGS = 100
 ALTERNATIVES = "alternatives"  # the ``latest`` name of the alternatives job: a new join supersedes it
 
 
@@ -46,6 +49,7 @@ class StitcherTab(WorkbenchTab):
         self.built = None  # musiclab.stitcher.session.Built
         self.model_path: Optional[str] = None  # a scorer trained on the pool, else the shipped default
         self._built_kind = "similarity"  # what the built song's scores are (see format_score)
+        self._built_calibrated = False  # joins read as "% clean" (see format_join)
         self._sel_join: Optional[int] = None
         self._chunk_play: Optional[tuple[str, float]] = None  # (label, start s) of a chunk playing alone
         self.side = SidePanel()
@@ -61,7 +65,8 @@ class StitcherTab(WorkbenchTab):
         self.splitter.setStretchFactor(1, 1)
         self.splitter.setCollapsible(0, False)
         self.splitter.setCollapsible(1, False)
-        self.splitter.setSizes([420, 860])
+        side_w = self.side.preferred_width()  # steps 1-4 whole; the result panel takes the rest
+        self.splitter.setSizes([side_w, 1280 - side_w])
         lay = QHBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
         lay.addWidget(self.splitter)
@@ -92,6 +97,7 @@ class StitcherTab(WorkbenchTab):
         sp.btn_wav.clicked.connect(lambda: self.export_to(kind=".wav"))
         sp.btn_mp3.clicked.connect(lambda: self.export_to(kind=".mp3"))
         sp.btn_csv.clicked.connect(lambda: self.export_to(kind=".csv"))
+        sp.btn_mood.clicked.connect(self.rate_mood)
 
         # keys that only make sense where the focus is: Del in the pool, Enter / H in the alternatives
         local = [(Qt.Key_Delete, pp.song_list, self._remove_songs), (Qt.Key_Return, jp.alt_list, self.swap_selected),
@@ -225,6 +231,10 @@ class StitcherTab(WorkbenchTab):
     def _score_fmt(self, s: float) -> str:
         return format_score(s, self._built_kind)
 
+    def _join_fmt(self, cost: float) -> str:
+        """A join cost as "92 % clean" where the calibration holds (the shipped learned scorer)."""
+        return format_join(cost, self._built_calibrated)
+
     # -- scorer / training --------------------------------------------------------------------
     def _scorer_key(self):
         return (self.train_panel.scorer_name(), self.model_path, id(self.pool))
@@ -282,8 +292,10 @@ class StitcherTab(WorkbenchTab):
         dur = len(built.rendered.y) / built.rendered.sr
         self.status_label.setText(f"Built {fmt_seconds(dur)} from {len(built.chain.items)} chunks. Space plays it.")
         self._built_kind = getattr(built.enc, "score_kind", "similarity")  # the scores' kind at build time
+        if keep is None:  # a new build (a swap keeps the scorer): is "% clean" calibrated for it?
+            self._built_calibrated = self.train_panel.scorer_name() == "edge" and not self.model_path
         self._sel_join = None
-        self.result_panel.show_built(built, self._score_fmt)
+        self.result_panel.show_built(built, self._join_fmt)
         self.build_panel.show_tradeoff(built)
         self.playable_changed.emit()
         self._update_buttons()
@@ -298,7 +310,8 @@ class StitcherTab(WorkbenchTab):
         built = self.built
         self._sel_join = k
         self.result_view.select_join(k)
-        self.join_panel.show_join(built, k, self._score_fmt)
+        self.join_panel.show_join(built, k, self._score_fmt,
+                                  lambda c: self._join_fmt(c) if self._built_calibrated else "")
         job = self.svc.submit(_session().alternatives, built, k, self.rules(), count=8,
                               label="Finding alternatives", latest=ALTERNATIVES)
         job.on_result(lambda res: self._show_alternatives(built, *res))
@@ -310,7 +323,7 @@ class StitcherTab(WorkbenchTab):
     def _show_alternatives(self, built, k: int, alts: list[tuple[int, float]]) -> None:
         if built is not self.built or k != self._sel_join:
             return  # another song or another join by now
-        self.join_panel.show_alternatives(built, k, alts, self._score_fmt)
+        self.join_panel.show_alternatives(built, k, alts, self._join_fmt)
         self._update_buttons()
 
     def _step_join(self, step: int) -> None:
@@ -403,6 +416,26 @@ class StitcherTab(WorkbenchTab):
         self.ctx.notify(f"Stitcher: exported {p}{extra}")
         return p
 
+    def rate_mood(self):
+        """Write the built song to the user folder (a job) and hand it to the Emotion tab, which
+        predicts its quadrant and its timeline. Returns the Job (or None)."""
+        from ....paths import user_data_dir
+
+        if self.built is None:
+            self.ctx.notify("Nothing to rate yet: build a song first.")
+            return None
+        out = user_data_dir() / "results" / f"stitched-seed{self.build_panel.seed.value()}.wav"
+
+        def write(built, path, should_stop=None, on_progress=None):
+            path.parent.mkdir(parents=True, exist_ok=True)
+            _session().export(built, path)
+            return path
+
+        job = self.svc.submit(write, self.built, out, label="Preparing the song for the Emotion tab")
+        job.on_result(lambda path: self.ctx.send_to("emotion", [path]))
+        job.on_error(lambda msg: self.status_label.setText(f"Could not hand the song to Emotion: {msg}"))
+        return job
+
     # -- settings / lifetime ------------------------------------------------------------------
     def persist(self) -> dict:
         b = self.build_panel
@@ -415,6 +448,9 @@ class StitcherTab(WorkbenchTab):
         super().save_settings(settings)
         settings.setValue("chunking", self.pool_panel.chunking())  # one spec for the kind + its values
         settings.setValue("splitter", self.splitter.saveState())
+        # the pool as paths, not audio: a restart decodes and cuts them again in a job
+        songs = self.pool.songs if self.pool is not None else []
+        settings.setValue("pool", json.dumps([str(s.path) for s in songs if s.path]))
 
     def restore_settings(self, settings: QSettings) -> None:
         from ....stitcher.pool import StitcherError
@@ -427,6 +463,29 @@ class StitcherTab(WorkbenchTab):
                 pass  # a spec from another version: keep the defaults
         if settings.contains("splitter"):
             self.splitter.restoreState(settings.value("splitter", QByteArray(), type=QByteArray))
+        try:
+            saved = json.loads(settings.value("pool", "[]", type=str) or "[]")
+        except ValueError:
+            saved = []
+        if isinstance(saved, list) and saved and self.pool is None:
+            self.restore_pool([str(p) for p in saved])
+
+    def restore_pool(self, paths: list[str]):
+        """Decode and cut the songs of the last session's pool again (those still there, at
+        most :data:`RESTORE_MAX_SONGS`) in a job; returns it (None when none is left)."""
+        given = [Path(p) for p in paths if p]
+        keep = [p for p in given if p.is_file()][:RESTORE_MAX_SONGS]
+        left = len(given) - len(keep)
+        if not keep:
+            self.status_label.setText(f"The {left} song(s) of the last session's pool are gone.")
+            return None
+        job = self._run(_session().add_songs, [], [str(p) for p in keep], self.pool_panel.chunking(),
+                        label="Restoring the pool")
+        job.on_result(self._set_pool)
+        if left:
+            job.on_finished(lambda: self.status_label.setText(
+                self.status_label.text() + f" {left} song(s) of the last session not restored."))
+        return job
 
     def shutdown(self) -> None:
         self.svc.cancel()
