@@ -140,10 +140,16 @@ def test_settings_roundtrip(tab, tmp_path):
     assert not tab.training.btn_cancel.isEnabled()  # restored, idle: its Cancel has nothing to stop
 
 
+def _probs_for(v: float, a: float) -> dict:
+    """Quadrant probabilities whose expected valence / arousal are ``v`` / ``a`` (independent axes)."""
+    pv, pa = (1 + v) / 2, (1 + a) / 2
+    return {"Q1": pv * pa, "Q2": (1 - pv) * pa, "Q3": (1 - pv) * (1 - pa), "Q4": pv * (1 - pa)}
+
+
 def _fake_result(i: int, path, v: float, a: float, unc: float = 0.5, warnings=()) -> dict:
     q = "Q1" if v >= 0 and a >= 0 else "Q2" if a >= 0 else "Q3" if v < 0 else "Q4"
-    probs = {qq: (0.7 if qq == q else 0.1) for qq in ("Q1", "Q2", "Q3", "Q4")}
-    segs = [{"start": 5.0 * k, "end": 5.0 * k + 10, "probs": list(probs.values()),
+    probs = _probs_for(v, a)
+    segs = [{"start": 5.0 * k, "end": 5.0 * k + 10, "probs": list(_probs_for(v * 0.9, a * 0.9).values()),
              "valence": v * 0.9, "arousal": a * 0.9} for k in range(2)]
     return {"file": str(path), "name": f"a rather long file name number {i:02d}.wav", "duration": 3.0,
             "model": "x", "probs": probs, "quadrant": q, "mood": "m", "valence": v, "arousal": a,
@@ -191,7 +197,9 @@ def test_plane_is_square_and_labels_stay_off_the_titles(filled, qtbot):
     # hovering a point names it; the selected file is highlighted
     assert "number 05" in plane._tip(data=5)
     filled.files.select_result(7)
-    assert len(plane._sel.data) == 1 and plane._sel.data[0]["x"] == pytest.approx(filled.results[7]["valence"])
+    from musiclab.emotion.session import plane_coords
+
+    assert len(plane._sel.data) == 1 and plane._sel.data[0]["x"] == pytest.approx(plane_coords(filled.results[7])[0])
     assert "uncertainty" in plane.caption.text() and "ring" in plane.caption.toolTip()
 
 
@@ -318,3 +326,54 @@ def test_a_restart_restores_the_table_and_leaves_train_cancel_idle(qtbot, settin
     assert "not restored" in t2.files.status.text()
     assert not t2.training.btn_cancel.isEnabled() and not [m for m, err in w2.messages if err]
     w2.close()
+
+
+def test_plane_coordinates_are_log_odds_and_keep_the_quadrant():
+    from musiclab.emotion.session import plane_coords
+
+    assert plane_coords({"probs": [0.25] * 4}) == pytest.approx((0.0, 0.0))
+    # 10 : 1, 100 : 1 and 10,000 : 1 for the positive side: a quarter, half and all of the half-axis
+    for odds, want in ((10, 0.25), (100, 0.5), (10_000, 1.0), (10 ** 7, 1.0)):
+        p = odds / (odds + 1)
+        x, y = plane_coords({"probs": {"Q1": p / 2, "Q2": (1 - p) / 2, "Q3": (1 - p) / 2, "Q4": p / 2}})
+        assert x == pytest.approx(want, abs=1e-6) and y == pytest.approx(0.0, abs=1e-9)
+    rng = np.random.default_rng(0)
+    for _ in range(200):  # the same side of each axis as the expected values the table shows
+        p = rng.dirichlet(np.full(4, 0.3))
+        x, y = plane_coords({"probs": list(p)})
+        v, a = p[0] + p[3] - p[1] - p[2], p[0] + p[1] - p[2] - p[3]
+        assert -1 <= x <= 1 and -1 <= y <= 1
+        assert np.sign(x) == np.sign(v) or abs(v) < 1e-9
+        assert np.sign(y) == np.sign(a) or abs(a) < 1e-9
+    # without probabilities (an old cache entry) the expected values give the same position
+    p = [0.05, 0.8, 0.1, 0.05]
+    v, a = p[0] + p[3] - p[1] - p[2], p[0] + p[1] - p[2] - p[3]
+    assert plane_coords({"valence": v, "arousal": a}) == pytest.approx(plane_coords({"probs": p}))
+
+
+def test_confident_q2_clips_are_spread_on_the_plane(qtbot, shared_data):
+    """Issue 19: ten Q2 clips the shipped model is sure of piled up in the corner (-1, +1).
+    (These clips are in the default model's training material: this is about drawing, not accuracy.)"""
+    from musiclab.emotion.predict import predict_files
+    from musiclab.gui.widgets.emotion_plane import EmotionPlane
+
+    files = sorted((shared_data / "emotion" / "4q" / "Q2").glob("*.ogg"))[:10]
+    if len(files) < 10:
+        pytest.skip("the 4Q emotion clips are not in shared/data")
+    res = predict_files(files, "default")
+    assert not res["errors"] and len(res["results"]) == 10
+    results = res["results"]
+    assert sum(r["valence"] < -0.95 and r["arousal"] > 0.95 for r in results) >= 5  # the old corner pile
+    plane = EmotionPlane()
+    qtbot.addWidget(plane)
+    plane.set_results(results)
+    xy = np.array([plane.point_position(i) for i in range(10)])
+    assert np.all(xy[:, 0] < 0) and np.all(xy[:, 1] > 0)  # still in Q2's quadrant
+    assert not np.all(np.hypot(xy[:, 0] + 1, xy[:, 1] - 1) < 0.02)  # not all at the corner
+    d = np.hypot(*(xy[:, None, :] - xy[None, :, :]).transpose(2, 0, 1))
+    assert d.max() > 0.3  # not all within 0.02 of each other: spread enough to tell them apart
+    confident = [i for i, r in enumerate(results) if r["uncertainty"] < 0.1]
+    assert len(confident) >= 5
+    dc = d[np.ix_(confident, confident)]
+    assert dc.max() > 0.2  # the confident ones too
+    assert "log-odds" in plane.caption.toolTip() and "log-odds" in plane._tip(data=0)

@@ -324,3 +324,60 @@ def test_a_file_that_failed_to_open_is_not_in_open_recent(main_window, qtbot, tm
     live = main_window.tab_by_key["live"]
     qtbot.waitUntil(lambda: live.session.result is not None, timeout=60000)
     assert str(bad) not in main_window.recent_files()
+
+
+def test_a_restart_restores_the_mode_and_the_file(tab, qtbot, tmp_path):
+    """Issue 19: the Live mode and the open file survive a restart (the path, decoded again in
+    a job); "playing" follows the transport again once the file is decoded."""
+    path = tmp_path / "restored tone.wav"
+    save_audio(path, _sine(seconds=2.0, sr=22050), 22050)
+    tab.open_files([path])
+    qtbot.waitUntil(lambda: tab.session.result is not None, timeout=60000)
+    for mode in ("file", "playing"):
+        tab.mode_box.setCurrentIndex(tab.mode_box.findData(mode))
+        st = QSettings(str(tmp_path / f"{mode}.ini"), QSettings.IniFormat)
+        tab.save_settings(st)
+        assert st.value("file") == str(path)
+        other = LiveTab(tab.ctx)
+        qtbot.addWidget(other)
+        other.restore_settings(st)
+        assert other.mode() == mode and other.session.path == path
+        assert other.session.result is None  # not decoded during the restore: a job does it
+        qtbot.waitUntil(lambda o=other: o.session.result is not None, timeout=60000)
+        assert other.playable_audio()[2] == path.name
+        if mode == "file":
+            assert other.views.mode == "file"
+        else:
+            from musiclab.audio.sources import FileSource
+
+            qtbot.waitUntil(lambda o=other: isinstance(o._source, FileSource), timeout=5000)
+        other.shutdown()
+    # a live mode keeps its mode; the file comes back, analysed once a file view is chosen
+    tab.mode_box.setCurrentIndex(tab.mode_box.findData("test"))
+    st = QSettings(str(tmp_path / "test.ini"), QSettings.IniFormat)
+    tab.save_settings(st)
+    live = LiveTab(tab.ctx)
+    qtbot.addWidget(live)
+    live.restore_settings(st)
+    assert live.mode() == "test" and live.session.path == path and live.session.result is None
+    live.mode_box.setCurrentIndex(live.mode_box.findData("file"))
+    qtbot.waitUntil(lambda: live.session.result is not None, timeout=60000)
+    live.shutdown()
+    # a file that is gone: a note, and the whole-file mode falls back to the default source
+    path.unlink()
+    st = QSettings(str(tmp_path / "file.ini"), QSettings.IniFormat)
+    third = LiveTab(tab.ctx)
+    qtbot.addWidget(third)
+    third.restore_settings(st)
+    assert third.session.path is None and "gone" in third.source_msg.text() and third.mode() != "file"
+    third.shutdown()
+
+
+def test_a_file_that_failed_is_not_restored(tab, qtbot, tmp_path):
+    bad = tmp_path / "broken.ogg"
+    bad.write_bytes(b"OggS garbage")
+    tab.open_files([bad])
+    qtbot.waitUntil(lambda: bool(tab.ctx.messages), timeout=20000)
+    st = QSettings(str(tmp_path / "bad.ini"), QSettings.IniFormat)
+    tab.save_settings(st)
+    assert st.value("file") == ""

@@ -16,6 +16,8 @@ import csv
 from pathlib import Path
 from typing import Iterable, Optional, Sequence
 
+import numpy as np
+
 from ..jobs import OnPartial, OnProgress, ShouldStop
 
 QUADS = ("Q1", "Q2", "Q3", "Q4")
@@ -26,6 +28,51 @@ CSV_FIELDS = ["file", "quadrant", "mood", "valence", "arousal", "uncertainty", "
 PLAY_MAX_S = 600.0
 #: at most this many files of the last session are re-predicted at start (paths are cheap, predictions are not)
 RESTORE_MAX_FILES = 200
+
+
+# -- where a prediction sits on the valence/arousal plane ----------------------------------------
+
+#: the plane's scale: each quarter of a half-axis is a factor of ten in the odds of that side, so
+#: the edge (+-1) is odds of 10,000 : 1 (the precision of the 4-decimal probabilities)
+PLANE_DECADES = 4.0
+_PLANE_EPS = 1.0 / (1.0 + 10.0 ** PLANE_DECADES)
+PLANE_NOTE = (
+    "Where a point sits: the model gives four quadrant probabilities. Valence = P(Q1) + P(Q4) \u2212 P(Q2) "
+    "\u2212 P(Q3) and arousal = P(Q1) + P(Q2) \u2212 P(Q3) \u2212 P(Q4) (the table and the CSV) are "
+    "expected values: they saturate, so every confident file would sit in the very corner. The plane "
+    "draws the log-odds of each side instead: position = log10(P(positive side) / P(negative side)) / 4. "
+    "0 = even odds, 0.25 = 10 : 1, 0.5 = 100 : 1, 0.75 = 1,000 : 1, the edge = 10,000 : 1 or more. "
+    "The quadrant a point falls in is the same as with the expected values; confident files are "
+    "spread out instead of piled up in the corner.")
+
+
+def _axis_position(pos: float, neg: float) -> float:
+    """Plane coordinate of one axis from the probabilities of its two sides."""
+    tot = pos + neg
+    p = 0.5 if tot <= 0 else min(max(pos / tot, _PLANE_EPS), 1.0 - _PLANE_EPS)
+    return float(np.log10(p / (1.0 - p)) / PLANE_DECADES)
+
+
+def plane_coords(r: dict) -> tuple[float, float]:
+    """``(x, y)`` on the valence/arousal plane of a prediction (a file's or a segment's dict):
+    the log-odds of each axis's side over :data:`PLANE_DECADES` decades, in [-1, 1] (see
+    :data:`PLANE_NOTE`). From ``probs`` (a dict by quadrant or a list Q1..Q4) where there are
+    some, else from the expected ``valence`` / ``arousal`` (which are 2 P(side) - 1)."""
+    probs = r.get("probs")
+    if probs is not None and len(probs) == 4:
+        q1, q2, q3, q4 = (float(probs[q]) for q in QUADS) if isinstance(probs, dict) else map(float, probs)
+        return _axis_position(q1 + q4, q2 + q3), _axis_position(q1 + q2, q3 + q4)
+    v, a = float(r["valence"]), float(r["arousal"])
+    return _axis_position(1.0 + v, 1.0 - v), _axis_position(1.0 + a, 1.0 - a)
+
+
+def plane_spread(r: dict) -> tuple[float, float]:
+    """Standard deviations of the plane coordinates of a file's segments (0 for one segment)."""
+    segs = r.get("segments") or []
+    if len(segs) < 2:
+        return 0.0, 0.0
+    xy = np.array([plane_coords(s) for s in segs])
+    return float(xy[:, 0].std()), float(xy[:, 1].std())
 
 
 def csv_row(r: dict) -> list:

@@ -39,6 +39,26 @@ TABS = [
 MAX_RECENT = 10
 
 
+#: a message longer than this many lines shows its first lines in the dialog, the rest behind "Show Details"
+DIALOG_MAX_LINES = 12
+
+
+def dialog_text(text: str, max_lines: int = DIALOG_MAX_LINES) -> tuple[str, str]:
+    """``(text shown, detailed text)`` of a message's dialog: a drop of 3,000 bad files is one
+    dialog of a screen's height naming the first files, with every name in the details."""
+    lines = text.splitlines()
+    if len(lines) <= max_lines:
+        return text, ""
+    more = len(lines) - (max_lines - 1)
+    return "\n".join(lines[: max_lines - 1] + [f"\u2026 and {more} more (Show Details\u2026 lists them all)"]), text
+
+
+def status_line(text: str) -> str:
+    """A message on one status-bar line: its first line, and how many more lines it has."""
+    lines = text.splitlines() or [""]
+    return lines[0] + (f" (+{len(lines) - 1} more lines)" if len(lines) > 1 else "")
+
+
 def fmt_time(seconds: float) -> str:
     seconds = max(0.0, seconds)
     m, s = divmod(int(seconds), 60)
@@ -69,6 +89,7 @@ class MainWindow(QMainWindow):
         self._jobs: dict[int, tuple[ModelService, str, float]] = {}
         self._player_stale = True  # the owner's playable audio changed since it was loaded
         self.last_routed: dict[str, list[Path]] = {}
+        self.last_dialog: Optional[QMessageBox] = None  # the latest error dialog (a real window only)
 
         self.ctx.message.connect(self._on_message)
         self.ctx.service_added.connect(self._watch_service)
@@ -92,7 +113,7 @@ class MainWindow(QMainWindow):
         self._build_menus()
         self.player.position_changed.connect(self._on_position)
         self.player.state_changed.connect(self._on_player_state)
-        self.player.unavailable.connect(lambda msg: self.ctx.notify(msg, error=True))
+        self.player.unavailable.connect(self._on_no_sound)
         self.player.loaded.connect(self._on_player_loaded)
         self._restore_settings()
         self._update_audio_status()
@@ -404,6 +425,13 @@ class MainWindow(QMainWindow):
         self.act_play.setIcon(st.standardIcon(QStyle.SP_MediaPause if playing else QStyle.SP_MediaPlay))
         self.act_play.setText("Pause" if playing else "Play")
 
+    def _on_no_sound(self, message: str) -> None:
+        """Play with no audio output: a note in the status bar and beside the transport, never a
+        dialog (the same words as every tab: "No sound: ...")."""
+        self.ctx.notify(message if message.startswith("No sound") else f"No sound: {message}")
+        self._update_audio_status()
+        self.now_playing.setText("no audio output (see the status bar)")
+
     def _rebuild_device_menu(self) -> None:
         from ..audio.playback import output_devices
 
@@ -488,12 +516,16 @@ class MainWindow(QMainWindow):
     # ------------------------------------------------------------------ messages -------
     def _on_message(self, text: str, error: bool) -> None:
         self.messages.append((text, error))
-        self.statusBar().showMessage(("⚠ " if error else "") + text, 10000 if error else 5000)
+        self.statusBar().showMessage(("⚠ " if error else "") + status_line(text), 10000 if error else 5000)
         if error and not self.ctx.headless:
-            box = QMessageBox(QMessageBox.Warning, "musiclab", text, QMessageBox.Ok, self)
+            short, details = dialog_text(text)
+            box = QMessageBox(QMessageBox.Warning, "musiclab", short, QMessageBox.Ok, self)
+            if details:
+                box.setDetailedText(details)  # every name, scrollable, behind "Show Details..."
             box.setModal(False)
             box.setAttribute(Qt.WA_DeleteOnClose)
             box.show()
+            self.last_dialog = box
 
     # ------------------------------------------------------------------ export, help ---
     def export_current(self) -> None:

@@ -2,6 +2,10 @@
 their uncertainty (an ellipse: spread of the segment predictions, widened by the
 entropy of the quadrant probabilities).
 
+A point's position is :func:`~musiclab.emotion.session.plane_coords`: the log-odds of each
+axis's side (a quarter of a half-axis per factor of ten), not the saturating expected
+values of the table, so confident files are spread out instead of piled up in a corner.
+
 The plane is always square (valence and arousal both run from -1 to +1, with a thin
 margin that holds the quadrant titles, outside the coloured square, so no point or
 label ever covers them)."""
@@ -16,6 +20,8 @@ from PySide6.QtCore import QRectF, Qt, QTimer, Signal
 from PySide6.QtGui import QColor, QFont, QFontMetrics
 from PySide6.QtWidgets import QGraphicsEllipseItem, QGraphicsItem, QGraphicsRectItem, QLabel, QVBoxLayout, QWidget
 
+from ...emotion.session import PLANE_NOTE, plane_coords, plane_spread
+
 QUADRANT_COLOURS = {"Q1": "#f2a93b", "Q2": "#d9534f", "Q3": "#5b7db1", "Q4": "#4caf7a"}
 QUADRANT_TITLES = {"Q1": "Q1 happy / excited", "Q2": "Q2 angry / tense",
                    "Q3": "Q3 sad / depressed", "Q4": "Q4 calm / relaxed"}
@@ -27,11 +33,12 @@ MOOD_WORDS = {
 }
 LABEL_MAX_CHARS = 30
 CAPTION = ("<span style='color:#aaa'>\u25cf file (colour = quadrant) &nbsp; \u25ef <b>ring = uncertainty</b> "
-           "(bigger = less sure) &nbsp; \u2504 segments &nbsp; <i>(hover for details)</i></span>")
+           "(bigger = less sure) &nbsp; \u2504 segments &nbsp; position: log\u2011odds (\u00bc axis = \u00d710) "
+           "&nbsp; <i>(hover for details)</i></span>")
 CAPTION_TIP = ("Each dot is one analysed file, coloured by its most likely quadrant. Hover a dot to see its name; "
-               "click it to select it (white outline and name label).\n\n"
+               "click it to select it (white outline and name label).\n\n" + PLANE_NOTE + "\n\n"
                "The white ring around the selected file shows how uncertain the model is. Its half-width is "
-               "the spread of the valence (arousal) scores over the file's 10 s segments plus a term that grows "
+               "the spread of the segments' positions over the file's 10 s segments plus a term that grows "
                "with the uncertainty number (0 = the model puts all probability on one quadrant, 1 = equal "
                "probability for all four). A small ring: the model is sure and the music keeps one mood; "
                "a big ring: the mood changes over time or the model cannot decide.\n\n"
@@ -44,9 +51,12 @@ def short_name(name: str, limit: int = LABEL_MAX_CHARS) -> str:
 
 
 def point_tip(r: dict) -> str:
-    """Hover text of one point."""
+    """Hover text of one point: the expected valence / arousal (as in the table) and where the
+    plane draws it (the log-odds position)."""
+    x, y = plane_coords(r)
     return (f"{r['name']}\n{r['quadrant']} {r.get('mood', '')}\nvalence {r['valence']:+.2f}, arousal "
-            f"{r['arousal']:+.2f}\nuncertainty {r['uncertainty']:.2f} (0 sure \u2026 1 no idea)")
+            f"{r['arousal']:+.2f}\nplane position ({x:+.2f}, {y:+.2f}) = log-odds / 4\n"
+            f"uncertainty {r['uncertainty']:.2f} (0 sure \u2026 1 no idea)")
 
 
 class _PlanePlot(pg.PlotWidget):
@@ -156,6 +166,7 @@ class EmotionPlane(QWidget):
         self._label.setVisible(False)  # shown with a selection: no empty framed box on an empty plane
         p.addItem(self._label)
         self._results: list[dict] = []
+        self._xy: list[tuple[float, float]] = []  # plane_coords of each result
         self._selected: Optional[int] = None
         self._margin = 0.1
         self._refits = 0
@@ -213,9 +224,10 @@ class EmotionPlane(QWidget):
     # -- content ----------------------------------------------------------------------------
     def set_results(self, results: list[dict], selected: Optional[int] = None) -> None:
         self._results = list(results)
+        self._xy = [plane_coords(r) for r in self._results]
         spots = []
         for i, r in enumerate(self._results):
-            spots.append({"pos": (r["valence"], r["arousal"]), "data": i,
+            spots.append({"pos": self._xy[i], "data": i,
                           "brush": pg.mkBrush(QUADRANT_COLOURS.get(r["quadrant"], "#ccc"))})
         self._scatter.setData(spots)
         self.select(selected)
@@ -231,14 +243,15 @@ class EmotionPlane(QWidget):
             return
         self._selected = index
         r = self._results[index]
-        v, a = r["valence"], r["arousal"]
+        v, a = self._xy[index]
         self._sel.setData([{"pos": (v, a), "brush": pg.mkBrush(QUADRANT_COLOURS.get(r["quadrant"], "#ccc"))}])
         rx, ry = self.uncertainty_radii(r)
         self._ellipse.setRect(QRectF(v - rx, a - ry, 2 * rx, 2 * ry))
         self._ellipse.setVisible(True)
         segs = r.get("segments") or []
         if len(segs) > 1:
-            self._traj.setData([s["valence"] for s in segs], [s["arousal"] for s in segs])
+            xy = np.array([plane_coords(s) for s in segs])
+            self._traj.setData(xy[:, 0], xy[:, 1])
         else:
             self._traj.setData([], [])
         self._label.setText(f"{short_name(r['name'])}\n{r['quadrant']} \u00b7 uncertainty {r['uncertainty']:.2f}")
@@ -250,8 +263,7 @@ class EmotionPlane(QWidget):
         (the quadrant titles are outside it, so the label never covers them)."""
         if self._selected is None:
             return
-        r = self._results[self._selected]
-        v, a = float(r["valence"]), float(r["arousal"])
+        v, a = self._xy[self._selected]
         vb = self.plot.getPlotItem().vb
         px, py = vb.viewPixelSize()
         br = self._label.boundingRect()
@@ -273,12 +285,21 @@ class EmotionPlane(QWidget):
         pos = self._label.pos()
         return QRectF(pos.x(), pos.y() - br.height() * abs(py), br.width() * abs(px), br.height() * abs(py))
 
+    def point_position(self, index: int) -> tuple[float, float]:
+        """Where result ``index`` is drawn (:func:`~musiclab.emotion.session.plane_coords`)."""
+        return self._xy[index]
+
     @staticmethod
     def uncertainty_radii(r: dict) -> tuple[float, float]:
-        """Ellipse half-axes: segment spread plus a term growing with the entropy."""
+        """Ellipse half-axes: the spread of the segments' plane positions (else the stored spread
+        of their expected values) plus a term growing with the entropy."""
         u = float(r.get("uncertainty", 0.0))
         base = 0.05 + 0.6 * u ** 2
-        return base + float(r.get("valence_std", 0.0)), base + float(r.get("arousal_std", 0.0))
+        if len(r.get("segments") or []) > 1:
+            sx, sy = plane_spread(r)
+        else:
+            sx, sy = float(r.get("valence_std", 0.0)), float(r.get("arousal_std", 0.0))
+        return base + sx, base + sy
 
     def _tip(self, x=0.0, y=0.0, data=None) -> str:
         if data is None or not (0 <= int(data) < len(self._results)):

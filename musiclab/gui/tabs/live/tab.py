@@ -49,6 +49,7 @@ class LiveTab(WorkbenchTab):
         self._rendered = False
         self._devices: list[dict] = []
         self._service = None
+        self._restore_playing = False  # a restart in "playing" mode: follow the transport once decoded
         self.views_panel = ViewsPanel(self._value_at)
         self.views = self.views_panel.views
         self.readout = self.views_panel.readout
@@ -277,6 +278,9 @@ class LiveTab(WorkbenchTab):
         if not paths:
             return
         path = Path(paths[0])
+        if len(paths) > 1:  # one view, one file: say so rather than drop the others silently
+            self.ctx.notify(f"Live shows one file at a time: opening '{path.name}' "
+                            f"({len(paths) - 1} other file(s) not opened).")
         self.session.open(path)
         self.file_label.setText(f"<b>{path.name}</b><br>loading…")
         if self.mode() != "file":
@@ -312,6 +316,9 @@ class LiveTab(WorkbenchTab):
         self.source_msg.setText(result.summary())
         if self.mode() == "file":
             self._show_file_analysis()
+        elif self._restore_playing and self.mode() == "playing":
+            self._restore_playing = False
+            self._start_playing_source()
 
     def _analysis_failed(self, message: str) -> None:
         """The window reports the failure once; here only the tab's own status text."""
@@ -319,6 +326,7 @@ class LiveTab(WorkbenchTab):
         if self.session.result is None:
             self.file_label.setText("")
         self.session.failed()
+        self._restore_playing = False
 
     def _show_file_analysis(self) -> None:
         self.views_panel.show_file(self.session.result)
@@ -366,11 +374,32 @@ class LiveTab(WorkbenchTab):
     def save_settings(self, settings: QSettings) -> None:
         super().save_settings(settings)
         settings.setValue("mode", self.mode())
+        path = self.session.path  # the path only (None after a failed open): audio is decoded again
+        settings.setValue("file", str(path) if path is not None else "")
 
     def restore_settings(self, settings: QSettings) -> None:
+        """The mode and the open file of the last session: the file is decoded and analysed
+        again in a job (a file that is gone leaves a note, and the mode falls back to the
+        input device for a whole-file view)."""
         super().restore_settings(settings)
         mode = settings.value("mode", "device", type=str)
-        if mode in MODES and mode != "file":  # a whole-file view needs a file first
+        if mode not in MODES:
+            return
+        saved = settings.value("file", "", type=str) or ""
+        path = Path(saved) if saved else None
+        if path is not None and path.is_file() and self.session.path is None:
+            if mode in ("file", "playing"):
+                self.open_files([path])  # whole-file mode, analysed in a job
+                if mode == "playing":  # follow the transport once the file is decoded
+                    self.settings_panel.set_mode("playing", signal=False)
+                    self._update_mode_widgets()
+                    self._restore_playing = True
+                return
+            self.session.open(path)  # a live mode: analysed only when a file view is chosen
+            self.file_label.setText(f"<b>{path.name}</b><br>(from the last session)")
+        elif path is not None and self.session.path is None:
+            self.source_msg.setText(f"'{path.name}' of the last session is gone.")
+        if mode != "file":  # a whole-file view needs a file
             self.settings_panel.set_mode(mode)
 
     def first_render_done(self) -> bool:
