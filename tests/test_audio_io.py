@@ -71,6 +71,20 @@ def test_not_audio(tmp_path):
         audio_info(p)
 
 
+def test_a_renamed_text_file_is_refused_without_starting_ffmpeg(tmp_path, monkeypatch):
+    """A folder of thousands of renamed text files must not start ffmpeg once per file."""
+    import musiclab.audio.io as aio
+
+    started = []
+    monkeypatch.setattr(aio.subprocess, "run", lambda *a, **k: started.append(a) or (_ for _ in ()).throw(
+        AssertionError("ffmpeg started")))
+    p = tmp_path / "lyrics.ogg"
+    p.write_text("Verse 1 — la la la, über alles\n" * 300)  # > 4 KB, non-ASCII text
+    with pytest.raises(AudioFileError, match="text file"):
+        audio_info(p, peak=False)
+    assert not started
+
+
 def test_truncated_file_gives_audio_or_error(tmp_path):
     p = tmp_path / "cut.wav"
     sf.write(p, sine(16000, seconds=2.0), 16000)

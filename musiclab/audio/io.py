@@ -96,8 +96,28 @@ def _ffmpeg_exe() -> Optional[str]:
         return None
 
 
+def _is_text(path: Path, n: int = 4096) -> bool:
+    """Whether the file starts like text (no audio container does): printable UTF-8 only."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(n)
+    except OSError:
+        return False
+    if not head:
+        return False
+    try:
+        text = head.decode("utf-8")
+    except UnicodeDecodeError as exc:  # a multi-byte character cut by the 4 KB window is still text
+        if exc.start < len(head) - 4:
+            return False
+        text = head[:exc.start].decode("utf-8")
+    return all(ch.isprintable() or ch in "\t\n\r\f" for ch in text)
+
+
 def _ffmpeg_decode(path: Path, sr: Optional[int], mono: bool) -> tuple[np.ndarray, int]:
     """Decode with ffmpeg to float32 PCM (for formats libsndfile does not know)."""
+    if _is_text(path):  # a renamed text file: say so at once instead of starting ffmpeg for it
+        raise AudioFileError(f"'{path.name}' is a text file, not audio.")
     exe = _ffmpeg_exe()
     if exe is None:
         raise AudioFileError(f"'{path.name}': this format needs ffmpeg, which is not installed.")
