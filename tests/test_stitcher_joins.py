@@ -242,3 +242,24 @@ def test_no_detectable_beat_falls_back_to_fixed_chunks():
     built = session.build(pool, enc, ChainRules(target_s=30, start=amb_chunks[0], max_same_song=2), 60.0, True,
                           audit_moments=0)
     assert len(built.rendered.y) / built.rendered.sr >= 29.0
+
+
+def test_a_grown_chain_replans_only_its_new_joins_with_the_same_result(monkeypatch):
+    """render_to_length plans again after chaining more: the cut searches of the joins it
+    planned already come from a memo, and the plan is the one a fresh search gives."""
+    import musiclab.stitcher.joins as J
+
+    pool = build_pool([mk("a120", clicks(24, 120.0, seed=1)), mk("b126", clicks(24, 126.0, f=330.0, seed=2)),
+                       mk("c118", clicks(24, 118.0, f=550.0, seed=3))], "beats:8")
+    items = [pool.song_chunks(0)[1], pool.song_chunks(1)[1], pool.song_chunks(2)[1], pool.song_chunks(0)[3]]
+    calls = []
+    real = J.best_cut
+    monkeypatch.setattr(J, "best_cut", lambda *a, **k: calls.append(1) or real(*a, **k))
+    memo: dict = {}
+    J.plan_joins(pool, items[:3], 60.0, memo=memo)
+    assert len(calls) == 2
+    grown = J.plan_joins(pool, items, 60.0, memo=memo)
+    assert len(calls) == 3  # only the new join was searched
+    fresh = J.plan_joins(pool, items, 60.0)
+    assert [p.as_dict() for p in grown.joins] == [p.as_dict() for p in fresh.joins]
+    assert [(p.start, p.end, p.speed) for p in grown.pieces] == [(p.start, p.end, p.speed) for p in fresh.pieces]

@@ -649,7 +649,8 @@ class Rendered:
         return 1 if self.channels is None else int(self.channels.shape[0])
 
 
-def _plan(pool: Pool, chain: Chain, crossfade_ms: float, beat_align: bool, rules: Optional[ChainRules]):
+def _plan(pool: Pool, chain: Chain, crossfade_ms: float, beat_align: bool, rules: Optional[ChainRules],
+          memo: Optional[dict] = None):
     from .joins import plain_plan, plan_joins
 
     if not beat_align:
@@ -661,7 +662,7 @@ def _plan(pool: Pool, chain: Chain, crossfade_ms: float, beat_align: bool, rules
     except Exception:
         keys = None
     return plan_joins(pool, chain.items, crossfade_ms, bars=str(pool.chunking).startswith("bars"),
-                      stay_key=rules.stay_key, keys=keys, max_stretch=rules.max_stretch)
+                      stay_key=rules.stay_key, keys=keys, max_stretch=rules.max_stretch, memo=memo)
 
 
 def _planned_seconds(pool: Pool, plan) -> float:
@@ -674,7 +675,8 @@ def render_to_length(pool: Pool, enc, chain: Chain, rules: ChainRules, crossfade
     """Render ``chain``; where the cut search, beat snapping and time-stretching leave the song
     short of ``rules.target_s``, chain more chunks (same rules, the chain kept as prefix) first
     (the length is known from the join plan, so the audio is rendered once)."""
-    plan = _plan(pool, chain, crossfade_ms, beat_align, rules)
+    memo: dict = {}  # cut searches of the joins already planned: a longer chain re-plans only its new joins
+    plan = _plan(pool, chain, crossfade_ms, beat_align, rules, memo)
     for _ in range(max_rounds):
         short = rules.target_s - _planned_seconds(pool, plan)
         if short <= 0:
@@ -684,7 +686,7 @@ def render_to_length(pool: Pool, enc, chain: Chain, rules: ChainRules, crossfade
         if len(longer.items) == len(chain.items):
             break  # nothing left that the rules allow
         chain = longer
-        plan = _plan(pool, chain, crossfade_ms, beat_align, rules)
+        plan = _plan(pool, chain, crossfade_ms, beat_align, rules, memo)
     return chain, render(pool, chain, crossfade_ms, beat_align, should_stop=should_stop, rules=rules,
                          quality=quality, plan=plan)
 

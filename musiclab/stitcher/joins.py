@@ -352,7 +352,11 @@ class Plan:
 
 
 def plan_joins(pool, items: list[int], crossfade_ms: float, bars: bool = False, stay_key: bool = False,
-               keys: Optional[np.ndarray] = None, max_stretch: float = MAX_STRETCH) -> Plan:
+               keys: Optional[np.ndarray] = None, max_stretch: float = MAX_STRETCH,
+               memo: Optional[dict] = None) -> Plan:
+    """The plan of every join of ``items``. ``memo``: a dict kept between calls for the same
+    pool (a chain planned again after it grew): a cut search whose inputs are the same is
+    taken from it (the same result, without searching again)."""
     sr = pool.sr
     songs = [pool.chunks[i].song for i in items]
     an = {s: analyse_song(pool.songs[s]) for s in set(songs)}
@@ -366,7 +370,13 @@ def plan_joins(pool, items: list[int], crossfade_ms: float, bars: bool = False, 
         sb, eb = spans[k]
         lo_a = sa + int(MIN_PIECE_S * sr)
         hi_b = eb - int(MIN_PIECE_S * sr)
-        xa, xb, da, db, d = best_cut(A, B, ea, sb, lo_a, hi_b, sr, same_shift=bars)
+        key = (items[k - 1], items[k], ea, sb, lo_a, hi_b, bool(bars))
+        hit = memo.get(key) if memo is not None else None
+        if hit is None:
+            hit = best_cut(A, B, ea, sb, lo_a, hi_b, sr, same_shift=bars)
+            if memo is not None:
+                memo[key] = hit
+        xa, xb, da, db, d = hit
         spans[k - 1][1], spans[k][0] = xa, xb
         cuts.append((xa, xb, da, db, d))
     # tempo, key, loudness, fades
