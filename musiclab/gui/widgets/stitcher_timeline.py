@@ -288,7 +288,9 @@ class ResultTimeline(_Base):
             self._items.append(line)
             txt = pg.TextItem(self.score_fmt(score), color="#ff8080" if bad else "#e8e8e8", anchor=(0.5, 0))
             txt.setPos(t, 1.07)
-            txt.setToolTip(f"join at {fmt_seconds(t)}: score {self.score_fmt(score)}"
+            lab = self.score_fmt(score)
+            txt.setToolTip(f"join at {fmt_seconds(t)}: " + (f"{lab} clean (calibrated P that the seam audit "
+                           "finds it inaudible)" if lab.endswith("%") else f"join cost {lab}")
                            + (f", novelty z {z:+.2f}" if z is not None else ""))
             self.addItem(txt, ignoreBounds=True)
             self._items.append(txt)

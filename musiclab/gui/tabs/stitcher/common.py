@@ -42,18 +42,19 @@ def format_score(s: float, kind: str) -> str:
     return f"{s:.2f}"
 
 
-def format_join(cost: float, calibrated: bool) -> str:
+def format_join(cost: float, calibrated: bool, short: bool = False) -> str:
     """A join as the user reads it: where the scorer is calibrated (the shipped learned
     model), the probability that the seam audit finds the join clean, from the join cost the
-    search minimised (:func:`musiclab.stitcher.chain.match_probability`); else that cost."""
+    search minimised (:func:`musiclab.stitcher.chain.match_probability`); else that cost.
+    ``short``: the label over a join in the timeline ("97%")."""
     if not math.isfinite(cost):
         return "–"
     if calibrated:
         from ....stitcher.chain import match_probability
 
         p = match_probability(cost, "edge")
-        return f"{100.0 * p:.0f} % clean"
-    return f"cost {cost:+.2f}"
+        return f"{100.0 * p:.0f}%" if short else f"{100.0 * p:.0f} % clean"
+    return f"{cost:+.1f}" if short else f"cost {cost:+.2f}"
 
 
 JOIN_TIP = ("% clean: the calibrated probability that the seam audit finds the join inaudible, from the join "

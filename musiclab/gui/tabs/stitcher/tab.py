@@ -295,7 +295,7 @@ class StitcherTab(WorkbenchTab):
         if keep is None:  # a new build (a swap keeps the scorer): is "% clean" calibrated for it?
             self._built_calibrated = self.train_panel.scorer_name() == "edge" and not self.model_path
         self._sel_join = None
-        self.result_panel.show_built(built, self._join_fmt)
+        self.result_panel.show_built(built, lambda c: format_join(c, self._built_calibrated, short=True))
         self.build_panel.show_tradeoff(built)
         self.playable_changed.emit()
         self._update_buttons()
