@@ -2,12 +2,10 @@
 piano roll as the primer, Generate continues them and Play plays the recording, then the
 continuation; bad recordings give the tab's own message and leave the primer alone."""
 
-import io
-
 import numpy as np
-import pytest
 
-from conftest import tab_context
+from tests.test_composer_gui import tab  # noqa: F401 - the Composer tab fixture
+from tests.test_transcribe import midi_bytes
 
 SLOW = 240000  # ms: transcription, model load, generation and rendering on a busy 2-core machine
 TUNE = [(0, 1, 67), (1, 0.5, 69), (1.5, 0.5, 71), (2, 1, 72), (3, 1, 76), (4, 0.5, 74), (4.5, 0.5, 72),
@@ -16,35 +14,12 @@ TUNE = [(0, 1, 67), (1, 0.5, 69), (1.5, 0.5, 71), (2, 1, 72), (3, 1, 76), (4, 0.
 
 def rendered_tune(path, bpm=120.0):
     """The tune through the SoundFont, written as WAV (on the test's thread, not by GUI code)."""
-    import pretty_midi
     import soundfile as sf
 
     from musiclab.audio.synth import render_midi
 
-    spq = 60.0 / bpm
-    m = pretty_midi.PrettyMIDI(initial_tempo=bpm)
-    inst = pretty_midi.Instrument(program=0)
-    inst.notes = [pretty_midi.Note(90, p, 0.5 + q * spq, 0.5 + (q + d) * spq) for q, d, p in TUNE]
-    m.instruments.append(inst)
-    buf = io.BytesIO()
-    m.write(buf)
-    y = render_midi(buf.getvalue(), sr=44100)
-    sf.write(str(path), y, 44100)
+    sf.write(str(path), render_midi(midi_bytes(TUNE, bpm=bpm), sr=44100), 44100)
     return path
-
-
-@pytest.fixture
-def tab(qtbot, tmp_path):
-    from musiclab.gui.tabs.composer import ComposerTab
-
-    ctx = tab_context(tmp_path)
-    t = ComposerTab(ctx)
-    qtbot.addWidget(t)
-    t.resize(1280, 800)
-    t.show()
-    yield t
-    for s in ctx.services:
-        s.shutdown()
 
 
 def finished(qtbot, job, timeout=SLOW):

@@ -7,8 +7,9 @@ import pytest
 
 from musiclab.stitcher.chain import (BUILD_DEFAULTS, MATCH_CALIBRATION, ChainRules, build_chain, chunk_context,
                                      join_costs, match_probability)
-from musiclab.stitcher.pool import SR, Song, build_pool
+from musiclab.stitcher.pool import SR, build_pool
 from musiclab.stitcher.scorers import BoundaryScorer, Encoded, MixedEncoded, get_scorer
+from tests.test_stitcher_joins import Flat, mk
 
 
 def tone(seconds: float, f: float, noise: float = 0.0, seed: int = 0) -> np.ndarray:
@@ -16,22 +17,6 @@ def tone(seconds: float, f: float, noise: float = 0.0, seed: int = 0) -> np.ndar
     t = np.arange(int(seconds * SR)) / SR
     y = 0.3 * np.sin(2 * np.pi * f * t) + noise * r.standard_normal(len(t))
     return (0.5 * y / np.max(np.abs(y))).astype(np.float32)
-
-
-def mk(name, y) -> Song:
-    return Song(name=name, path=f"/nowhere/{name}.wav", y=y, sr=SR)
-
-
-class Flat(Encoded):
-    def __init__(self, m):
-        self.m = np.asarray(m, np.float32)
-        self.ends = self.starts = np.zeros((len(m), 1), np.float32)
-
-    def scores(self, rows):
-        return self.m[np.atleast_1d(rows)]
-
-    def pair(self, a, b):
-        return float(self.m[a, b])
 
 
 def test_build_defaults_are_the_tuned_search():

@@ -131,14 +131,12 @@ def _train(args) -> int:
         s = corpus.summary()
         print(f"{s['pieces']} pieces, {s['events']} events, {s['distinct_tokens']} distinct seed tokens, "
               f"{s['skipped']} files skipped", file=sys.stderr)
-    if args.store:
-        pass  # split by _store_split
-    elif args.val_match:
-        keys = [k.lower() for k in args.val_match]
-        val = [p for p in corpus.pieces if any(k in p.name.lower() for k in keys)]
-        train = [p for p in corpus.pieces if p not in val]
-    else:
-        train, val = split_by_piece(corpus.pieces, args.val_fraction, seed=args.seed)
+        if args.val_match:
+            keys = [k.lower() for k in args.val_match]
+            val = [p for p in corpus.pieces if any(k in p.name.lower() for k in keys)]
+            train = [p for p in corpus.pieces if p not in val]
+        else:
+            train, val = split_by_piece(corpus.pieces, args.val_fraction, seed=args.seed)
     print(f"{len(train)} training pieces, {len(val)} validation pieces", file=sys.stderr)
     start_epoch, best_val, history = 0, float("inf"), []
     from pathlib import Path
@@ -228,7 +226,6 @@ def _store_split(args):
     n_ev = sum(p.n_events for p in train) + sum(p.n_events for p in val)
     print(f"event store {args.store}: {len(store)} pieces, {store.n_tokens} sub-tokens, {n_ev} events, "
           f"{len(store.skipped)} files skipped at ingestion", file=sys.stderr)
-    print(f"{len(train)} training pieces, {len(val)} validation pieces", file=sys.stderr)
     return train, val, {"pieces": len(store), "skipped": len(store.skipped)}
 
 

@@ -501,10 +501,16 @@ def builtin_corpora() -> dict[str, list[Path]]:
     return {n: builtin_corpus_paths(n) for n in builtin_corpus_names()}
 
 
+def is_validation(source: str, name: str, val_fraction: float = 0.1, seed: int = 0) -> bool:
+    """Whether a piece falls in the validation share (hash of its file and piece name, so the
+    split is stable and the same for the MIDI files and for an event store made of them)."""
+    h = int(hashlib.md5(f"{seed}:{Path(source).name}:{name}".encode()).hexdigest()[:8], 16)
+    return (h % 10000) / 10000 < val_fraction
+
+
 def split_by_piece(pieces: list, val_fraction: float = 0.1, seed: int = 0) -> tuple[list, list]:
-    """Deterministic split by piece (hash of the piece name, so it is stable)."""
+    """Deterministic split by piece (:func:`is_validation`)."""
     train, val = [], []
     for p in pieces:
-        h = int(hashlib.md5(f"{seed}:{Path(p.source).name}:{p.name}".encode()).hexdigest()[:8], 16)
-        (val if (h % 10000) / 10000 < val_fraction else train).append(p)
+        (val if is_validation(p.source, p.name, val_fraction, seed) else train).append(p)
     return train, val

@@ -15,10 +15,8 @@ stream (tested), so training from a store equals training from the MIDI files it
 from __future__ import annotations
 
 import bisect
-import hashlib
 import random
 from collections import OrderedDict
-from pathlib import Path
 from typing import Callable, Iterable, Optional, Sequence
 
 import numpy as np
@@ -131,10 +129,11 @@ def from_store(store, indices: Optional[Iterable[int]] = None) -> list[TokenPiec
 def split_store(store, val_fraction: float = 0.1, seed: int = 0, max_val: Optional[int] = None):
     """Deterministic train/validation split of a store's pieces by name, the rule
     :func:`.events.split_by_piece` uses (so the same files split the same way)."""
+    from .events import is_validation
+
     train, val = [], []
     for i, p in enumerate(store.pieces):
-        h = int(hashlib.md5(f"{seed}:{Path(p['source']).name}:{p['name']}".encode()).hexdigest()[:8], 16)
-        (val if (h % 10000) / 10000 < val_fraction else train).append(i)
+        (val if is_validation(p["source"], p["name"], val_fraction, seed) else train).append(i)
     if max_val is not None and len(val) > max_val:
         train.extend(val[max_val:])
         val = val[:max_val]

@@ -423,6 +423,29 @@ def clear(kind: Optional[str] = None) -> int:
 
 # -- edge features (without the peak channels) -----------------------------------------------------
 
+def _chunks_by_song(pool) -> dict[int, list[int]]:
+    """Chunk indices per song, songs in the order of their first chunk."""
+    by_song: dict[int, list[int]] = {}
+    for i, c in enumerate(pool.chunks):
+        by_song.setdefault(c.song, []).append(i)
+    return by_song
+
+
+def _read_ends_starts(path: Path, song, params: dict, shape_ok) -> tuple:
+    """A cached ``(ends, starts)`` pair of float32 arrays of the same, finite, ``shape_ok`` shape,
+    or ``(None, None)`` (missing, foreign or damaged: recomputed by the caller)."""
+    d = _read(path, song, params)
+    if d is None:
+        return None, None
+    try:
+        e, s = np.asarray(d["ends"], np.float32), np.asarray(d["starts"], np.float32)
+    except Exception:
+        return None, None
+    if e.shape != s.shape or not shape_ok(e) or not np.isfinite(e).all() or not np.isfinite(s).all():
+        return None, None
+    return e, s
+
+
 def cached_edge_features(pool, frames: int, trim: int, batch: int, compute):
     """:func:`.features.edge_features` (no peaks) song by song through the disk cache, or None where
     the cache is off. ``compute(sub_pool, frames, trim, batch, False)`` computes one song's."""
@@ -433,9 +456,7 @@ def cached_edge_features(pool, frames: int, trim: int, batch: int, compute):
 
     if cache_dir() is None or not len(pool.chunks):
         return None
-    by_song: dict[int, list[int]] = {}
-    for i, c in enumerate(pool.chunks):
-        by_song.setdefault(c.song, []).append(i)
+    by_song = _chunks_by_song(pool)
     E = torch.zeros(len(pool.chunks), N_CHANNELS, frames)
     S = torch.zeros_like(E)
     for si, idx in by_song.items():
@@ -445,16 +466,7 @@ def cached_edge_features(pool, frames: int, trim: int, batch: int, compute):
         params = {"what": "edge_features", "frames": int(frames), "trim": int(trim), "spans": spans,
                   "chunks": len(idx), "n_fft": N_FFT, "n_mels": N_MELS, "hop": HOP, "channels": N_CHANNELS}
         path = _entry("feats", song, params)
-        d = _read(path, song, params)
-        e = s = None
-        if d is not None:
-            try:
-                e, s = np.asarray(d["ends"], np.float32), np.asarray(d["starts"], np.float32)
-                if e.shape != (len(idx), N_CHANNELS, frames) or s.shape != e.shape or not np.isfinite(e).all() \
-                        or not np.isfinite(s).all():
-                    e = s = None
-            except Exception:
-                e = s = None
+        e, s = _read_ends_starts(path, song, params, lambda a: a.shape == (len(idx), N_CHANNELS, frames))
         if e is None:
             _count("feats_miss")
             sub = Pool(songs=pool.songs, chunks=[pool.chunks[i] for i in idx], chunking=pool.chunking, sr=pool.sr)
@@ -526,9 +538,7 @@ def encode_cached(scorer, pool, trim: int = 0, should_stop=None, on_progress=Non
         return scorer.encode(pool, trim=trim, should_stop=should_stop, on_progress=on_progress)
     from .encoded import Encoded, PoolNormalized
 
-    by_song: dict[int, list[int]] = {}
-    for i, c in enumerate(pool.chunks):
-        by_song.setdefault(c.song, []).append(i)
+    by_song = _chunks_by_song(pool)
     E = S = None
     pool_key = hashlib.sha1()
     for k, (si, idx) in enumerate(by_song.items()):
@@ -538,16 +548,7 @@ def encode_cached(scorer, pool, trim: int = 0, should_stop=None, on_progress=Non
         params = _edge_params(scorer, pool, idx, trim, mh)
         pool_key.update(json.dumps([song_key(song), song_audio_hash(song), params], sort_keys=True).encode())
         path = _entry("edges", song, params)
-        d = _read(path, song, params)
-        e = s = None
-        if d is not None:
-            try:
-                e, s = np.asarray(d["ends"], np.float32), np.asarray(d["starts"], np.float32)
-                if e.ndim != 2 or e.shape != s.shape or len(e) != len(idx) or not np.isfinite(e).all() \
-                        or not np.isfinite(s).all():
-                    e = s = None
-            except Exception:
-                e = s = None
+        e, s = _read_ends_starts(path, song, params, lambda a: a.ndim == 2 and len(a) == len(idx))
         if e is None:
             _count("edges_miss")
             e, s = embed_song(scorer, pool, idx, trim)

@@ -10,17 +10,12 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout
                                QHeaderView, QLabel, QPushButton, QSpinBox, QTreeWidget, QTreeWidgetItem,
                                QVBoxLayout)
 
+from ....stitcher.chain import BUILD_DEFAULTS, ChainRules  # numpy only: start-up stays light
 from ...widgets.stitcher_timeline import fmt_seconds, pretty_name
 from .common import JOIN_TIP, NO_JOIN, text_color
 
 
-def _build_defaults():
-    from ....stitcher.chain import BUILD_DEFAULTS  # numpy only; the panel is built once
-
-    return BUILD_DEFAULTS["rules"]
-
-
-_DEFAULTS = _build_defaults()
+_DEFAULTS = BUILD_DEFAULTS["rules"]  # the tuned search the Build panel starts from
 
 
 def _row(*widgets) -> QHBoxLayout:
@@ -110,8 +105,6 @@ class BuildPanel(QGroupBox):
         f.addRow("Trade-off", self.tradeoff)
 
     def rules(self):
-        from ....stitcher.chain import ChainRules
-
         start = self.start_chunk.value()
         return ChainRules(target_s=self.minutes.value() * 60, start=None if start < 0 else start,
                           seed=self.seed.value(), method=self.method.currentText(), beam=self.beam.value(),
