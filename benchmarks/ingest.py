@@ -7,7 +7,8 @@ All MIDI files under the shared data folder (``../shared/data``) are read; music
 random sample (it takes about half a second a file), which the JSON says. ``--repeat N`` reads
 the file list N times (the store's shards then cover N copies of each file) to time a larger
 run, e.g. ``--repeat 5`` for ~10,000 files. Also reports how often the fast path gives exactly
-the reference's events on the music21 sample, per corpus. Prints JSON as its last line.
+the reference's events on the music21 sample, per corpus. ``--music21-corpus bach`` also times
+the chorale ingestion (music21 for every score: it has no fast path). Prints JSON as its last line.
 """
 
 from __future__ import annotations
@@ -38,6 +39,10 @@ def main() -> int:
     ap.add_argument("--repeat", type=int, default=1, help="read the file list this many times")
     ap.add_argument("--shard-size", type=int, default=256)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--music21-corpus", default=None, choices=["bach"],
+                    help="also time `composer ingest --music21-corpus NAME` (music21 scores -> sounding-slice MIDI "
+                         "-> store), on the first --music21-corpus-limit scores")
+    ap.add_argument("--music21-corpus-limit", type=int, default=40)
     args = ap.parse_args()
 
     from musiclab.composer import ingest
@@ -120,6 +125,19 @@ def main() -> int:
         st = ingest.EventStore(Path(td) / "store2")
         n = sum(int(a.size) for a in st)
         out["store_read"] = {"pieces": len(st), "tokens": n, "seconds": round(time.perf_counter() - t, 3)}
+    if args.music21_corpus:  # music21's own corpus: every score through music21 (no MIDI fast path)
+        with tempfile.TemporaryDirectory() as td:
+            c = _cpu()
+            t = time.perf_counter()
+            idx = ingest.ingest_music21_corpus(args.music21_corpus, Path(td) / "store", workers=2,
+                                               limit=args.music21_corpus_limit)
+            dt = time.perf_counter() - t
+            c = _cpu() - c
+            m = idx["music21"]
+            out["music21_corpus"] = {"corpus": args.music21_corpus, "scores": m["files"], "written": m["written"],
+                                     "skipped": m["skipped"], "seconds": round(dt, 3),
+                                     "scores_per_s": round(m["files"] / dt, 2), "cpu_seconds": round(c, 3),
+                                     "pieces": idx["pieces"], "tokens": idx["tokens"]}
     n2 = max(1, out["store_2proc"]["files"])
     load = os.getloadavg()[0]
     out["goal"] = {

@@ -157,8 +157,11 @@ def test_bad_form_is_a_clear_error(folk):
 def test_session_form_setting(folk):
     from musiclab.composer.session import GenerateSettings, compose
 
-    assert GenerateSettings().form == "aabb"
+    assert GenerateSettings().form == "auto"  # the model's own: folk's file names none, so AABB
+    auto = compose(folk, [], GenerateSettings(length=120, seed=4))
+    assert auto.settings.form == "aabb"
     a = compose(folk, [], GenerateSettings(length=120, seed=4, form="aabb"))
+    assert auto.events == a.events
     f = compose(folk, [], GenerateSettings(length=120, seed=4, form="free"))
     assert len(a.events) == len(f.events) == 120 and a.events != f.events
     assert a.self_repeated > f.self_repeated
@@ -175,7 +178,7 @@ def test_panel_offers_and_remembers_the_form(qtbot, tmp_path):
     qtbot.addWidget(tab)
     try:
         g = tab.gen_box
-        assert g.settings().form == "aabb"
+        assert g.settings().form == "auto"  # the model's own form (compose resolves it)
         g.form_combo.setCurrentIndex(g.form_combo.findData("free"))
         assert g.settings().form == "free"
         assert "form" in tab.persist()

@@ -41,11 +41,25 @@ def add_parser(subparsers) -> None:
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--no-copy", action="store_true",
                    help="do not fit the self-copy mixture on the validation pieces after training")
+    t.add_argument("--conditions", nargs="+", default=None, metavar="NAME",
+                   help="give the net a condition input over these names, each piece's read from its file-name "
+                        "prefix (NAME_...); 'emopia' = the mood quadrants Q1 Q2 Q3 Q4")
+    t.add_argument("--condition-kind", default="mood", help="what the conditions are (the Generate panel offers 'mood')")
+    t.add_argument("--cond-dropout", type=float, default=0.15,
+                   help="share of training pieces fed without their condition (keeps the unconditioned model)")
+    t.add_argument("--train-list", default=None, metavar="FILE",
+                   help="train only on the pieces whose file names this file lists (one a line, or a CSV column; "
+                        "e.g. EMOPIA's split/train_clip.csv)")
+    t.add_argument("--val-list", default=None, metavar="FILE",
+                   help="validate on the pieces whose file names this file lists (e.g. EMOPIA's split/val_clip.csv)")
     t.set_defaults(func=_train)
 
     g = sub.add_parser("ingest", help="parse MIDI/score files into an event store for `train --store` "
                                       "(parallel, resumable, with a report of skipped files)")
-    g.add_argument("paths", nargs="+", help="MIDI files or folders")
+    g.add_argument("paths", nargs="*", help="MIDI files or folders")
+    g.add_argument("--music21-corpus", default=None, choices=["bach"], metavar="NAME",
+                   help="instead of PATHS: music21's own corpus (bach = the chorales), every voice as sounding "
+                        "slices, written as MIDI to STORE/midi and ingested from there")
     g.add_argument("--out", required=True, help="store folder (created; an unfinished one is resumed)")
     g.add_argument("--workers", type=int, default=2, help="worker processes")
     g.add_argument("--shard-size", type=int, default=256, help="files per shard")
@@ -77,9 +91,15 @@ def add_parser(subparsers) -> None:
     g.add_argument("--program", type=int, default=0, help="General-MIDI program (0 = piano)")
     g.add_argument("--repeat", type=float, default=1.0,
                    help="strength of the self-copy mixture: 1 = as fitted, 0 = the LSTM alone")
-    g.add_argument("--form", default="aabb", choices=["aabb", "free"],
-                   help="aabb: 8-bar strains, each played twice (A A B B ...); free: one event after another")
+    g.add_argument("--form", default="auto", choices=["auto", "aabb", "free"],
+                   help="auto (default): the model's own (free for bach, aabb otherwise); aabb: 8-bar strains, each "
+                        "played twice (A A B B ...); free: one event after another")
     g.add_argument("--strain-bars", type=int, default=8, help="bars per strain with --form aabb")
+    g.add_argument("--mood", default=None, metavar="Q",
+                   help="requested mood for models with a mood input (emopia): Q1 happy, Q2 tense, Q3 sad, Q4 calm")
+    g.add_argument("--guidance", type=float, default=None,
+                   help="with --mood: > 1 pushes the mood harder (classifier-free guidance); 1 = plain; "
+                        "default: the model's recommendation (emopia: 3)")
     g.add_argument("--out", required=True, help="FILE.mid, .wav or .mp3")
     g.set_defaults(func=_generate)
 
@@ -110,6 +130,23 @@ def add_parser(subparsers) -> None:
     j.add_argument("--seed", type=int, default=0, help="seed of the held-out draw")
     j.add_argument("--json", action="store_true")
     j.set_defaults(func=_judge)
+    mt = sub.add_parser("mood-train", help="fit the symbolic mood (EMOPIA quadrant) classifier on EMOPIA's "
+                                           "train split, report it on the val split")
+    mt.add_argument("--emopia", default=None, metavar="DIR",
+                    help="EMOPIA folder with midis/ and split/ (default: the shared data's midi/emopia)")
+    mt.add_argument("--out", default=None, help="classifier file to write (.pt; default: none, report only)")
+    mt.add_argument("--no-roundtrip", action="store_true",
+                    help="fit on the raw clips only (not also on the clips as musiclab's events write them back)")
+    mt.add_argument("--json", action="store_true")
+    mt.set_defaults(func=_mood_train)
+
+    mj = sub.add_parser("mood-judge", help="predict the mood quadrant of MIDI files (symbolic classifier, no velocity)")
+    mj.add_argument("paths", nargs="+", metavar="MIDI", help="MIDI files or folders")
+    mj.add_argument("--classifier", default="mood-classifier", help="classifier name or file")
+    mj.add_argument("--requested", default=None, metavar="Q",
+                    help="the quadrant asked for (default: each file name's Q1_..Q4_ prefix, if any)")
+    mj.add_argument("--json", action="store_true")
+    mj.set_defaults(func=_mood_judge)
     p.set_defaults(func=lambda a: (p.print_help(), 2)[1])
 
 
@@ -131,7 +168,16 @@ def _train(args) -> int:
         s = corpus.summary()
         print(f"{s['pieces']} pieces, {s['events']} events, {s['distinct_tokens']} distinct seed tokens, "
               f"{s['skipped']} files skipped", file=sys.stderr)
-        if args.val_match:
+        if args.train_list or args.val_list:
+            tr_names = _name_list(args.train_list) if args.train_list else None
+            va_names = _name_list(args.val_list) if args.val_list else set()
+            val = [p for p in corpus.pieces if _base(p.name) in va_names]
+            train = [p for p in corpus.pieces if _base(p.name) not in va_names
+                     and (tr_names is None or _base(p.name) in tr_names)]
+            left = len(corpus.pieces) - len(train) - len(val)
+            if left:
+                print(f"{left} pieces in neither list: not used", file=sys.stderr)
+        elif args.val_match:
             keys = [k.lower() for k in args.val_match]
             val = [p for p in corpus.pieces if any(k in p.name.lower() for k in keys)]
             train = [p for p in corpus.pieces if p not in val]
@@ -152,13 +198,17 @@ def _train(args) -> int:
         history = list(ts.get("history", []))
         print(f"resuming after epoch {start_epoch} (best val loss {best_val:.4f})", file=sys.stderr)
     else:
+        conds = args.conditions
+        if conds and [c.lower() for c in conds] == ["emopia"]:
+            conds = ["Q1", "Q2", "Q3", "Q4"]
         model = prepare_model(args.preset, train, val, args.midi or [args.store], init=args.init,
+                              conditions=conds, condition_kind=args.condition_kind,
                               command=" ".join(["musiclab-cli"] + sys.argv[1:]) if sys.argv else "")
     res = train_model(
         model, train, val, args.out, epochs=args.epochs, seq_len=args.seq_len, batch=args.batch, lr=args.lr,
         augment=not args.no_augment, patience=args.patience, time_budget=args.time_budget, history=history,
         start_epoch=start_epoch, best_val=best_val, seed=args.seed, on_progress=TextProgress("training"),
-        resume=args.resume, max_steps=args.max_steps,
+        resume=args.resume, max_steps=args.max_steps, cond_dropout=args.cond_dropout,
     )
     from ..distributed import reset_world, world
 
@@ -185,14 +235,49 @@ def _train(args) -> int:
     return 0
 
 
+def _base(name: str) -> str:
+    from pathlib import Path
+
+    return Path(str(name).split("#", 1)[0]).name.lower()
+
+
+def _name_list(path) -> set:
+    """File names listed in ``path`` (one a line, or any CSV cell that names a score file)."""
+    import csv
+    from pathlib import Path
+
+    from ..errors import MusiclabError
+    from .events import SCORE_EXTS
+
+    p = Path(path)
+    if not p.is_file():
+        raise MusiclabError(f"List file '{path}' not found.")
+    names = set()
+    with p.open(newline="", encoding="utf-8", errors="replace") as fh:
+        for row in csv.reader(fh):
+            for cell in row:
+                cell = cell.strip()
+                if cell and Path(cell).suffix.lower() in SCORE_EXTS:
+                    names.add(Path(cell).name.lower())
+    if not names:
+        raise MusiclabError(f"'{p.name}' lists no MIDI/score file names.")
+    return names
+
+
 def _ingest(args) -> int:
     from ..jobs import TextProgress, json_line
     from ..errors import MusiclabError
-    from .ingest import StoreFormatError, ingest
+    from .ingest import StoreFormatError, ingest, ingest_music21_corpus
 
+    if bool(args.paths) == bool(args.music21_corpus):
+        raise MusiclabError("Give MIDI files/folders or --music21-corpus NAME (one of the two).")
     try:
-        index = ingest(args.paths, args.out, workers=max(1, args.workers), shard_size=args.shard_size,
-                       engine=args.engine, on_progress=TextProgress("ingesting"))
+        if args.music21_corpus:
+            index = ingest_music21_corpus(args.music21_corpus, args.out, workers=max(1, args.workers),
+                                          shard_size=args.shard_size, on_progress=TextProgress("ingesting"))
+        else:
+            index = ingest(args.paths, args.out, workers=max(1, args.workers), shard_size=args.shard_size,
+                           engine=args.engine, on_progress=TextProgress("ingesting"))
     except StoreFormatError as exc:
         raise MusiclabError(str(exc)) from exc
     for path, reason in index["skipped"][:50]:
@@ -201,6 +286,8 @@ def _ingest(args) -> int:
         print(f"... and {len(index['skipped']) - 50} more skipped files (all in {args.out}/index.json)", file=sys.stderr)
     summary = {k: index[k] for k in ("files", "pieces", "tokens", "resumed_shards", "seconds")}
     summary.update(out=str(args.out), shards=len(index["shards"]), skipped=len(index["skipped"]))
+    if "music21" in index:
+        summary["music21"] = {k: v for k, v in index["music21"].items() if k != "skipped"}
     if args.json:
         print(json_line(summary))
     else:
@@ -259,14 +346,14 @@ def _generate(args) -> int:
                                   top_p=args.top_p, seed=seed, repeat=args.repeat, form=args.form,
                                   strain_bars=args.strain_bars, tempo=args.tempo,
                                   time_signature=primer_meta.get("time_signature"), key=primer_meta.get("key"),
-                                  program=args.program)
+                                  program=args.program, mood=S.normalize_mood(args.mood), guidance=args.guidance)
     res = S.compose(model, primer, settings)
     if Path(args.out).suffix.lower() in SAVE_FORMATS:  # audio: rendered and loudness-normalised
-        res = S.with_audio(res, S.render(res.all_events, res.tempo, res.program))
+        res = S.with_audio(res, S.render(res.all_events, res.tempo, res.program, legato=res.legato))
     out = S.export(res, args.out)
     print(json_line({"out": str(out), "events": len(res.events), "primer_events": len(primer), "seed": seed,
-                     "copied": res.copied, "self_repeated": res.self_repeated, "repeat": args.repeat, "form": args.form,
-                     **({"lufs": res.loudness["lufs"], "true_peak_dbfs": res.loudness["true_peak_dbfs"]}
+                     "copied": res.copied, "self_repeated": res.self_repeated, "repeat": args.repeat, "form": res.settings.form,
+                     "mood": settings.mood, **({"lufs": res.loudness["lufs"], "true_peak_dbfs": res.loudness["true_peak_dbfs"]}
                         if res.loudness else {})}))
     return 0
 
@@ -353,6 +440,55 @@ def _judge(args) -> int:
     if res.get("generated_with_empty"):
         print(f"mean OA counting the files without notes as empty tunes: {res['generated_with_empty']['mean_oa']:.3f}")
     return 0
+
+
+def _mood_train(args) -> int:
+    from pathlib import Path
+
+    from ..jobs import TextProgress, json_line
+    from ..paths import shared_data_dir
+    from .mood import train_on_emopia
+
+    root = Path(args.emopia) if args.emopia else shared_data_dir() / "midi" / "emopia"
+    res = train_on_emopia(root, out=args.out, roundtrip=not args.no_roundtrip,
+                          on_progress=TextProgress("reading EMOPIA"))
+    for path, why in res["skipped"][:20]:
+        print(f"skipped {path}: {why}", file=sys.stderr)
+    res["skipped"] = len(res["skipped"])
+    if args.json:
+        print(json_line(res))
+    else:
+        for part in ("train", "val", "val_roundtrip"):
+            r = res.get(part)
+            if r:
+                print(f"{part:14s} {r['pieces']:4d} clips: 4-way {r['accuracy']:.3f}, arousal {r['arousal_accuracy']:.3f}, "
+                      f"valence {r['valence_accuracy']:.3f}")
+        if res.get("out"):
+            print(f"written {res['out']}")
+    return 0
+
+
+def _mood_judge(args) -> int:
+    from ..jobs import TextProgress, json_line
+    from .mood import judge_files, load_classifier, normalize_quadrant
+
+    clf = load_classifier(args.classifier)
+    res = judge_files(args.paths, clf, requested=normalize_quadrant(args.requested),
+                      on_progress=TextProgress("judging"))
+    for s_ in res["skipped"][:50]:
+        print(f"skipped {s_['file']}: {s_['reason']}", file=sys.stderr)
+    if args.json:
+        print(json_line(res))
+        return 0
+    for r in res["files"]:
+        want = f" (asked {r['requested']})" if r.get("requested") else ""
+        print(f"{r['quadrant']} {r['mood']:6s} arousal+ {r['p_high_arousal']:.2f} valence+ "
+              f"{r['p_positive_valence']:.2f}  {r['file']}{want}")
+    if res.get("summary"):
+        s_ = res["summary"]
+        print(f"{s_['pieces']} pieces with a requested quadrant: quadrant hit {s_['quadrant_hit']:.3f}, "
+              f"arousal half {s_['arousal_hit']:.3f}, valence half {s_['valence_hit']:.3f}")
+    return 0 if res["pieces"] else 1
 
 
 def _fit_copy(args) -> int:

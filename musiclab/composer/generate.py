@@ -16,6 +16,12 @@ onsets too, read as their training data was written (:class:`_Voices`: for melod
 chord sounds with the melody note before it; for polyphonic piano a rest takes no time), so
 melody and chords keep their time; ``voices=False`` gives the seed's placement.
 
+Conditions: a model with a condition input (``model.conditions``, e.g. the mood quadrants
+``Q1``..``Q4`` of ``emopia``) takes ``condition=`` (a name; None = unconditioned): its
+embedding is fed with every sub-token, the primer's included. ``guidance`` > 1 pushes the
+sampled distribution further from the unconditioned one (classifier-free guidance: logits
+``u + g·(c − u)`` from two LSTM states, conditioned ``c`` and unconditioned ``u``).
+
 Form: ``form="aabb"`` builds the tune from strains of ``strain_bars`` bars, each written once
 and played again (:func:`_strains`); ``"free"`` writes one event after another.
 """
@@ -72,8 +78,14 @@ def generate(
     form: str = "free",
     strain_bars: int = 8,
     voices: Optional[str] = None,
+    condition: Optional[str] = None,
+    guidance: float = 1.0,
 ) -> list:
     """``length`` new events after ``primer`` (a list of events; may be empty).
+
+    ``condition``: the name of one of the model's conditions (``model.conditions``, e.g. a
+    mood quadrant ``"Q3"``); None = unconditioned; a model without conditions given one is a
+    :class:`~musiclab.errors.MusiclabError`. ``guidance``: see the module doc (1 = plain).
 
     ``form``: ``"free"`` (one event after another) or ``"aabb"``: the tune is built from
     strains of ``strain_bars`` bars, each written once and then played again (A A B B C C …,
@@ -105,11 +117,13 @@ def generate(
     gen = torch.Generator().manual_seed(int(seed) % (2**63))
     out: list = []
     limit = silence_limit(primer, max_silence_bars, beats_per_bar)
+    cond = _condition_id(model, condition)
     with torch.inference_mode():
         if model.arch in ("event-lstm", "event-lstm-v2", "event-lstm-timed"):
             out = _generate_event_np(model, primer, length, temperature, top_k, top_p, seed, should_stop, on_progress,
                                      repeat, limit, form=check_form(form), strain_bars=strain_bars,
-                                     voices=_check_voices(model, voices))
+                                     voices=_check_voices(model, voices), condition=cond,
+                                     guidance=float(guidance))
         else:
             index = {t: i + 2 for i, t in enumerate(model.seed_vocab)}
             ids = [0] + [index.get(seed_token(e), 1) for e in primer]
@@ -137,6 +151,16 @@ def generate(
     return out
 
 
+def _condition_id(model, condition) -> int:
+    """The net's id of ``condition`` (0 = none), or a clear error for a model without it."""
+    if condition is None or condition == "":
+        return 0
+    fn = getattr(model, "condition_id", None)
+    if fn is None or model.arch not in ("event-lstm", "event-lstm-v2", "event-lstm-timed"):
+        raise MusiclabError(f"Model '{getattr(model, 'name', '?')}' takes no condition input.")
+    return fn(condition)
+
+
 class _NpLSTM:
     """The event LSTM as numpy matrices: one step costs microseconds, not a torch call."""
 
@@ -151,16 +175,20 @@ class _NpLSTM:
             self.layers.append((sd[f"lstm.weight_ih_l{i}"], sd[f"lstm.weight_hh_l{i}"],
                                 sd[f"lstm.bias_ih_l{i}"] + sd[f"lstm.bias_hh_l{i}"]))
         self.W, self.b = sd["out.weight"], sd["out.bias"]
+        self.cond = sd.get("cond.weight")  # (conditions + 1, emb), row 0 zero; None: no condition input
         self.timed = bool(getattr(net, "timed", False))
         self.mask = np.where(enc.allowed_matrix("timed" if self.timed else "sequential"), 0.0, -1e4).astype(np.float32)
         self.H = net.hidden
 
-    def step(self, tok, state, pos: int = 0):
+    def step(self, tok, state, pos: int = 0, cond: int = 0):
         """One input sub-token (with the metrical onset ``pos`` of the event it leads to, see
-        :func:`.encoding.positions`) -> masked logits, new state."""
+        :func:`.encoding.positions`, and the condition id ``cond``, 0 = none) -> masked logits,
+        new state."""
         x = self.emb[tok]
         if self.metre:
             x = x + self.pos4[pos % enc.BAR4] + self.pos3[pos % enc.BAR3]
+        if cond and self.cond is not None:
+            x = x + self.cond[cond]
         new = []
         for (wi, wh, b), (h, c) in zip(self.layers, state):
             g = wi @ x + wh @ h + b
@@ -262,7 +290,8 @@ PLACEMENTS = ("melody", "sounding")
 
 def _check_voices(model, voices) -> Optional[str]:
     if voices is None or voices is True:
-        return placement_for(model)
+        pl = placement_for(model)
+        return None if pl == "sequential" else pl
     if not voices:
         return None
     if voices not in PLACEMENTS:
@@ -271,9 +300,27 @@ def _check_voices(model, voices) -> Optional[str]:
 
 
 def placement_for(model) -> str:
-    """How a sequential model's events are placed (:class:`_Voices`): ``"melody"`` when its
-    training data reads as melody + chords (:func:`voices_fit`), else ``"sounding"``."""
+    """How a sequential model's events are placed (:class:`_Voices`): what its model file says
+    (``meta["placement"]``: ``"melody"``, ``"sounding"`` or ``"sequential"`` = one event after
+    another, as the seed and chorale slices are written), else ``"melody"`` when its training
+    data reads as melody + chords (:func:`voices_fit`), else ``"sounding"``."""
+    pl = (getattr(model, "meta", None) or {}).get("placement")
+    if pl in PLACEMENTS or pl == "sequential":
+        return str(pl)
     return "melody" if voices_fit(model) else "sounding"
+
+
+def model_form(model) -> str:
+    """The form a model's card recommends (``meta["form"]``, e.g. ``"free"`` for chorales, which
+    are not built of repeated strains); ``"aabb"`` when it says nothing."""
+    f = str((getattr(model, "meta", None) or {}).get("form", "aabb")).strip().lower()
+    return f if f in FORMS else "aabb"
+
+
+def model_legato(model) -> bool:
+    """Whether a model's events are slices of held voices (``meta["legato"]``): a pitch sounding
+    on in the next event is then written as one held note, not struck again."""
+    return bool((getattr(model, "meta", None) or {}).get("legato", False))
 
 
 def voices_fit(model) -> bool:
@@ -379,7 +426,8 @@ class _EventSampler:
     events it returns (then with ``dt``) together."""
 
     def __init__(self, model, primer, temperature, top_k, top_p, seed, repeat: float = 1.0,
-                 limit: Optional[float] = None, voices: Optional[str] = "melody"):
+                 limit: Optional[float] = None, voices: Optional[str] = "melody", condition: int = 0,
+                 guidance: float = 1.0):
         from .selfcopy import Tracker
 
         npl = getattr(model, "_np_cache", None)
@@ -396,6 +444,11 @@ class _EventSampler:
         self.state = [(np.zeros(lstm.H, np.float32), np.zeros(lstm.H, np.float32)) for _ in lstm.layers]
         self.logits = None
         self.pos = 0
+        self.cond = int(condition)
+        self.guidance = float(guidance)
+        # classifier-free guidance: an unconditioned twin state beside the conditioned one
+        self.ustate = [(s_[0].copy(), s_[1].copy()) for s_ in self.state] \
+            if (self.cond and abs(self.guidance - 1.0) > 1e-6) else None
         rep = "timed" if self.timed else "sequential"
         for tok in enc.encode_piece(primer, representation=rep):
             self._step(tok)
@@ -411,13 +464,16 @@ class _EventSampler:
 
     def _step(self, tok: int) -> None:
         self.pos = enc.next_pos(tok, self.pos, self.timed)
-        self.logits, self.state = self.lstm.step(tok, self.state, self.pos)
+        self.logits, self.state = self.lstm.step(tok, self.state, self.pos, self.cond)
+        if self.ustate is not None:
+            u, self.ustate = self.lstm.step(tok, self.ustate, self.pos, 0)
+            self.logits = u + self.guidance * (self.logits - u)  # masks (-1e4) stay masked for g >= 0
 
     def _snapshot(self):
-        return self.logits, self.state, self.pos
+        return self.logits, self.state, self.pos, self.ustate
 
     def _restore(self, snap) -> None:
-        self.logits, self.state, self.pos = snap
+        self.logits, self.state, self.pos, self.ustate = snap
 
     def now(self) -> float:
         """Where the next event of the tune starts (quarters; the melody's time with voices)."""
@@ -563,8 +619,10 @@ def _bar_quarters(events) -> float:
 
 def _generate_event_np(model, primer, length, temperature, top_k, top_p, seed, should_stop, on_progress,
                        repeat: float = 1.0, limit: Optional[float] = None, form: str = "free",
-                       strain_bars: int = 8, voices: Optional[str] = "melody"):
-    s = _EventSampler(model, primer, temperature, top_k, top_p, seed, repeat, limit, voices=voices)
+                       strain_bars: int = 8, voices: Optional[str] = "melody", condition: int = 0,
+                       guidance: float = 1.0):
+    s = _EventSampler(model, primer, temperature, top_k, top_p, seed, repeat, limit, voices=voices,
+                      condition=condition, guidance=guidance)
     out: list = []
 
     def push(ev):
@@ -741,14 +799,14 @@ def events_length_quarters(events: list) -> float:
 
 def events_to_midi_bytes(events: list, tempo: float = 120.0, program: int = 0, velocity: int = 90,
                          primer_events: int = 0, name: Optional[str] = None, time_signature=None,
-                         key: Optional[str] = None) -> bytes:
+                         key: Optional[str] = None, legato: bool = False) -> bytes:
     """MIDI bytes of ``events`` (:func:`.midifile.write_midi_bytes`: the first ``primer_events``
     are the "primer" track, the rest the continuation track ``name``; tempo, time signature and
     key signature, estimated from the notes when not given)."""
     from .midifile import write_midi_bytes
 
     return write_midi_bytes(events, tempo=tempo, program=program, velocity=velocity, primer_events=primer_events,
-                            name=name, time_signature=time_signature, key=key)
+                            name=name, time_signature=time_signature, key=key, legato=legato)
 
 
 def write_output(events: list, path, tempo: float = 120.0, program: int = 0, primer_events: int = 0,

@@ -1100,3 +1100,268 @@ class EventStore:
     @property
     def n_tokens(self) -> int:
         return int(self.index.get("tokens", 0))
+
+
+# --------------------------------------------------------------------------- music21's corpus, every voice
+#: corpora of music21's own (offline) corpus that ``composer ingest --music21-corpus`` reads
+M21_CORPORA = {"bach": "Bach chorales (music21's corpus: the .mxl/.xml/.krn scores of getComposer('bach'))"}
+VOICE_PARTS = ("soprano", "alto", "tenor", "bass")
+M21_MIDI_DIR = "midi"  # the store's subfolder with one MIDI file per score (what the store is made of)
+M21_TEMPO = 90.0
+M21_VERSION = 2  # of the conversion (a manifest entry of another version is converted again)
+
+
+def music21_corpus_files(name: str) -> list[Path]:
+    """Score files of a music21 corpus in :data:`M21_CORPORA` (sorted; a score that exists as
+    .mxl and as .krn is taken once, as .mxl). Raises ValueError for an unknown name."""
+    if name not in M21_CORPORA:
+        raise ValueError(f"unknown music21 corpus {name!r} (known: {', '.join(sorted(M21_CORPORA))})")
+    from music21 import corpus as m21corpus
+
+    files = [Path(p) for p in m21corpus.getComposer(name) if str(p).lower().endswith((".mxl", ".xml", ".krn"))]
+    rank = {".mxl": 0, ".xml": 1, ".krn": 2}
+    best: dict[str, Path] = {}
+    for f in sorted(files):
+        cur = best.get(f.stem)
+        if cur is None or rank[f.suffix.lower()] < rank[cur.suffix.lower()]:
+            best[f.stem] = f
+    return sorted(best.values(), key=lambda p: p.name)
+
+
+def _voice_parts(score, require: bool = False) -> tuple[list, list[str]]:
+    """The score's vocal parts (Soprano, Alto, Tenor, Bass by part name), or every part when
+    fewer than two are named so (none with ``require``); with their names."""
+    parts = list(getattr(score, "parts", []) or [])
+    named = []
+    for p in parts:
+        nm = str(p.partName or p.id or "").strip().lower()
+        if nm.startswith(VOICE_PARTS) or nm in ("s", "a", "t", "b"):
+            named.append(p)
+    use = named if len(named) >= 2 else ([] if require else parts)
+    return use, [str(p.partName or p.id) for p in use]
+
+
+def sounding_slices(score, require_voices: bool = False) -> dict:
+    """Every voice of a score (a chorale's four parts) as *sounding slices*: a new event wherever
+    a note starts or ends in any voice, holding all the pitches that sound until the next such
+    point (a rest where none does), one after another (the sequential representation: every
+    event starts where the previous one ends). A pickup bar is padded with a rest to a whole
+    bar, so bar lines fall on multiples of the bar length (the metre inputs count from the
+    piece's start). Tied notes are merged first; grace notes (no duration) are left out.
+
+    Returns ``{"events": [(pitches, name, dur)], "parts": [names], "time_signature": (n, d) or
+    None, "lead": quarters of padding, "off_grid": slices whose length is not on the 1/12
+    grid}``. A held note is cut where another voice moves (the slices do not say it is held).
+    ``require_voices``: no events unless at least two parts are named as voices (a chorale)."""
+    from music21 import meter
+
+    parts, names = _voice_parts(score, require_voices)
+    notes = []  # (on, off, midi) in quarters (Fractions)
+    for part in parts:
+        try:
+            p = part.stripTies()
+        except Exception:  # noqa: BLE001 - keep the ties (a note is then re-struck at them)
+            p = part
+        for n in p.flatten().notes:
+            ql = Fraction(n.quarterLength).limit_denominator(1 << 12)
+            if ql <= 0:
+                continue
+            on = Fraction(n.offset).limit_denominator(1 << 12)
+            for pt in n.pitches:
+                notes.append((on, on + ql, int(pt.midi)))
+    ts = None
+    lead = Fraction(0)
+    try:
+        tss = list(score.recurse().getElementsByClass(meter.TimeSignature))
+        if tss:
+            ts = (int(tss[0].numerator), int(tss[0].denominator))
+        m0 = parts[0].getElementsByClass("Measure")[0] if parts else None
+        if m0 is not None and tss:
+            bar = Fraction(tss[0].barDuration.quarterLength).limit_denominator(1 << 12)
+            have = Fraction(m0.duration.quarterLength).limit_denominator(1 << 12)
+            if 0 < have < bar:
+                lead = bar - have
+    except Exception:  # noqa: BLE001 - no bar information: no padding
+        lead = Fraction(0)
+    events = []
+    off_grid = 0
+    if notes:
+        t0 = min(n[0] for n in notes)
+        cuts = sorted({n[0] for n in notes} | {n[1] for n in notes})
+        starts = sorted(notes)
+        if lead > 0 or t0 > 0:
+            pad = lead + (t0 if t0 > 0 else 0)
+            events.append(((), "rest", pad))
+        k = 0
+        active: list = []
+        for a, b in zip(cuts, cuts[1:]):
+            while k < len(starts) and starts[k][0] <= a:
+                active.append(starts[k])
+                k += 1
+            active = [n for n in active if n[1] > a]
+            ps = tuple(sorted({n[2] for n in active}))
+            events.append((ps, "rest" if not ps else pitch_name(ps[0]) if len(ps) == 1
+                           else _normal_order(frozenset(x % 12 for x in ps)), b - a))
+    out = []
+    for ps, nm, d in events:
+        if (d * 12).denominator != 1:
+            off_grid += 1
+        # neighbouring rests are one rest
+        if not ps and out and not out[-1][0]:
+            d = Fraction(out[-1][2]) + d
+            out.pop()
+        from .events import ql_string
+
+        out.append((ps, nm, ql_string(d)))
+    return {"events": out, "parts": names, "time_signature": ts, "lead": float(lead), "off_grid": off_grid}
+
+
+def _m21_to_midi(src: str, dst: str, require_voices: bool = True) -> dict:
+    """Worker: one music21 score -> a MIDI file of its sounding slices (one track: every slice
+    a chord of what sounds). Returns ``{"source", "midi", "events", "parts", "seconds"}`` or
+    ``{"source", "skipped": reason}``."""
+    t0 = time.perf_counter()
+    try:
+        from music21 import converter
+
+        from .midifile import write_midi_bytes
+
+        score = converter.parse(src)
+        res = sounding_slices(score, require_voices)
+        evs = res["events"]
+        if require_voices and not res["parts"]:
+            names = ", ".join(str(p.partName or p.id) for p in getattr(score, "parts", []))
+            return {"source": src, "skipped": f"not a vocal score (parts: {names or 'none'})"}
+        if not any(e[0] for e in evs):
+            return {"source": src, "skipped": "no notes"}
+        ts = res["time_signature"]
+        if ts is not None and (ts[0] < 1 or ts[1] not in (1, 2, 4, 8, 16, 32)):
+            ts = None
+        data = write_midi_bytes(evs, tempo=M21_TEMPO, program=0, time_signature=ts, name=Path(src).stem)
+        d = Path(dst)
+        tmp = d.with_name(d.name + f".{os.getpid()}.tmp")
+        tmp.write_bytes(data)
+        os.replace(tmp, d)
+        return {"source": src, "midi": dst, "events": len(evs), "parts": res["parts"], "lead": res["lead"],
+                "off_grid": res["off_grid"], "time_signature": ts,
+                "seconds": round(time.perf_counter() - t0, 3)}
+    except Exception as exc:  # noqa: BLE001 - one score never stops the run
+        return {"source": src, "skipped": f"unreadable ({_short(exc)})"}
+
+
+def music21_corpus_to_midi(name: str, out_dir: str | os.PathLike, workers: int = 2,
+                           limit: Optional[int] = None, should_stop: ShouldStop = None,
+                           on_progress: OnProgress = None) -> dict:
+    """Write every score of the music21 corpus ``name`` as a MIDI file of its sounding slices
+    (:func:`sounding_slices`: all voices at once) into ``out_dir`` (one ``STEM.mid`` per score),
+    with a ``manifest.json`` (source, parts used, events; skipped scores and their reason).
+    Files already written from an unchanged source are kept (resume). ``limit``: only the
+    first N scores (tests). Returns the manifest."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    files = music21_corpus_files(name)
+    if limit is not None:
+        files = files[:max(0, int(limit))]
+    man_f = out / "manifest.json"
+    old = {}
+    if man_f.is_file():
+        try:
+            old = {r["source"]: r for r in json.loads(man_f.read_text()).get("scores", [])}
+        except (OSError, ValueError, KeyError, TypeError):
+            old = {}
+    results: dict[str, dict] = {}
+    todo = []
+    for f in files:
+        dst = out / (f.stem + ".mid")
+        r = old.get(str(f))
+        if (r and r.get("sig") == _file_sig(f)[1:] and r.get("version") == M21_VERSION
+                and (r.get("skipped") or dst.is_file())):
+            results[str(f)] = r
+        else:
+            todo.append((str(f), str(dst)))
+    report(on_progress, len(results), len(files), f"{len(results)} score(s) already written")
+    t0 = time.perf_counter()
+    c0 = _cpu_seconds()
+
+    def done(r):
+        r["sig"] = _file_sig(Path(r["source"]))[1:]
+        r["version"] = M21_VERSION
+        if r.get("skipped"):
+            stale = out / (Path(r["source"]).stem + ".mid")
+            if stale.is_file():  # written by an earlier conversion: not part of the corpus now
+                stale.unlink()
+        results[r["source"]] = r
+        report(on_progress, len(results), len(files), Path(r["source"]).name)
+
+    if todo and workers > 1 and len(todo) > 4:
+        import multiprocessing as mp
+        from concurrent.futures import ProcessPoolExecutor
+
+        with ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn")) as ex:
+            futs = [ex.submit(_m21_to_midi, s, d) for s, d in todo]
+            try:
+                for (s, _), fu in zip(todo, futs):
+                    while True:
+                        check_stop(should_stop)
+                        try:
+                            r = fu.result(timeout=0.2)
+                            break
+                        except Exception as exc:  # noqa: BLE001 - timeout: wait on; else report the score
+                            if type(exc).__name__ == "TimeoutError":
+                                continue
+                            r = {"source": s, "skipped": f"worker error ({_short(exc)})"}
+                            break
+                    done(r)
+            except BaseException:
+                for fu in futs:
+                    fu.cancel()
+                raise
+    else:
+        for s, d in todo:
+            check_stop(should_stop)
+            done(_m21_to_midi(s, d))
+    seconds = time.perf_counter() - t0
+    scores = [results[str(f)] for f in files]
+    manifest = {
+        "corpus": name, "description": M21_CORPORA[name], "scores": scores, "files": len(files),
+        "written": sum(1 for r in scores if not r.get("skipped")),
+        "skipped": [[r["source"], r["skipped"]] for r in scores if r.get("skipped")],
+        "converted_now": len(todo), "seconds": round(seconds, 3),
+        "files_per_s": round(len(todo) / seconds, 2) if todo and seconds > 0 else None,
+        "cpu_seconds": round(_cpu_seconds() - c0, 3),
+        "off_grid_slices": sum(int(r.get("off_grid") or 0) for r in scores),
+    }
+    _atomic_write_text(man_f, json.dumps(manifest, indent=1))
+    return manifest
+
+
+def _cpu_seconds() -> float:
+    """CPU seconds of this process and its finished children."""
+    import resource
+
+    a = resource.getrusage(resource.RUSAGE_SELF)
+    b = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return a.ru_utime + a.ru_stime + b.ru_utime + b.ru_stime
+
+
+def ingest_music21_corpus(name: str, out_dir: str | os.PathLike, workers: int = 2,
+                          shard_size: int = 256, limit: Optional[int] = None,
+                          should_stop: ShouldStop = None, on_progress: OnProgress = None) -> dict:
+    """``composer ingest --music21-corpus NAME --out STORE``: the corpus's scores as MIDI of
+    their sounding slices in ``STORE/midi`` (:func:`music21_corpus_to_midi`, music21), then
+    those MIDI files into the event store ``STORE`` (:func:`ingest`, the fast path). The
+    store's pieces are named ``STEM.mid`` with ``STORE/midi/STEM.mid`` as their source, so the
+    split rule (:func:`.events.is_validation`) and ``composer eval --midi STORE/midi/...``
+    see the same pieces. Returns the store's index with ``"music21"``: the manifest summary."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    _read_index(out)  # an older store: clear message before anything is written
+    man = music21_corpus_to_midi(name, out / M21_MIDI_DIR, workers=workers, limit=limit,
+                                 should_stop=should_stop, on_progress=on_progress)
+    index = ingest([out / M21_MIDI_DIR], out, workers=workers, shard_size=shard_size,
+                   should_stop=should_stop, on_progress=on_progress)
+    index["music21"] = {k: man[k] for k in ("corpus", "files", "written", "skipped", "converted_now", "seconds",
+                                             "files_per_s", "cpu_seconds", "off_grid_slices")}
+    index["skipped"] = list(index["skipped"]) + [[s, f"music21 corpus: {r}"] for s, r in man["skipped"]]
+    _atomic_write_text(out / INDEX_NAME, json.dumps(index, indent=1))
+    return index

@@ -207,8 +207,9 @@ def _check_ts(ts) -> Optional[tuple[int, int]]:
     return n, d
 
 
-def _track_messages(notes, channel: int, velocity: int) -> list:
-    """(tick, order, message kwargs) of one track's notes: same-pitch notes never overlap."""
+def _track_messages(notes, channel: int, velocity: int, legato: bool = False) -> list:
+    """(tick, order, message kwargs) of one track's notes: same-pitch notes never overlap;
+    ``legato``: a note that starts where the same pitch ends is joined to it (one held note)."""
     by_pitch: dict[int, list] = {}
     for start, length, p in notes:
         on = int(round(start * TPQ))
@@ -221,6 +222,8 @@ def _track_messages(notes, channel: int, velocity: int) -> list:
         for on, off in spans:
             if merged and merged[-1][0] == on:  # doubled at the same onset: keep the longer
                 merged[-1] = (on, max(merged[-1][1], off))
+            elif legato and merged and merged[-1][1] == on:  # held on into the next slice
+                merged[-1] = (merged[-1][0], off)
             else:
                 merged.append((on, off))
         for i, (on, off) in enumerate(merged):
@@ -241,6 +244,7 @@ def write_midi_bytes(
     name: Optional[str] = None,
     time_signature: Optional[tuple] = None,
     key: Optional[str] = None,
+    legato: bool = False,
 ) -> bytes:
     """``events`` (the primer's ``primer_events`` first, then the continuation) as MIDI bytes:
     see the module doc. ``name``: the continuation track's name (the model's); ``time_signature``
@@ -282,7 +286,7 @@ def write_midi_bytes(
                 tr.append(mido.MetaMessage("key_signature", key=key, time=0))
         tr.append(mido.Message("program_change", program=program, channel=ch, time=0))
         now = 0
-        for tick, _, kw in _track_messages(notes, ch, velocity):
+        for tick, _, kw in _track_messages(notes, ch, velocity, legato):
             tr.append(mido.Message(kw["type"], note=kw["note"], velocity=kw["velocity"], channel=ch,
                                    time=tick - now))
             now = tick

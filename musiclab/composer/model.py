@@ -12,6 +12,13 @@
   event, so notes that sound together are written together); ``meta["representation"]`` is
   ``"timed"`` and loading checks it matches the architecture. The other event archs are
   ``"sequential"`` (the seed's: each event starts where the previous one ended).
+* **Conditions** (any event arch): a model file whose ``meta["conditions"]`` names a
+  vocabulary of conditions (e.g. ``["Q1", "Q2", "Q3", "Q4"]``, the EMOPIA mood quadrants;
+  ``meta["condition_kind"]`` says what they are, ``"mood"``) has one more learnt embedding,
+  ``cond`` (row 0 = no condition, fixed at zero; row ``i`` = ``conditions[i - 1]``), added to
+  every step's input. It is zero-initialised (:func:`add_conditions`), so a net given
+  conditions computes exactly what it did before, and generating without a condition is the
+  unconditioned model. Files without ``conditions`` (folk, jazz) load and run as before.
 * ``seed-lstm`` (preset ``seed``): the seed study's network for comparison: one scalar per
   step (token index / vocabulary size), LSTM 512 -> 1024 -> 1024, batch norm, dropout 0.3,
   dense 512 + ReLU, batch norm, dropout, softmax over the seed's tokens.
@@ -29,7 +36,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..errors import ModelFileError
+from ..errors import ModelFileError, MusiclabError
 from ..models import load_model_file, load_state_checked, make_meta, resolve_model, save_model
 from . import encoding as enc
 from .selfcopy import CopyParams
@@ -56,8 +63,10 @@ PRESETS = {
 
 class EventLSTM(nn.Module):
     def __init__(self, vocab: int = enc.VOCAB, emb: int = 128, hidden: int = 384, layers: int = 2,
-                 dropout: float = 0.3, metre: bool = False, representation: str = "sequential"):
+                 dropout: float = 0.3, metre: bool = False, representation: str = "sequential",
+                 conditions: int = 0):
         super().__init__()
+        self.conditions = int(conditions)
         self.vocab, self.hidden, self.layers, self.metre = vocab, hidden, layers, metre
         self.representation = representation
         self.timed = representation == "timed"
@@ -68,6 +77,10 @@ class EventLSTM(nn.Module):
             self.pos3 = nn.Embedding(enc.BAR3, emb)
             nn.init.zeros_(self.pos4.weight)
             nn.init.zeros_(self.pos3.weight)
+        if self.conditions:
+            # row 0 = no condition (kept at zero); zero-initialised: the net starts unconditioned
+            self.cond = nn.Embedding(self.conditions + 1, emb, padding_idx=0)
+            nn.init.zeros_(self.cond.weight)
         self.lstm = nn.LSTM(emb, hidden, layers, batch_first=True, dropout=dropout if layers > 1 else 0.0)
         self.drop = nn.Dropout(dropout)
         self.out = nn.Linear(hidden, vocab)
@@ -80,20 +93,29 @@ class EventLSTM(nn.Module):
         return torch.tensor([enc.positions(row, timed=self.timed) for row in x.tolist()],
                             dtype=torch.long).reshape(x.shape)
 
-    def embed(self, x, pos=None):
+    def embed(self, x, pos=None, cond=None):
         """Input vectors (no dropout). ``pos``: (B, T) positions (:func:`.encoding.positions`);
-        None = computed from ``x`` as if it started a piece."""
+        None = computed from ``x`` as if it started a piece. ``cond``: condition ids (0 = none),
+        an int, (B,) or (B, T); None = no condition."""
         e = self.emb(x)
         if self.metre:
             if pos is None:
                 pos = self.positions(x)
             e = e + self.pos4(pos % enc.BAR4) + self.pos3(pos % enc.BAR3)
+        if cond is not None and self.conditions:
+            c = torch.as_tensor(cond, dtype=torch.long)
+            if c.dim() == 0:
+                c = c.expand(x.shape[0])
+            if c.dim() == 1:
+                c = c.unsqueeze(1).expand(x.shape)
+            e = e + self.cond(c)
         return e
 
-    def forward(self, x, state=None, pos=None):
+    def forward(self, x, state=None, pos=None, cond=None):
         """x: (B, T) sub-token ids -> masked logits (B, T, V), new state. ``pos``: see :meth:`embed`
-        (needed by metre nets whenever ``x`` does not start at a piece start)."""
-        e = self.drop(self.embed(x, pos))
+        (needed by metre nets whenever ``x`` does not start at a piece start); ``cond``: the
+        condition ids (:meth:`embed`)."""
+        e = self.drop(self.embed(x, pos, cond))
         y, state = self.lstm(e, state)
         logits = self.out(self.drop(y)) + self.mask[x]
         return logits, state
@@ -161,12 +183,59 @@ class ComposerModel:
     def name(self) -> str:
         return self.path.stem if self.path else "untitled"
 
+    @property
+    def conditions(self) -> list:
+        """The condition names the net takes (``meta["conditions"]``; empty: none)."""
+        return list(self.meta.get("conditions") or [])
 
-def build_net(hp: dict, seed_vocab_size: int = 0) -> nn.Module:
+    @property
+    def condition_kind(self) -> str:
+        return str(self.meta.get("condition_kind") or "condition")
+
+    def condition_id(self, name: Optional[str]) -> int:
+        """The net's id of condition ``name`` (0 for None = unconditioned), or a clear error."""
+        if name is None or name == "":
+            return 0
+        conds = self.conditions
+        if not conds:
+            raise MusiclabError(f"Model '{self.name}' takes no {self.condition_kind} input: choose a model "
+                                f"trained with one (e.g. emopia), or no {self.condition_kind}.")
+        key = str(name).strip()
+        for i, c in enumerate(conds):
+            if c.lower() == key.lower():
+                return i + 1
+        raise MusiclabError(f"Model '{self.name}' knows no {self.condition_kind} {name!r} "
+                            f"(choose {', '.join(conds)}).")
+
+
+MAX_CONDITIONS = 64
+
+
+def check_conditions(conds, filename: str = "model", arch: Optional[str] = None) -> list:
+    """A model file's ``meta["conditions"]`` validated: None -> []; else a list of 1 to
+    :data:`MAX_CONDITIONS` distinct non-empty strings (event archs only), or ModelFileError."""
+    if conds is None:
+        return []
+    if not isinstance(conds, (list, tuple)) or not conds or len(conds) > MAX_CONDITIONS:
+        raise ModelFileError(f"'{filename}' has invalid conditions metadata (a list of 1-{MAX_CONDITIONS} names "
+                             f"expected, found {type(conds).__name__}).")
+    if not all(isinstance(c, str) and c.strip() and len(c) <= 40 for c in conds):
+        raise ModelFileError(f"'{filename}' has invalid condition names {list(conds)!r}.")
+    if len({c.lower() for c in conds}) != len(conds):
+        raise ModelFileError(f"'{filename}' names a condition twice ({list(conds)!r}).")
+    if arch is not None and arch not in EVENT_ARCHS:
+        raise ModelFileError(f"'{filename}': conditions need an event model, not {arch!r}.")
+    return list(conds)
+
+
+def build_net(hp: dict, seed_vocab_size: int = 0, conditions: int = 0) -> nn.Module:
     if hp["arch"] in EVENT_ARCHS:
         rep = arch_representation(hp["arch"])
         return EventLSTM(enc.vocab_size(rep), hp["emb"], hp["hidden"], hp["layers"], hp["dropout"],
-                         metre=hp["arch"] in ("event-lstm-v2", "event-lstm-timed"), representation=rep)
+                         metre=hp["arch"] in ("event-lstm-v2", "event-lstm-timed"), representation=rep,
+                         conditions=conditions)
+    if conditions:
+        raise ModelFileError(f"Conditions need an event model, not {hp['arch']!r}.")
     if hp["arch"] == "seed-lstm":
         return SeedLSTM(seed_vocab_size + 2)
     raise ModelFileError(f"Unknown composer architecture {hp['arch']!r}.")
@@ -203,8 +272,9 @@ def load_composer(name_or_path: str | Path, with_train_state: bool = False) -> C
         raise ModelFileError(f"'{p.name}': its metadata says representation {rep!r}, but {meta['arch']!r} "
                              f"uses {want!r}.")
     seed_vocab = list(obj.get("seed_vocab", []))
+    conds = check_conditions(meta.get("conditions"), p.name, meta["arch"])
     try:
-        net = build_net(hp, len(seed_vocab))
+        net = build_net(hp, len(seed_vocab), conditions=len(conds))
     except (KeyError, TypeError) as exc:
         raise ModelFileError(f"'{p.name}' has incomplete hyper-parameters ({exc}).") from exc
     sd = {k: (v.float() if v.is_floating_point() else v) for k, v in obj["state_dict"].items()}
@@ -240,13 +310,74 @@ def new_model(preset: str, seed_vocab: Optional[list] = None, **meta_extra) -> C
     return ComposerModel(net=net, meta=meta, seed_vocab=sv)
 
 
+def add_conditions(model: ComposerModel, names, kind: str = "mood") -> ComposerModel:
+    """The same model with a condition input over ``names`` (zero-initialised, so it computes
+    exactly what it did before until trained). A model that already has exactly these
+    conditions is returned as it is; other conditions are an error."""
+    names = check_conditions(list(names), model.name, model.arch)
+    have = model.conditions
+    if have:
+        if [c.lower() for c in have] != [c.lower() for c in names]:
+            raise MusiclabError(f"Model '{model.name}' already has conditions {have}, not {names}.")
+        return model
+    hp = dict(model.meta["hparams"])
+    net = build_net(hp, conditions=len(names))
+    missing, unexpected = net.load_state_dict(model.net.state_dict(), strict=False)
+    if unexpected or set(missing) - {"cond.weight"}:
+        raise ModelFileError(f"cannot add conditions to {model.name!r}: state does not match ({missing}, {unexpected})")
+    model.net = net
+    model.meta["conditions"] = list(names)
+    model.meta["condition_kind"] = str(kind)
+    if hasattr(model, "_np_cache"):
+        del model._np_cache
+    return model
+
+
+def to_timed(model: ComposerModel) -> ComposerModel:
+    """A sequential event model -> ``event-lstm-timed`` with the same sizes and weights: the
+    pitch, rest and duration sub-tokens keep their embeddings and output rows, each new onset
+    sub-token ``DT0 + k`` (k/12 quarters since the previous onset) starts as a copy of the
+    duration sub-token ``D0 + k`` (the same time grid), metre embeddings are kept (zero when
+    the model had none), conditions are kept. Fine-tuning then learns the onsets."""
+    if model.arch == "event-lstm-timed":
+        return model
+    if model.arch not in EVENT_ARCHS:
+        raise ModelFileError(f"cannot convert {model.arch!r} to the timed representation")
+    hp = dict(model.meta["hparams"], arch="event-lstm-timed")
+    net = build_net(hp, conditions=len(model.conditions))
+    old = model.net.state_dict()
+    new = net.state_dict()
+    n_old = old["emb.weight"].shape[0]
+    k = enc.MAX_DUR_K + 1
+    with torch.no_grad():
+        for key, val in old.items():
+            if key in ("emb.weight", "out.weight", "out.bias"):
+                t = new[key]
+                t[:n_old] = val
+                t[enc.DT0:enc.DT0 + k] = val[enc.D0:enc.D0 + k]
+            elif key in new and new[key].shape == val.shape:
+                new[key].copy_(val)
+            else:
+                raise ModelFileError(f"cannot convert {model.name!r}: {key} does not fit")
+    net.load_state_dict(new)
+    model.net = net
+    model.meta["arch"] = "event-lstm-timed"
+    model.meta["hparams"] = hp
+    model.meta["representation"] = "timed"
+    model.meta["converted_from"] = "sequential"
+    model.set_copy(None)  # the copy mixture scores sequential events only
+    if hasattr(model, "_np_cache"):
+        del model._np_cache
+    return model
+
+
 def upgrade_to_metre(model: ComposerModel) -> ComposerModel:
     """An ``event-lstm`` model -> ``event-lstm-v2`` with the same weights and zero metre
     embeddings (so it starts out computing exactly what the old one did)."""
     if model.arch != "event-lstm":
         return model
     hp = dict(model.meta["hparams"], arch="event-lstm-v2")
-    net = build_net(hp)
+    net = build_net(hp, conditions=len(model.conditions))
     missing, unexpected = net.load_state_dict(model.net.state_dict(), strict=False)
     if unexpected or set(missing) - {"pos4.weight", "pos3.weight"}:
         raise ModelFileError(f"cannot upgrade {model.name!r}: state does not match ({missing}, {unexpected})")

@@ -32,7 +32,7 @@ from .events import SCORE_EXTS, Corpus, Piece
 SR = 44100
 DROPPED = "Dropped MIDI files"
 MIDI_SUFFIXES = {".mid", ".midi"}
-SHIPPED = ("folk", "jazz")
+SHIPPED = ("folk", "jazz", "bach", "emopia")
 #: lossy encoders overshoot the peaks a little (about 0.1 dB for MP3 here): audio written
 #: as MP3 or OGG gets this ceiling, so the decoded file still peaks at or below -1 dBFS
 LOSSY_CEILING_DBFS = -1.5
@@ -48,7 +48,9 @@ class GenerateSettings:
     top_p: float = 0.95
     seed: int = 0
     repeat: float = 1.0  # strength of the self-copy mixture: 1 = as fitted, 0 = the LSTM alone
-    form: str = "aabb"  # "aabb": strains of ``strain_bars`` bars, each played twice; "free"
+    # "aabb": strains of ``strain_bars`` bars, each played twice; "free"; "auto": what the model's
+    # file recommends (``generate.model_form``: free for the chorales, AABB otherwise)
+    form: str = "auto"
     strain_bars: int = 8
     tempo: float = 120.0
     program: int = 0
@@ -56,6 +58,12 @@ class GenerateSettings:
     time_signature: Optional[tuple] = None
     key: Optional[str] = None
     primer_file: Optional[str] = None  # the score file the primer came from: its metre/key fill the two above
+    # the requested mood: an EMOPIA quadrant name ("Q1" happy, "Q2" tense, "Q3" sad, "Q4" calm) for
+    # models with a mood input (``model.conditions``); None = unconditioned
+    mood: Optional[str] = None
+    # > 1: push the mood harder (classifier-free guidance, see generate.py); None = the model's own
+    # recommendation (``meta["guidance"]``, 1 when it has none)
+    guidance: Optional[float] = None
 
 
 @dataclass
@@ -85,6 +93,8 @@ class Result:
     loudness: dict = field(default_factory=dict)
     time_signature: Optional[tuple] = None  # written into exported MIDI (None: estimated)
     key: Optional[str] = None
+    settings: Optional[GenerateSettings] = None  # what was asked for (``settings.mood``: the requested mood)
+    legato: bool = False  # the model writes slices of held voices: written as held notes (``model_legato``)
 
     @property
     def all_events(self) -> list:
@@ -149,23 +159,130 @@ def compose(model, primer: list, settings: GenerateSettings, should_stop: Should
 
         meta = file_meta(s.primer_file)  # what the primer's file says goes into the written MIDI
         ts, key = ts or meta.get("time_signature"), key or meta.get("key")
+    from .generate import model_form, model_legato
+
+    form = model_form(model) if str(s.form).strip().lower() == "auto" else s.form
+    mood = normalize_mood(s.mood)
+    if mood is not None and mood.lower() not in [m.lower() for m in model_moods(model)]:
+        have = model_moods(model)
+        raise MusiclabError(f"Model '{model.name}' has no mood input: choose a model trained with one (emopia) "
+                            f"or no mood." if not have else
+                            f"Model '{model.name}' knows no mood {mood!r} (choose {', '.join(have)}).")
     events = generate(model, list(primer), int(s.length), temperature=s.temperature, top_k=s.top_k, top_p=s.top_p,
                       seed=int(s.seed), should_stop=should_stop, on_progress=on_progress, repeat=s.repeat,
-                      form=s.form, strain_bars=int(s.strain_bars))
+                      form=form, strain_bars=int(s.strain_bars), condition=mood,
+                      guidance=model_guidance(model) if s.guidance is None else float(s.guidance))
     return Result(events=events, primer=list(primer), seed=int(s.seed), model_name=model.name, tempo=s.tempo,
                   program=s.program, copied=copied_share(events, model.ngram_hashes),
-                  self_repeated=self_repeated_share(events), time_signature=ts, key=key)
+                  self_repeated=self_repeated_share(events), time_signature=ts, key=key,
+                  settings=replace(s, mood=mood, form=form), legato=model_legato(model))
+
+
+MOODS = {"Q1": "happy", "Q2": "tense", "Q3": "sad", "Q4": "calm"}
+
+
+def normalize_mood(mood) -> Optional[str]:
+    """``"q3"``/``" Q3 "`` -> ``"Q3"``; None/""/"none" -> None; other text kept as given
+    (a model with other conditions judges it)."""
+    if mood is None:
+        return None
+    m = str(mood).strip()
+    if not m or m.lower() == "none":
+        return None
+    return m.upper() if m.upper() in MOODS else m
+
+
+def model_moods(model) -> list:
+    """The mood names a loaded model takes (empty: it has no mood input)."""
+    if model is None or str(getattr(model, "meta", {}).get("condition_kind", "")) != "mood":
+        return []
+    return list(getattr(model, "conditions", []) or [])
+
+
+def model_guidance(model) -> float:
+    """The condition guidance a model file recommends (``meta["guidance"]``; 1 = plain)."""
+    try:
+        g = float((getattr(model, "meta", None) or {}).get("guidance", 1.0))
+    except (TypeError, ValueError):
+        return 1.0
+    return g if 0.0 <= g <= 10.0 else 1.0
+
+
+class _MetaUnpickler:
+    """Reads a torch model file's pickled dict without torch and without running code: tensors
+    become None, and only plain containers may be built (anything else is refused)."""
+
+    _ALLOWED = {("collections", "OrderedDict")}
+
+    @classmethod
+    def load(cls, data: bytes):
+        import io
+        import pickle
+
+        class U(pickle.Unpickler):
+            def find_class(self, module, name):
+                if (module, name) in cls._ALLOWED:
+                    import collections
+
+                    return collections.OrderedDict
+                if module.split(".")[0] == "torch":
+                    return lambda *a, **k: None  # tensor rebuilds and storage types: no data needed
+                raise pickle.UnpicklingError(f"{module}.{name} is not allowed")
+
+            def persistent_load(self, pid):
+                return None
+
+        return U(io.BytesIO(data)).load()
+
+
+def read_model_meta(path) -> dict:
+    """The ``meta`` dict of a musiclab model file, read without importing torch (cheap, safe);
+    a file that is not one is a :class:`~musiclab.errors.ModelFileError`."""
+    import zipfile
+
+    from ..errors import ModelFileError
+
+    p = Path(path)
+    try:
+        with zipfile.ZipFile(p) as z:
+            name = next(n for n in z.namelist() if n.endswith("/data.pkl") or n == "data.pkl")
+            obj = _MetaUnpickler.load(z.read(name))
+    except Exception as exc:  # noqa: BLE001 - not a zip, no data.pkl, refused or broken pickle
+        raise ModelFileError(f"'{p.name}' is not a readable musiclab model file ({type(exc).__name__}).") from exc
+    meta = obj.get("meta") if isinstance(obj, dict) else None
+    if not isinstance(meta, dict) or meta.get("format") != "musiclab-model":
+        raise ModelFileError(f"'{p.name}' is not a musiclab model file (no musiclab metadata).")
+    return meta
+
+
+def probe_moods(name: str, should_stop: ShouldStop = None, on_progress: OnProgress = None) -> list:
+    """The mood names the model ``name`` (shipped, user or path) takes, read from its file's
+    metadata without torch (:func:`read_model_meta`); [] when it has none or cannot be read
+    (Generate reports that error itself). Generation checks the weights when it loads them."""
+    from ..errors import MusiclabError
+    from ..models import resolve_model
+
+    try:
+        meta = read_model_meta(resolve_model("composer", str(name)))
+    except MusiclabError:
+        return []
+    conds = meta.get("conditions")
+    if str(meta.get("condition_kind", "")) != "mood" or not isinstance(conds, list):
+        return []
+    if not conds or not all(isinstance(c, str) and c.strip() for c in conds):
+        return []
+    return list(conds)
 
 
 def render(events: list, tempo: float = 120.0, program: int = 0, normalize: bool = True,
-           should_stop: ShouldStop = None, on_progress: OnProgress = None) -> Rendered:
+           should_stop: ShouldStop = None, on_progress: OnProgress = None, legato: bool = False) -> Rendered:
     """MIDI bytes of ``events`` and their audio through the SoundFont, loudness-normalised."""
     from ..audio.loudness import loudness_report, normalize_loudness
     from ..audio.synth import render_midi
     from .generate import events_to_midi_bytes
 
     report(on_progress, 0, 3, "writing MIDI")
-    midi = events_to_midi_bytes(list(events), tempo=tempo, program=program)
+    midi = events_to_midi_bytes(list(events), tempo=tempo, program=program, legato=legato)
     report(on_progress, 1, 3, "rendering audio")
     audio = render_midi(midi, sr=SR)
     check_stop(should_stop)
@@ -195,7 +312,7 @@ def export(result: Result, path, should_stop: ShouldStop = None, on_progress: On
         # written from the events (not ``result.midi``): the primer is its own track
         data = events_to_midi_bytes(result.all_events, tempo=result.tempo, program=result.program,
                                     primer_events=len(result.primer), name=result.model_name,
-                                    time_signature=result.time_signature, key=result.key)
+                                    time_signature=result.time_signature, key=result.key, legato=result.legato)
         p.parent.mkdir(parents=True, exist_ok=True)
         tmp = p.with_name(f".{p.stem}.partial{ext}")
         try:
@@ -210,7 +327,7 @@ def export(result: Result, path, should_stop: ShouldStop = None, on_progress: On
     audio = result.audio
     if audio is None:
         audio = render(result.all_events, result.tempo, result.program, should_stop=should_stop,
-                       on_progress=on_progress).audio
+                       on_progress=on_progress, legato=result.legato).audio
     if ext in (".mp3", ".ogg"):
         from ..audio.loudness import normalize_loudness
 

@@ -1,6 +1,12 @@
 """Training loop: truncated BPTT over a stream of pieces, transposition augmentation,
 early stopping on a validation split by piece, best checkpoint written atomically,
-resumable from that checkpoint."""
+resumable from that checkpoint.
+
+Conditioned models (``meta["conditions"]``, :func:`.model.add_conditions`): every piece's
+condition is read from its file name (:func:`piece_condition`: the prefix before the first
+``_``, e.g. EMOPIA's ``Q3_…``) and fed with each of its sub-tokens; a share ``cond_dropout``
+of the training pieces (drawn anew every epoch) is fed as unconditioned, so generating
+without a condition stays the corpus's unconditioned model."""
 
 from __future__ import annotations
 
@@ -83,6 +89,40 @@ def _batches(stream: list[int], batch: int, seq_len: int, with_pos: bool = False
             yield x[:, s : s + seq_len], y[:, s : s + seq_len]
 
 
+def piece_condition(conditions, name: str) -> int:
+    """The condition id (1-based; 0 = none) of a piece named ``name`` for a model whose
+    conditions are ``conditions``: the file name's prefix before the first ``_`` (EMOPIA's
+    ``Q1_…``..``Q4_…``), matched case-insensitively; 0 when it names none of them."""
+    if not conditions:
+        return 0
+    base = Path(str(name).split("#", 1)[0]).name
+    head = base.split("_", 1)[0].strip().lower() if "_" in base else ""
+    for i, c in enumerate(conditions):
+        if head == str(c).lower():
+            return i + 1
+    return 0
+
+
+def _cond_batches(batches, stream, ids, batch: int, seq_len: int, rows: Optional[slice] = None):
+    """``batches`` (of :func:`.stream.stream_batches` over ``stream``) with one more tensor:
+    the condition id of every input sub-token (``ids``: one per stream item), cut exactly as
+    the stream is."""
+    import torch
+
+    lens = np.diff(stream.starts)
+    full = np.repeat(np.asarray(ids, dtype=np.int64), lens)
+    N = len(stream)
+    n = (N - 1) // batch
+    if n < 2:
+        batch = max(1, (N - 1) // max(2, seq_len // 4))
+        n = (N - 1) // batch
+    mine = list(range(batch))[rows] if rows is not None else range(batch)
+    for s, b in zip(range(0, n, seq_len), batches):
+        w = min(seq_len, n - s)
+        c = np.stack([full[r * n + s : r * n + s + w] for r in mine])
+        yield (*b, torch.from_numpy(c))
+
+
 def _detach(state):
     if state is None:
         return None
@@ -105,9 +145,13 @@ def evaluate_loss(model, pieces, seq_len: int = 256, batch: int = 16, should_sto
     net = model.net
     net.eval()
     ev = model.arch in _EVENT_ARCHS
+    conds = list(model.meta.get("conditions") or []) if ev else []
     if ev:
-        batches = stream_batches(Stream(from_pieces(pieces, _rep(model)), timed=_rep(model) == "timed"),
-                                 batch, seq_len, with_pos=True)
+        items = from_pieces(pieces, _rep(model))
+        st = Stream(items, timed=_rep(model) == "timed")
+        batches = stream_batches(st, batch, seq_len, with_pos=True)
+        if conds:
+            batches = _cond_batches(batches, st, [piece_condition(conds, it.name) for it in items], batch, seq_len)
     else:
         stream = _stream_seed(pieces, {t: i + 2 for i, t in enumerate(model.seed_vocab)})
         batches = _batches(stream, batch, seq_len)
@@ -117,7 +161,10 @@ def evaluate_loss(model, pieces, seq_len: int = 256, batch: int = 16, should_sto
     with torch.inference_mode():
         for x, y, *pos in batches:
             check_stop(should_stop)
-            logits, state = net(x, state, pos[0]) if ev else net(x, state)
+            if conds:
+                logits, state = net(x, state, pos[0], pos[1])
+            else:
+                logits, state = net(x, state, pos[0]) if ev else net(x, state)
             t = _targets(y, model.arch)
             loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), t.reshape(-1), ignore_index=-100, reduction="sum")
             total += float(loss)
@@ -147,6 +194,7 @@ def train_model(
     on_partial: OnPartial = None,
     resume: bool = False,
     max_steps: Optional[int] = None,
+    cond_dropout: float = 0.15,
 ) -> dict:
     """Train ``model`` (a :class:`~.model.ComposerModel`) in place; the best model by
     validation loss is saved to ``out_path`` after every improvement. ``history``: the
@@ -160,7 +208,8 @@ def train_model(
     ``resume=True`` continues from it exactly, so a killed run ends with the weights an
     uninterrupted one would have. Under ``torchrun`` (:mod:`musiclab.distributed`) every rank
     trains on its rows of each global batch of ``batch`` rows and only rank 0 writes files.
-    ``max_steps`` stops after that many optimiser steps (tests)."""
+    ``max_steps`` stops after that many optimiser steps (tests). Conditioned models: see the
+    module doc (``cond_dropout``: the share of training pieces fed without their condition)."""
     import torch
     import torch.nn.functional as F
 
@@ -207,6 +256,13 @@ def train_model(
     else:
         n_stream = len(_stream_seed(train_pieces, seed_index))
         n_events = sum(len(p.events) for p in train_pieces)
+    conds = list(model.meta.get("conditions") or []) if ev else []
+    labels = {}
+    if conds:
+        labels = {id(it): piece_condition(conds, it.name) for it in items}
+        model.meta["condition_pieces"] = {c: sum(1 for v in labels.values() if v == i + 1)
+                                          for i, c in enumerate(conds)}
+        model.meta["cond_dropout"] = float(cond_dropout)
     steps_per_epoch = max(1, math.ceil(((n_stream - 1) // batch) / seq_len))
     ev_per_tok = n_events / max(1, n_stream)
     total_steps = steps_per_epoch * max(1, epochs - start_epoch)
@@ -220,6 +276,10 @@ def train_model(
             stream = Stream(order, draw_shifts(order, rng if augment else None), timed=timed)
             rows = slice(w.rank, None, w.size) if w.distributed else None  # this rank's rows only
             batches = stream_batches(stream, batch, seq_len, with_pos=True, rows=rows)
+            if conds:  # each piece's condition, or none for a share drawn per epoch (own generator)
+                crng = random.Random(f"{seed}:{epoch}:cond")
+                ids = [labels[id(it)] if crng.random() >= cond_dropout else 0 for it in order]
+                batches = _cond_batches(batches, stream, ids, batch, seq_len, rows=rows)
         else:
             order = list(train_pieces)
             rng.shuffle(order)
@@ -236,7 +296,10 @@ def train_model(
             if not ev:  # the event stream gave this rank's rows already
                 x, y = shard_rows(x, w), shard_rows(y, w)
                 pos = [shard_rows(q, w) for q in pos]
-            logits, state = dnet(x, state, pos[0]) if ev else dnet(x, state)
+            if conds:
+                logits, state = dnet(x, state, pos[0], pos[1])
+            else:
+                logits, state = dnet(x, state, pos[0]) if ev else dnet(x, state)
             state = _detach(state)
             t = _targets(y, model.arch)
             loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), t.reshape(-1), ignore_index=-100,
@@ -375,8 +438,11 @@ def attach_copy(out_path, pieces: list, should_stop: ShouldStop = None, on_progr
     return info
 
 
-def prepare_model(preset: str, train_pieces: list, val_pieces: list, sources: list, init=None, **meta):
-    """A fresh (or ``init``-initialised) model with its trigram and 8-gram hashes."""
+def prepare_model(preset: str, train_pieces: list, val_pieces: list, sources: list, init=None,
+                  conditions: Optional[list] = None, condition_kind: str = "mood", **meta):
+    """A fresh (or ``init``-initialised) model with its trigram and 8-gram hashes;
+    ``conditions``: condition names the net takes (:func:`.model.add_conditions`; each piece's
+    is read from its file name, :func:`piece_condition`)."""
     from .model import PRESETS, load_composer, new_model, upgrade_to_metre
     from .stats import fit_trigram, ngram_hashes
 
@@ -387,6 +453,11 @@ def prepare_model(preset: str, train_pieces: list, val_pieces: list, sources: li
         base = load_composer(init)
         model = base
         want = PRESETS.get(preset, {}).get("arch")
+        if want == "event-lstm-timed" and model.arch in ("event-lstm", "event-lstm-v2"):
+            from .model import to_timed
+
+            model = to_timed(model)  # same weights; the onset sub-tokens start as the durations
+            model.meta["preset"] = preset
         if (want == "event-lstm-timed") != (model.arch == "event-lstm-timed"):
             raise MusiclabError(f"--init {Path(str(init)).name} uses the {_rep(model)} event representation; "
                                 f"preset {preset!r} needs the other one (their vocabularies differ).")
@@ -397,6 +468,16 @@ def prepare_model(preset: str, train_pieces: list, val_pieces: list, sources: li
     else:
         seed_vocab = sorted({seed_token(e) for e in (x for ev in evs() for x in ev)}) if preset == "seed" else None
         model = new_model(preset, seed_vocab)
+    if conditions:
+        from .model import add_conditions
+
+        if model.arch not in _EVENT_ARCHS:
+            raise MusiclabError(f"Conditions need an event model (preset {preset!r} is not one).")
+        model = add_conditions(model, conditions, condition_kind)
+        got = [piece_condition(model.conditions, p.name) for p in train_pieces]
+        if not any(got):
+            raise MusiclabError(f"No training piece's file name starts with one of the conditions "
+                                f"{', '.join(model.conditions)} and '_' (e.g. EMOPIA's Q1_…).")
     model.meta.update(meta)
     model.meta["sources"] = [str(s) for s in sources]
     model.meta["train_pieces"] = len(train_pieces)

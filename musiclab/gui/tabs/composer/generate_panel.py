@@ -13,16 +13,25 @@ from PySide6.QtWidgets import (
 )
 
 from ....audio.synth import GM_CHOICES
-from ....composer.session import ComposerSession, GenerateSettings, Rendered, Result, compose, load_model, render
+from dataclasses import replace
+
+from ....composer.session import (
+    MOODS, ComposerSession, GenerateSettings, Rendered, Result, compose, load_model, model_moods, probe_moods, render,
+)
 from .result_panel import ResultPanel
 
 REPEAT_TIP = ("How strongly the model repeats its own earlier phrases (the self-copy mixture fitted with the model):\n"
               "100 % = as much as the music it learnt from (strains and choruses come back), 0 % = the LSTM alone.")
 
 
-FORM_TIP = ("AABB: the tune is built from 8-bar strains, each written once and played again (A A B B …),\n"
+FORM_TIP = ("The model's own: what its card recommends (free form for the chorales and the mood model).\n"
+            "AABB: the tune is built from 8-bar strains, each written once and played again (A A B B …),\n"
             "as folk tunes are; every new strain follows on from everything before it.\n"
             "Free: one event after another, only the repetition above brings phrases back.")
+
+
+MOOD_TIP = ("The mood the piece should have: EMOPIA's four quadrants of the valence/arousal plane.\n"
+            "Only models trained with a mood input offer it (emopia); 'none' = the model unconditioned.")
 
 
 def _spin(lo, hi, value, suffix="", step=None, double=False):
@@ -76,10 +85,19 @@ class GeneratePanel(QGroupBox):
         self.repeat_spin.setToolTip(REPEAT_TIP)
         f.addRow("Repetition", self.repeat_spin)
         self.form_combo = QComboBox()
-        for text, key in (("AABB: strains played twice", "aabb"), ("Free", "free")):
+        for text, key in (("the model's own (AABB; free: bach, emopia)", "auto"),
+                          ("AABB: strains played twice", "aabb"), ("Free", "free")):
             self.form_combo.addItem(text, key)
         self.form_combo.setToolTip(FORM_TIP)
         f.addRow("Form", self.form_combo)
+        self.mood_combo = QComboBox()
+        self.mood_combo.addItem("none", "")
+        for q, word in MOODS.items():
+            self.mood_combo.addItem(f"{q} {word}", q)
+        self.mood_combo.setToolTip(MOOD_TIP)
+        self.mood_combo.setEnabled(False)
+        self._moods: Optional[list] = None  # the selected model's moods; None = not known yet
+        f.addRow("Mood", self.mood_combo)
         row = QHBoxLayout()
         self.seed_spin = _spin(0, 2**31 - 1, random.randrange(100000))
         self.seed_spin.setToolTip("Same seed + same settings = same result")
@@ -118,7 +136,7 @@ class GeneratePanel(QGroupBox):
         self.piece_combo.currentIndexChanged.connect(lambda _i: self._primer_changed())
         self.primer_len.valueChanged.connect(lambda _v: self._primer_changed())
         self.instr_combo.currentIndexChanged.connect(lambda _i: self.rerender())
-        self.model_combo.currentIndexChanged.connect(lambda _i: self.session.forget_model())
+        self.model_combo.currentIndexChanged.connect(lambda _i: self._model_changed())
         self.refresh_models()
         self.fill_pieces(notify=False)
 
@@ -133,7 +151,46 @@ class GeneratePanel(QGroupBox):
             self.model_combo.addItem(name, name)
         self.model_combo.setCurrentIndex(max(self.model_combo.findData(cur), 0))
         self.model_combo.blockSignals(False)
+        self._model_changed()
+
+    def _model_changed(self) -> None:
+        """A new model chosen: forget the loaded one; find out (in a job) whether it takes a mood."""
         self.session.forget_model()
+        name = self.model_combo.currentData() or ""
+        self.set_moods(None)
+        if not name:
+            self.set_moods([])
+            return
+        job = self.svc.submit(probe_moods, name, label="Reading the model", latest="composer-model-moods")
+        job.on_result(lambda moods: self._probed(name, moods))
+        job.on_error(lambda _msg: self._probed(name, []))
+        job.on_cancel(self._settle)
+
+    def _probed(self, name: str, moods: list) -> None:
+        if (self.model_combo.currentData() or "") == name:
+            self.set_moods(moods)
+        self._settle()
+
+    def set_moods(self, moods: Optional[list]) -> None:
+        """The moods the selected model takes (None: not known yet): the Mood box is enabled
+        only for a model with a mood input; the choice is kept (and remembered) either way."""
+        self._moods = None if moods is None else list(moods)
+        ok = bool(self._moods)
+        self.mood_combo.setEnabled(ok)
+        if self._moods is None or ok:
+            self.mood_combo.setToolTip(MOOD_TIP)
+        else:
+            self.mood_combo.setToolTip("This model has no mood input: choose 'emopia' (or a model trained with "
+                                       "--conditions) to ask for a mood.")
+
+    def mood(self) -> Optional[str]:
+        """The requested mood (None = none, or the model takes none)."""
+        q = self.mood_combo.currentData() or None
+        if q is None or self._moods == []:
+            return None
+        if self._moods is not None and q not in self._moods:
+            return None
+        return q
 
     def primer_mode(self) -> str:
         return self.primer_combo.currentData()
@@ -167,7 +224,7 @@ class GeneratePanel(QGroupBox):
                                 top_k=self.topk_spin.value(), top_p=self.topp_spin.value(), seed=self.seed_spin.value(),
                                 repeat=self.repeat_spin.value() / 100.0, form=self.form(),
                                 tempo=self.tempo_spin.value(),
-                                program=int(self.instr_combo.currentData() or 0))
+                                program=int(self.instr_combo.currentData() or 0), mood=self.mood())
 
     # -- the chain -------------------------------------------------------------------------
     def generate(self) -> None:
@@ -196,9 +253,13 @@ class GeneratePanel(QGroupBox):
 
     def _loaded(self, name: str, model, primer: list, settings: GenerateSettings) -> None:
         self.session.set_model(name, model)
+        if (self.model_combo.currentData() or "") == name:
+            self.set_moods(model_moods(model))
         self._compose(primer, settings)
 
     def _compose(self, primer: list, settings: GenerateSettings) -> None:
+        if settings.mood and settings.mood not in model_moods(self.session.model):
+            settings = replace(settings, mood=None)  # asked before the model was known: it takes none
         self.view.set_status("Generating…")
         job = self.svc.submit(compose, self.session.model, primer, settings, label="Generating",
                               latest="composer-generate")
@@ -237,7 +298,7 @@ class GeneratePanel(QGroupBox):
     def _render(self, result: Result, tempo: float, program: int) -> None:
         self.gen_btn.setEnabled(False)
         self.render_job = self.svc.submit(render, result.all_events, tempo, program, label="Rendering audio",
-                                          latest="composer-render")
+                                          latest="composer-render", legato=getattr(result, "legato", False))
         self.render_job.on_result(lambda r: self._rendered(result, r))
         self.render_job.on_error(lambda msg: self._failed(f"could not render the audio: {msg}"))
         self.render_job.on_cancel(self._cancelled)
