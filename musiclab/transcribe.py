@@ -19,8 +19,9 @@ Composer. ``melody=True`` keeps one voice: the highest sounding note (the "skyli
 notes cut where the next one starts.
 
 Every long step takes ``should_stop`` / ``on_progress`` (:mod:`musiclab.jobs`). Input that
-holds no notes (silence, a drum loop, noise) gives an empty result with a message; speech
-and other unpitched sound give a warning in :attr:`Transcription.message`; a file that
+holds no notes (silence, a drum loop, noise), or only one or two stray notes covering under a
+tenth of it, gives an empty result with a message; speech and other unpitched sound give a
+warning in :attr:`Transcription.message`, and so does a very quiet recording; a file that
 cannot be read raises :class:`~musiclab.errors.AudioFileError`.
 """
 
@@ -63,6 +64,12 @@ MIN_NOTE_MS = 127.7
 PLAYBACK_SR = 44100
 #: shorter input is refused (the beat tracker and the network need some context)
 MIN_SECONDS = 0.5
+#: a recording whose peak is below this gets a "very quiet" note (a far or muted microphone)
+QUIET_DBFS = -35.0
+#: at most this many notes covering less than this share of the audio are no primer: stray
+#: notes the network hears in a kick drum or in a microphone's noise floor
+STRAY_NOTES = 2
+STRAY_COVER = 0.10
 
 PathOrAudio = Union[str, os.PathLike, np.ndarray]
 
@@ -509,6 +516,9 @@ def transcribe(source: PathOrAudio, sr: Optional[int] = None, melody: bool = Tru
     if peak < 1e-4:  # -80 dBFS
         out.message = f"'{label}' is silent: there are no notes to transcribe."
         return out
+    peak_db = 20 * np.log10(peak)
+    quiet = (f" The recording is very quiet (peak {peak_db:.0f} dBFS): raise the input level or move closer "
+             "to the microphone." if peak_db < QUIET_DBFS else "")
     notes = notes_from_audio(y22, onset_threshold, frame_threshold, min_note_ms, should_stop=should_stop,
                              on_progress=on_progress)
     check_stop(should_stop)
@@ -517,7 +527,13 @@ def transcribe(source: PathOrAudio, sr: Optional[int] = None, melody: bool = Tru
     out.notes = notes
     if not notes:
         out.message = (f"No notes found in '{label}': it holds no pitched sound the model can hear "
-                       "(a drum loop, noise or speech?).")
+                       "(a drum loop, noise or speech?)." + quiet)
+        return out
+    covered = _covered_seconds(notes) / seconds
+    if len(notes) <= STRAY_NOTES and covered < STRAY_COVER:  # a stray note or two in noise or drums
+        out.message = (f"No clear notes in '{label}': only {len(notes)} short or weak note"
+                       f"{'s' if len(notes) > 1 else ''} ({', '.join(_note_names(notes))}) in {seconds:.1f} s, "
+                       f"covering {covered:.0%} of it: nothing to continue (a drum loop, noise or speech?)." + quiet)
         return out
     report(on_progress, 0, 0, "finding the beat")
     tempo, beats = track_beats(y22, SR, should_stop=should_stop)
@@ -534,6 +550,8 @@ def transcribe(source: PathOrAudio, sr: Optional[int] = None, melody: bool = Tru
     warn = unpitched_warning(notes, seconds)
     if warn:
         warnings.insert(0, warn)
+    if quiet:
+        warnings.append(quiet.strip())
     out.message = " ".join(warnings)
     report(on_progress, 1, 1, f"{len(out.events)} events")
     return out
@@ -553,6 +571,12 @@ def unpitched_warning(notes: list, seconds: float) -> str:
         return (f"The {len(notes)} notes found are short or weak and cover {covered:.0%} of the audio: is this "
                 "speech or unpitched sound? The primer may not sound like the original.")
     return ""
+
+
+def _note_names(notes: list) -> list:
+    from .composer.ingest import pitch_name
+
+    return [pitch_name(int(n.pitch)).replace("-", "b") for n in notes]  # music21's E-2 is Eb2
 
 
 def _covered_seconds(notes: list) -> float:

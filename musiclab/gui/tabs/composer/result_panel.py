@@ -5,13 +5,22 @@ from __future__ import annotations
 import math
 from typing import Optional
 
+import pyqtgraph as pg
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QLabel, QSplitter, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QSplitter, QVBoxLayout, QWidget
 
 from ....composer.events import Piece
 from ....composer.session import Result, piece_preview, roll_notes
 from ...widgets.composer_loss import LossPlotWidget
 from ...widgets.composer_pianoroll import PianoRollWidget
+from ...widgets.emotion_timeline import EmotionTimeline
+
+RATING_TIP = ("The Emotion model's prediction of the rendered tune (SoundFont audio, 10 s windows, hop 5 s): the "
+              "quadrant with the highest mean probability and the plane position the Emotion tab draws "
+              "(v = valence, a = arousal, each log10 of its odds / 4, \u22121 \u2026 +1). With a primer, "
+              "the headline is the generated part only (the windows that lie mostly after the primer); the "
+              "timeline below covers the whole tune, the dashed line marks where the continuation starts. "
+              "'asked' is the mood set for the generation, \u2713 when the predicted quadrant is the one asked.")
 
 INTRO = "Press Generate to hear the shipped 'folk' model."
 
@@ -78,6 +87,27 @@ class ResultPanel(QWidget):
             "The whole comparison: musiclab-cli composer judge DIR --reference CORPUS")
         self.musicality_label.hide()
         lay.addWidget(self.musicality_label)
+        #: the Emotion model's rating of the rendered tune, filled by a job; "A/B…" compares primer and continuation
+        row = QHBoxLayout()
+        self.rating_label = QLabel("")
+        self.rating_label.setWordWrap(True)
+        self.rating_label.setTextInteractionFlags(Qt.TextSelectableByMouse)
+        self.rating_label.setToolTip(RATING_TIP)
+        row.addWidget(self.rating_label, 1)
+        self.ab_btn = QPushButton("A/B…")
+        self.ab_btn.setToolTip("Compare the primer (the original recording when it came from one) with the "
+                               "continuation: spectrogram, emotion over time, and one transport that switches "
+                               "between them at the same position")
+        self.ab_btn.setEnabled(False)
+        row.addWidget(self.ab_btn)
+        lay.addLayout(row)
+        self.rating_timeline = EmotionTimeline()
+        self.rating_timeline.setFixedHeight(130)
+        self.rating_timeline.hide()
+        self._cont_line = pg.InfiniteLine(0, angle=90, pen=pg.mkPen("#bbbbbb", width=1, style=Qt.DashLine))
+        self._cont_line.setVisible(False)
+        self.rating_timeline.addItem(self._cont_line)
+        lay.addWidget(self.rating_timeline)
         split = QSplitter(Qt.Vertical)
         self.roll = PianoRollWidget()
         split.addWidget(self.roll)
@@ -135,6 +165,34 @@ class ResultPanel(QWidget):
             return
         self.musicality_label.setText(musicality_text(rep))
         self.musicality_label.show()
+
+    #: the rating shown (the whole tune's prediction dict) and the asked mood, for tests and the A/B view
+    rating = None
+
+    def show_rating(self, rating: Optional[dict], text: str = "", asked=None, part_from: float = 0.0) -> None:
+        """The Emotion model's rating of the shown tune; None with ``text``: a note ("rating…",
+        "not rated: …"), the timeline hidden. ``part_from``: where the continuation starts (s)."""
+        from ....emotion.rate import part_rating, rating_text
+
+        self.rating = rating
+        if rating is None:
+            self.rating_label.setText(text)
+            self.rating_timeline.hide()
+            return
+        part = part_rating(rating, part_from) if part_from > 0 else rating
+        lo, _hi = part.get("part", (0.0, 0.0))
+        what = f"the generated part (from {lo:.0f} s)" if lo > 0 else "the tune"
+        self.rating_label.setText(rating_text(part, asked, what))
+        self.rating_timeline.set_result(rating)
+        self._cont_line.setValue(part_from)
+        self._cont_line.setVisible(part_from > 0)
+        self.rating_timeline.show()
+
+    def set_cursor(self, seconds: float) -> None:
+        """The playback position in the roll and in the emotion timeline."""
+        self.roll.set_cursor(seconds)
+        if self.rating_timeline.isVisible():
+            self.rating_timeline.set_position(seconds)
 
     def set_loss(self, steps: list, epochs: list) -> None:
         self.loss_plot.set_history(steps, epochs)

@@ -4,7 +4,10 @@ A thin shell: the user's work lives in :class:`musiclab.composer.session.Compose
 the panels (generate, corpus, train on the left; result on the right) drive it through
 jobs on two services ("composer" reads corpora and trains, "composer-generate" loads models,
 generates, renders and exports). A dropped (or opened) recording is transcribed on a third
-("composer-transcribe", :mod:`musiclab.transcribe`) and becomes the primer."""
+("composer-transcribe", :mod:`musiclab.transcribe`) and becomes the primer; the "Record…" button
+records one from the microphone first. Every rendered tune is rated by the Emotion model on a
+fourth ("composer-rate", :mod:`musiclab.emotion.rate`), next to the mood asked for; "A/B…"
+compares the primer with the continuation (:mod:`musiclab.gui.widgets.ab_compare`)."""
 
 from __future__ import annotations
 
@@ -29,6 +32,18 @@ from .train_panel import TrainPanel
 from .transcribe_panel import TranscribePanel
 
 EXPORT_FILTERS = "MIDI (*.mid);;WAV audio (*.wav);;MP3 audio (*.mp3)"
+TAKE_FILTERS = "WAV audio (*.wav);;FLAC audio (*.flac);;MP3 audio (*.mp3)"
+
+
+def asked_mood(result) -> Optional[str]:
+    """The mood a result was generated for ("Q1".."Q4"), None when none was asked."""
+    from ....emotion.rate import normal_quadrant
+
+    for holder in (result, getattr(result, "settings", None)):
+        q = normal_quadrant(getattr(holder, "mood", None)) if holder is not None else None
+        if q is not None:
+            return q
+    return None
 
 
 class ComposerTab(WorkbenchTab):
@@ -52,7 +67,13 @@ class ComposerTab(WorkbenchTab):
         self.transcribe_svc = ctx.make_service("composer-transcribe")
         self.transcribe_box = TranscribePanel(ctx, self.transcribe_svc,
                                               lambda: self.ask_open_paths("Transcribe audio", audio_filter()),
-                                              self._transcribed)
+                                              self._transcribed, ask_save=self._ask_take_path)
+        #: the Emotion model that rates every rendered tune (a name or a path)
+        self.emotion_model = "default"
+        self.rate_svc = ctx.make_service("composer-rate")
+        self.rate_job = None  # the latest rating of the shown tune
+        self._rated_audio = None  # the audio that job rates
+        self.playable_changed.connect(self._rate_if_new)
         self._build_ui()
 
     def _build_ui(self) -> None:
@@ -76,6 +97,7 @@ class ComposerTab(WorkbenchTab):
         self.gen_box.play_btn.clicked.connect(self.toggle_play)
         self.gen_box.export_btn.clicked.connect(self.export)
         self.gen_box.mood_btn.clicked.connect(self.rate_mood)
+        self.view.ab_btn.clicked.connect(self.compare_ab)
         # (Ctrl+E is the window's File > Export, which calls self.export)
         for seq, fn in (("Ctrl+G", self.generate), ("Ctrl+T", self.start_training), ("Ctrl+P", self.toggle_play)):
             QShortcut(QKeySequence(seq), self, activated=fn)
@@ -178,6 +200,12 @@ class ComposerTab(WorkbenchTab):
             self.gen_box.set_primer_mode("dropped")
             self.corpus_box.load_dropped(good)
 
+    def _ask_take_path(self, name: str):
+        path, chosen = self.ask_save_path("Export the recorded take", name, TAKE_FILTERS)
+        if path is not None and not path.suffix:
+            path = path.with_suffix(".flac" if "FLAC" in chosen else ".mp3" if "MP3" in chosen else ".wav")
+        return path
+
     def transcribe_file(self, path):
         """Transcribe a recording in a job; its notes become the primer. Returns the Job."""
         return self.transcribe_box.transcribe_file(path)
@@ -265,7 +293,7 @@ class ComposerTab(WorkbenchTab):
         m = self._cursor_map
         if m is not None and "then" in str(getattr(player, "label", "")):
             seconds = seconds - (m[1] if seconds < m[0] else m[2])
-        self.view.roll.set_cursor(seconds)
+        self.view.set_cursor(seconds)
 
     def export(self) -> None:
         res = self.session.result
@@ -307,16 +335,79 @@ class ComposerTab(WorkbenchTab):
         job.on_error(lambda msg: self.view.set_status(f"Could not hand the tune to Emotion: {msg}"))
         return job
 
+    # -- every result rated; A/B ----------------------------------------------------------
+    def _rate_if_new(self) -> None:
+        """The playable audio changed: rate a newly rendered tune (a job), or say it will be."""
+        res = self.session.result
+        self.view.ab_btn.setEnabled(res is not None and res.audio is not None and bool(res.primer))
+        if res is None:
+            return
+        if res.audio is None:
+            self._rated_audio = None
+            self.view.show_rating(None, "<b>Mood</b>: rated by the Emotion model once the audio is rendered…")
+            return
+        if res.audio is not self._rated_audio:
+            self.rate_result()
+
+    def rate_result(self):
+        """Rate the shown tune's rendered audio with the Emotion model (a job on the
+        "composer-rate" service; a newer one supersedes it). Returns the Job (or None)."""
+        from ....analysis.compare import continuation_start
+        from ....emotion.rate import rate_or_reason
+
+        res = self.session.result
+        if res is None or res.audio is None or len(res.audio) == 0:
+            return None
+        audio, asked, t0 = res.audio, asked_mood(res), continuation_start(res)
+        self._rated_audio = audio
+        self.view.show_rating(None, "<b>Mood</b>: rating the rendered tune with the Emotion model…")
+        job = self.rate_svc.submit(rate_or_reason, audio, SR, f"{res.model_name} seed {res.seed}",
+                                   self.emotion_model, label="Rating the tune's mood", latest="composer-rate")
+
+        def rated(r: dict) -> None:
+            now = self.session.result
+            if now is None or now.audio is not audio:
+                return  # a newer tune (or render) since: its own rating follows
+            if r.get("unrated"):
+                self.view.show_rating(None, f"<b>Mood</b>: not rated ({r['unrated']})")
+            else:
+                self.view.show_rating(r, asked=asked, part_from=t0)
+
+        job.on_result(rated)
+        job.on_error(lambda msg: self.view.show_rating(None, f"<b>Mood</b>: not rated ({msg})")
+                     if self._rated_audio is audio else None)
+        self.rate_job = job
+        return job
+
+    def compare_ab(self):
+        """A/B: the primer (the original recording when it came from one) against the
+        continuation, in a window of its own. Returns the dialog (None with a note why not)."""
+        from ....analysis.compare import composer_pair
+        from ....errors import MusiclabError
+        from ...widgets.ab_compare import open_ab
+
+        res = self.session.result
+        if res is None:
+            self.ctx.notify("Nothing to compare yet: generate a piece first.")
+            return None
+        try:
+            a, b = composer_pair(res, SR, self.transcription if self._from_recording(res) else None)
+        except MusiclabError as exc:
+            self.ctx.notify(str(exc))
+            return None
+        return open_ab(self, self.ctx, a, b, title=f"A/B — Composer: {res.model_name} seed {res.seed}")
+
     # -- settings / lifetime ---------------------------------------------------------------
     def persist(self) -> dict:
         g, t = self.gen_box, self.train_box
         return {"model": g.model_combo, "length": g.length_spin, "primer_len": g.primer_len,
                 "temperature": g.temp_spin, "topk": g.topk_spin, "topp": g.topp_spin, "repeat": g.repeat_spin,
-                "form": g.form_combo,
+                "form": g.form_combo, "mood": g.mood_combo,
                 "seed": g.seed_spin, "keep_seed": g.keep_seed, "tempo": g.tempo_spin, "instrument": g.instr_combo,
                 "transcribe_melody": self.transcribe_box.melody_check,
                 "transcribe_grid": self.transcribe_box.grid_combo,
                 "transcribe_original_first": self.transcribe_box.original_first,
+                "record_seconds": self.transcribe_box.seconds_spin,
                 "preset": t.preset_combo, "seq_len": t.seq_spin, "epochs": t.epochs_spin, "name": t.name_edit,
                 "corpus": self.corpus_box.corpus_combo}
 
@@ -332,4 +423,5 @@ class ComposerTab(WorkbenchTab):
             self.open_files(paths)
 
     def shutdown(self) -> None:
+        self.transcribe_box.shutdown()
         self.train_box.shutdown()
