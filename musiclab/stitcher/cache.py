@@ -14,7 +14,9 @@ as ``.npz`` files read with ``allow_pickle=False`` (numbers and text only, never
   search's boundary costs use;
 * ``edges-*``: the learned scorer's end/start embeddings of one song's chunks, keyed by the model's
   weights as well (:func:`encode_cached`); ``poolnorm-*``: the pool normalisation (Sinkhorn row and
-  column terms) of one set of songs, chunk spans and model.
+  column terms) of one set of songs, chunk spans and model;
+* ``moods-*``: the Emotion model's quadrant probabilities of one song's chunks (a 10 s window centred
+  on each), keyed by the chunk spans and the Emotion model (:func:`cached_chunk_moods`, the mood path).
 
 An entry's name is the song's content fingerprint (:func:`musiclab.fingerprint.fingerprint` of its
 file: a moved or copied song is a hit; an in-memory song without a file uses a hash of its audio),
@@ -593,3 +595,44 @@ def _read_poolnorm(path: Path, n: int, tau: float):
         return rb, cb, it
     except Exception:
         return None
+
+
+# -- the chunks' predicted emotions (mood path, issue 18) -------------------------------------------
+
+def cached_chunk_moods(pool, model_key: str, context_s: float, compute, should_stop=None,
+                       on_progress=None) -> np.ndarray:
+    """Quadrant probabilities ``(n_chunks, 4)`` of the pool's chunks, song by song through the disk
+    cache (``moods-*``, keyed by the song's content, its chunk spans, the Emotion model and the
+    window): ``compute(idx)`` predicts one song's chunks ``idx`` (one batch) where there is no entry."""
+    from ..jobs import check_stop, report
+
+    by_song = _chunks_by_song(pool)
+    out = np.full((len(pool.chunks), 4), 0.25)
+    use_disk = cache_dir() is not None
+    for k, (si, idx) in enumerate(by_song.items()):
+        check_stop(should_stop)
+        report(on_progress, k, len(by_song), f"chunk moods: {pool.songs[si].name}")
+        song = pool.songs[si]
+        spans = hashlib.sha1(np.array([(pool.chunks[i].start, pool.chunks[i].end) for i in idx],
+                                      np.int64).tobytes()).hexdigest()[:16]
+        params = {"what": "chunk_moods", "model": model_key, "context_s": float(context_s), "spans": spans,
+                  "chunks": len(idx), "pool_sr": int(pool.sr)}
+        path = _entry("moods", song, params) if use_disk else None
+        got = None
+        d = _read(path, song, params)
+        if d is not None:
+            try:
+                p = np.asarray(d["probs"], np.float64)
+                if p.shape == (len(idx), 4) and np.isfinite(p).all() and (p >= 0).all():
+                    got = p
+            except Exception:
+                got = None
+        if got is None:
+            _count("moods_miss")
+            got = np.asarray(compute(idx), np.float32).astype(np.float64)  # as a hit will read it back
+            _write(path, _meta(song, params), probs=got.astype(np.float32))
+        else:
+            _count("moods_hit")
+        out[idx] = got
+    report(on_progress, len(by_song), len(by_song), "chunk moods")
+    return out

@@ -9,6 +9,10 @@
   else is left: song variety first yields to the reuse limit (no other song has an
   unused chunk), and when reuse and runs leave nothing, greedy search reuses chunks
   (still preferring another song when the variety rule asks for one).
+* A mood path (``ChainRules.mood_path`` / ``mood_weight``, :mod:`.mood`) adds the distance of each
+  candidate's predicted emotion to the curve at its planned time, plus the chunk's price (what the
+  rest of the song needs it for, :func:`.mood.chunk_prices`), to the cost the search ranks by
+  (the chain's ``costs`` keep the join's own part, which "match %" is calibrated on).
 * :data:`BUILD_DEFAULTS`: the Build panel's tuned defaults (beam search, the boundary cosine as a
   second opinion in the cost); :func:`match_probability`: the join cost as a calibrated
   P(the seam audit finds the join inaudible), the GUI's "match %".
@@ -82,6 +86,23 @@ class ChainRules:
     #: weight of the boundary cosine (MFCC + chroma over 0.5 s each side, :class:`.scorers.BoundaryScorer`)
     #: as a second opinion beside the scorer's: its row z-scores, compressed as the scorer's
     boundary_weight: float = 0.0  # the Build panel uses 0.5 (BUILD_DEFAULTS)
+    #: stitch along a mood path (:class:`.mood.MoodPath`, issue 18): each candidate costs ``mood_weight``
+    #: times the distance (plane units) of its predicted emotion to the curve at its planned time
+    #: (:mod:`.mood`; the chunks' emotions from ``pool.cache["mood"]``); None = no mood term at all
+    mood_path: Optional[object] = None
+    mood_weight: float = 0.0
+    #: a distance to the curve up to this is free (the join cost alone chooses among chunks near
+    #: enough); beyond, each unit costs ``mood_weight``
+    mood_tolerance: float = 0.0
+    #: add each chunk's price, what the rest of the song needs it for (:func:`.mood.chunk_prices`)
+    mood_prices: bool = True
+    #: the song length (s) the path spans; None = ``target_s`` (render_to_length keeps it when it
+    #: chains more chunks to make up for the length the joins took)
+    mood_span_s: Optional[float] = None
+
+    @property
+    def mood_on(self) -> bool:
+        return self.mood_path is not None and self.mood_weight > 0
 
 
 #: the Build panel's defaults (chunking, search rules, render), measured on unseen audio with
@@ -279,6 +300,51 @@ class _Constraints:
                 rel = np.minimum(rel, np.minimum(np.abs(2 * tempi / t0 - 1.0), np.abs(tempi / (2 * t0) - 1.0)))
                 self.allowed &= (rel <= rules.tempo_tol)[songs]
         self.allowed[anchor] = True
+        self.mood_xy = None
+        if rules.mood_on:
+            from .mood import require_moods
+
+            self.mood_xy = require_moods(pool)
+            self.lengths = np.array([c.length for c in pool.chunks], np.float64) / pool.sr
+            self.mood_span = float(rules.mood_span_s or rules.target_s)
+            self.mood_price = np.zeros(n)
+            if rules.mood_prices:
+                from .mood import chunk_prices
+
+                self.mood_price = chunk_prices(self.mood_xy, self.lengths, rules.mood_path, self.mood_span,
+                                               max(1, rules.reuse), self.allowed)
+
+
+def _mood_cost(pool: Pool, items: list[int], rules: ChainRules, cons: _Constraints) -> np.ndarray:
+    """Per candidate after ``items``: the distance of its emotion to the mood path at its planned
+    time (the middle of where it would play, as a fraction of the path's span)."""
+    t = (_dur(pool, items) + 0.5 * cons.lengths) / max(cons.mood_span, 1e-9)
+    d = np.linalg.norm(cons.mood_xy - rules.mood_path.at(t), axis=1)
+    if rules.mood_tolerance > 0:
+        d = np.maximum(0.0, d - rules.mood_tolerance)
+    return d + cons.mood_price
+
+
+def _mood_part(pool: Pool, items: list[int], rules: ChainRules, cons: _Constraints, cand) -> np.ndarray:
+    """The mood term of the cost of candidates ``cand`` (zeros without a mood path)."""
+    cand = np.asarray(cand, np.int64)
+    if not rules.mood_on or cons.mood_xy is None:
+        return np.zeros(len(cand))
+    return rules.mood_weight * _mood_cost(pool, items, rules, cons)[cand]
+
+
+def _mood_start(pool: Pool, rules: ChainRules, rng, allowed: Optional[np.ndarray] = None) -> int:
+    """A start chunk for a mood path: drawn among the five chunks nearest the path's start."""
+    from .mood import require_moods
+
+    xy = require_moods(pool)
+    lengths = np.array([c.length for c in pool.chunks], np.float64) / pool.sr
+    span = float(rules.mood_span_s or rules.target_s)
+    d = np.linalg.norm(xy - rules.mood_path.at(0.5 * lengths / max(span, 1e-9)), axis=1)
+    if allowed is not None:
+        d = np.where(allowed, d, np.inf)
+    near = np.argsort(d, kind="stable")[: min(5, len(d))]
+    return int(near[int(rng.integers(0, len(near)))])
 
 
 def _song_run(pool: Pool, items: list[int]) -> int:
@@ -396,6 +462,8 @@ def _cost_row(pool: Pool, raw: np.ndarray, masked: np.ndarray, items: list[int],
             other_ok = fin & ~same & (z >= Z_FLOOR)
             if other_ok.any():  # never push towards joins the scorer rates near zero
                 c = c + np.where(same, rules.variety_weight * excess, 0.0)
+    if rules.mood_on and cons.mood_xy is not None:
+        c = c + rules.mood_weight * _mood_cost(pool, items, rules, cons)
     cost[fin] = c[fin]
     return cost
 
@@ -429,7 +497,12 @@ def build_chain(pool: Pool, enc, rules: Optional[ChainRules] = None, prefix: Opt
         chain = prefix.copy()
         chain.costs = (chain.costs + [float("nan")] * len(chain.items))[: len(chain.items)]
     else:
-        start = rules.start if rules.start is not None else int(rng.integers(0, n))
+        if rules.start is not None:
+            start = rules.start
+        elif rules.mood_on:  # begin near the path's first mood
+            start = _mood_start(pool, rules, rng)
+        else:
+            start = int(rng.integers(0, n))
         if not 0 <= start < n:
             raise StitcherError(f"Start chunk {start} is not in the pool (0..{n - 1}).")
         chain = Chain([start], [float("nan")], [float("nan")])
@@ -454,7 +527,7 @@ def build_chain(pool: Pool, enc, rules: Optional[ChainRules] = None, prefix: Opt
         else:
             costs = _cost_row(pool, raw, row, chain.items, rules, cons, t_run)
             nxt = int(np.argmin(costs))
-            cost = float(costs[nxt])
+            cost = float(costs[nxt]) - _mood_part(pool, chain.items, rules, cons, [nxt])[0]
         chain.items.append(nxt)
         chain.scores.append(float(raw[nxt]))
         chain.costs.append(cost)
@@ -520,8 +593,10 @@ def _beam(pool, enc, rules, chain, cons, should_stop, on_progress) -> Chain:
                 continue
             costs = _cost_row(pool, raw, row, b.chain.items, rules, cons, b.tempo)
             top = np.argsort(costs)[: min(rules.beam, int(fin.sum()))]
-            for t in top:
-                cand.append(_Step(b, b.total + float(costs[t]), int(t), float(raw[t]), float(costs[t])))
+            mood = _mood_part(pool, b.chain.items, rules, cons, top)
+            for t, mp in zip(top, mood):
+                # the beam ranks by the whole cost; the chain keeps the join's own part (the "match %")
+                cand.append(_Step(b, b.total + float(costs[t]), int(t), float(raw[t]), float(costs[t]) - mp))
         cand.sort(key=lambda c: c.total)
         new = []
         progressed = False
@@ -681,7 +756,8 @@ def render_to_length(pool: Pool, enc, chain: Chain, rules: ChainRules, crossfade
         short = rules.target_s - _planned_seconds(pool, plan)
         if short <= 0:
             break
-        more = replace(rules, target_s=_dur(pool, chain.items) + short)
+        more = replace(rules, target_s=_dur(pool, chain.items) + short,
+                       mood_span_s=rules.mood_span_s or (rules.target_s if rules.mood_on else None))
         longer = build_chain(pool, enc, more, prefix=chain, should_stop=should_stop)
         if len(longer.items) == len(chain.items):
             break  # nothing left that the rules allow

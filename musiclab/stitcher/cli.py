@@ -1,4 +1,4 @@
-"""``musiclab-cli stitcher train|stitch|eval``. Imports nothing heavy at module level."""
+"""``musiclab-cli stitcher train|stitch (build)|eval|seams``. Imports nothing heavy at module level."""
 
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ def add_parser(subparsers) -> None:
     t.add_argument("--json", action="store_true")
     t.set_defaults(func=_train)
 
-    s = sub.add_parser("stitch", help="build a new song from a pool and export it")
+    s = sub.add_parser("stitch", aliases=["build"], help="build a new song from a pool and export it")
     s.add_argument("--songs", nargs="+", required=True, help="audio files and/or folders")
     s.add_argument("--minutes", type=float, default=3.0, help="target length")
     s.add_argument("--seed", type=int, default=0, help="random seed (start chunk)")
@@ -51,6 +51,14 @@ def add_parser(subparsers) -> None:
     s.add_argument("--crossfade-ms", type=float, default=60.0)
     s.add_argument("--no-beat-align", action="store_true")
     s.add_argument("--demo-filter", action="store_true", help="skip the non-music clips of shared/data/audio")
+    s.add_argument("--mood-path", default=None, metavar="V,A;V,A[;...]",
+                   help="stitch along a mood path: valence,arousal points on the Emotion plane ([-1, 1] each, "
+                        "evenly spaced over the song; or names: calm, excited, happy, sad, tense, angry), "
+                        "e.g. \"0.3,-0.6;0.5,0.7\" (calm -> excited)")
+    s.add_argument("--mood-weight", type=float, default=None,
+                   help=f"cost per unit of distance to the mood path (default {DEFAULT_MOOD_WEIGHT:g} with "
+                        f"--mood-path)")
+    s.add_argument("--emotion-model", default=None, help="the Emotion model that rates the chunks and the result")
     s.add_argument("--json", action="store_true", help="(the JSON report is always the last line)")
     s.set_defaults(func=_stitch)
 
@@ -81,6 +89,9 @@ def add_parser(subparsers) -> None:
     a.add_argument("--json", action="store_true", help="(the JSON report is always the last line)")
     a.set_defaults(func=_seams)
     p.set_defaults(func=lambda a: (p.print_help(), 2)[1])
+
+
+from .mood import DEFAULT_WEIGHT as DEFAULT_MOOD_WEIGHT  # numpy only
 
 
 def _paths(args):
@@ -160,9 +171,31 @@ def _stitch(args) -> int:
     if out.suffix.lower() not in (".wav", ".mp3", ".flac", ".ogg"):
         print("error: --out must end in .wav or .mp3 (or .flac/.ogg).", file=sys.stderr)
         return 2
+    from ..errors import MusiclabError
+
+    path = None
+    if args.mood_path:
+        from .mood import MoodPath
+
+        try:
+            path = MoodPath.parse(args.mood_path)
+        except MusiclabError as exc:
+            print(f"error: --mood-path: {exc}", file=sys.stderr)
+            return 2
+        for w in path.warnings:
+            print(f"warning: {w}", file=sys.stderr)
+    weight = DEFAULT_MOOD_WEIGHT if args.mood_weight is None else max(0.0, args.mood_weight)
     pool = load_pool(_paths(args), args.chunking, on_progress=_progress("pool"))
     for m in pool.messages:
         print(m, file=sys.stderr)
+    if path is not None and weight > 0:
+        from .mood import predict_chunk_moods
+
+        try:
+            predict_chunk_moods(pool, args.emotion_model, on_progress=_progress("chunk moods"))
+        except MusiclabError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
     scorer = get_scorer(args.scorer, args.model)
     if scorer.name == "random" and hasattr(scorer, "seed"):
         scorer.seed = args.seed  # otherwise every --seed draws the same random scores (the same chain)
@@ -170,7 +203,8 @@ def _stitch(args) -> int:
     rules = ChainRules(target_s=args.minutes * 60, start=args.start, seed=args.seed, method=args.method,
                        beam=args.beam, reuse=args.reuse, max_run=args.max_run, stay_key=args.stay_key,
                        stay_tempo=args.stay_tempo, max_same_song=max(0, args.max_same_song),
-                       variety_weight=max(0.0, args.variety_weight), boundary_weight=max(0.0, args.boundary_weight))
+                       variety_weight=max(0.0, args.variety_weight), boundary_weight=max(0.0, args.boundary_weight),
+                       mood_path=path, mood_weight=weight if path is not None else 0.0)
     chain = build_chain(pool, enc, rules, on_progress=_progress("chaining"))
     chain, rendered = render_to_length(pool, enc, chain, rules, args.crossfade_ms, beat_align=not args.no_beat_align)
     save_audio(out, rendered.audio, rendered.sr)
@@ -180,11 +214,28 @@ def _stitch(args) -> int:
     for j in seams["joins"]:
         print(f"join at {j['time']:8.2f} s  score {j['score']:+.3f}  novelty z {j['z']:+.2f}  "
               f"max jump {j['jump']:.3f}", file=sys.stderr)
+    mood = None
+    if path is not None:
+        from .mood import planned_report, result_report
+
+        rep = result_report(rendered.y, rendered.sr, path, args.emotion_model)
+        plan = planned_report(pool, chain.items, path, rules.target_s) if weight > 0 else None
+        mood = {"path": rep["path"], "weight": weight, "asked": rep["asked"], "quadrant": rep["quadrant"],
+                "xy": rep["xy"], "mean_distance": rep["mean_distance"], "model": rep["model"],
+                "segments": [{"t": s["t"], "valence": s["valence"], "arousal": s["arousal"], "want": s["want"],
+                              "distance": s["distance"]} for s in rep["segments"]],
+                "planned_distance": plan["mean_distance"] if plan else None,
+                "nearest_possible": plan["floor"] if plan else None,
+                "message": plan["message"] if plan else "", "warnings": path.warnings}
+        print(f"mood: asked {rep['asked']}, result {rep['quadrant']} at ({rep['xy'][0]:+.2f}, {rep['xy'][1]:+.2f}); "
+              f"mean distance to the path {rep['mean_distance']:.3f}", file=sys.stderr)
+        if mood["message"]:
+            print(f"mood: {mood['message']}", file=sys.stderr)
     print(json_line({"out": str(out), "csv": str(csv_path), "songs": len(pool.songs), "pool": len(pool.chunks),
                      "chunks": len(chain.items), "seconds": round(len(rendered.y) / rendered.sr, 2),
                      "scorer": scorer.name, "median_z": seams["median_z"], "max_z": seams["max_z"],
                      "max_jump": seams["max_jump"], "source_jump_p99": seams["source_jump_p99"],
-                     "joins": seams["joins"]}))
+                     "joins": seams["joins"], **({"mood": mood} if mood is not None else {})}))
     return 0
 
 

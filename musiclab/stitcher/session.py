@@ -72,6 +72,9 @@ class Built:
     #: the seam audit (:func:`musiclab.stitcher.seams.audit_rendered`) of the song: share of
     #: audible joins, per join why; None where it could not run
     audit: Optional[dict] = None
+    #: the Emotion model's rating of the song (:func:`rate_mood`: quadrant, plane point, timeline and,
+    #: with a mood path, the curve and the distance to it); None until rated
+    mood: Optional[dict] = None
 
 
 #: natural moments in the seam audit's reference for a built song (the CLI's default is 1000)
@@ -139,6 +142,25 @@ def alternatives(built: Built, k: int, rules: ChainRules, count: int = 8, should
 
     check_stop(should_stop)
     return k, alternatives_with_costs(built.pool, built.enc, built.chain, k, count=count, rules=rules)
+
+
+def chunk_moods(pool: Pool, model: Optional[str] = None, should_stop: ShouldStop = None,
+                on_progress: OnProgress = None) -> dict:
+    """Every chunk's emotion, predicted once (cached with the pool and on disk by content):
+    ``{"xy", "probs", "model"}`` (:func:`.mood.predict_chunk_moods`). It is kept on the pool
+    itself, so a build afterwards reads it."""
+    from .mood import predict_chunk_moods
+
+    return predict_chunk_moods(pool, model, should_stop=should_stop, on_progress=on_progress)
+
+
+def rate_mood(built: Built, path=None, model: Optional[str] = None, should_stop: ShouldStop = None,
+              on_progress: OnProgress = None) -> dict:
+    """The built song rated by the Emotion model against ``path`` (a :class:`.mood.MoodPath` or
+    None): :func:`.mood.rate_built`. The caller stores it (``built.mood``) on its own thread."""
+    from .mood import rate_built
+
+    return rate_built(built, path, model, should_stop=should_stop, on_progress=on_progress)
 
 
 def train(songs: Sequence[Song], out: str | Path, steps: int = 600, on_partial: OnPartial = None,

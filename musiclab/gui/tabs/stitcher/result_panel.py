@@ -148,8 +148,12 @@ class SeamsPanel(QGroupBox):
         self.btn_mood = QPushButton("Mood ▸")
         self.btn_mood.setToolTip("Hand the built song to the Emotion tab: where it sits on the valence/arousal "
                                  "plane, per track and over time")
+        self.btn_ab = QPushButton("A/B…")
+        self.btn_ab.setToolTip("Compare a source song (the one selected in the pool when the result uses it, else "
+                               "the one it uses most) with the stitched song: spectrogram, emotion over time, and "
+                               "one transport that switches between them at the same position")
         row.addWidget(QLabel("Export"))
-        for b in (self.btn_wav, self.btn_mp3, self.btn_csv, self.btn_mood):
+        for b in (self.btn_wav, self.btn_mp3, self.btn_csv, self.btn_mood, self.btn_ab):
             row.addWidget(b)
         v.addLayout(row)
         self.setMinimumWidth(300)
@@ -171,5 +175,5 @@ class SeamsPanel(QGroupBox):
                                          f"(sources: {_num(sm.get('source_jump_p99'), '.3f')})")
 
     def set_enabled_for(self, has_built: bool) -> None:
-        for b in (self.btn_play, self.btn_wav, self.btn_mp3, self.btn_csv, self.btn_mood):
+        for b in (self.btn_play, self.btn_wav, self.btn_mp3, self.btn_csv, self.btn_mood, self.btn_ab):
             b.setEnabled(has_built)

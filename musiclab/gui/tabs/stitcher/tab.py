@@ -3,7 +3,9 @@
 A thin shell: the panels show and edit, :mod:`musiclab.stitcher.session` does the work, and
 every operation is one job on the tab's service (``svc.submit(...)`` with callbacks on the
 returned :class:`~musiclab.gui.services.base.Job`). A build that needs the chunk edges
-encoded first chains two jobs: the encoding's ``on_result`` submits the build.
+encoded first chains two jobs: the encoding's ``on_result`` submits the build. With the Mood path
+step on, a pool whose chunks have no predicted emotions yet gets them first (a third job), and
+every built song is rated by the Emotion model afterwards (a job that holds nothing up).
 """
 
 from __future__ import annotations
@@ -19,7 +21,9 @@ from PySide6.QtWidgets import QHBoxLayout, QSplitter
 
 from ...widgets.stitcher_timeline import fmt_seconds
 from ..base import WorkbenchTab, audio_filter
+from ...widgets.mood_path import MoodTimeline
 from .common import format_join, format_score
+from .mood_panel import MoodPanel
 from .result_panel import ResultPanel
 from .side_panel import SidePanel
 
@@ -27,6 +31,8 @@ RESULT_LABEL = "stitched song"
 #: at most this many songs of the last session's pool are decoded again at start
 RESTORE_MAX_SONGS = 100
 ALTERNATIVES = "alternatives"  # the ``latest`` name of the alternatives job: a new join supersedes it
+CHUNK_MOODS = "chunk-moods"  # the chunks' emotions (mood path): a new pool supersedes it
+MOOD_RATE = "mood-rate"  # the built song's mood: a new build supersedes it
 
 
 def _session():
@@ -58,6 +64,16 @@ class StitcherTab(WorkbenchTab):
         self.join_panel, self.seams_panel = self.result_panel.join, self.result_panel.seams
         self.btn_build, self.status_label = self.side.btn_build, self.side.status_label
         self.song_view, self.result_view = self.result_panel.song_view, self.result_panel.result_view
+        # step 5, the mood path (issue 18), under step 4; the song's mood timeline under the result
+        self.mood_panel = MoodPanel()
+        lv = self.side.inner.layout()
+        lv.insertWidget(lv.indexOf(self.build_panel) + 1, self.mood_panel)
+        self.mood_view = MoodTimeline()
+        self.mood_view.setMinimumHeight(90)
+        rl = self.result_panel.layout()
+        rl.insertWidget(rl.indexOf(self.result_panel.legend) + 1, self.mood_view, 2)
+        self._built_path = None  # the mood path the shown song was built along
+        self._mood_jobs: list = []  # chunk emotions / the song's rating: what the panel's Cancel stops
         self.splitter = QSplitter(Qt.Horizontal)
         self.splitter.addWidget(self.side)
         self.splitter.addWidget(self.result_panel)
@@ -98,6 +114,9 @@ class StitcherTab(WorkbenchTab):
         sp.btn_mp3.clicked.connect(lambda: self.export_to(kind=".mp3"))
         sp.btn_csv.clicked.connect(lambda: self.export_to(kind=".csv"))
         sp.btn_mood.clicked.connect(self.rate_mood)
+        self.mood_panel.rate_requested.connect(lambda: self.rate_chunks())
+        self.mood_panel.cancel_requested.connect(self._cancel_mood)
+        sp.btn_ab.clicked.connect(self.compare_ab)
 
         # keys that only make sense where the focus is: Del in the pool, Enter / H in the alternatives
         local = [(Qt.Key_Delete, pp.song_list, self._remove_songs), (Qt.Key_Return, jp.alt_list, self.swap_selected),
@@ -112,12 +131,20 @@ class StitcherTab(WorkbenchTab):
         self.pool_panel.set_chunking(spec)
 
     def rules(self):
-        return self.build_panel.rules()
+        """The Build panel's rules, with the Mood path panel's path and weight where it is on."""
+        from dataclasses import replace
+
+        r = self.build_panel.rules()
+        path = self.mood_panel.path()
+        if path is None:
+            return r
+        return replace(r, mood_path=path, mood_weight=self.mood_panel.weight())
 
     def _busy(self) -> bool:
         """A job that changes the pool or the result is queued or running (finding the
-        alternatives at a join does not count: it only fills the list)."""
-        return any(j.latest != ALTERNATIVES for j in self.svc.jobs())
+        alternatives at a join or rating the built song's mood does not count: they only fill
+        a list or a label)."""
+        return any(j.latest not in (ALTERNATIVES, MOOD_RATE) for j in self.svc.jobs())
 
     def _update_buttons(self) -> None:
         busy = self._busy()
@@ -129,6 +156,9 @@ class StitcherTab(WorkbenchTab):
         self.train_panel.btn_cancel.setEnabled(self.svc.is_busy())
         self.join_panel.set_busy(has_built, busy)
         self.seams_panel.set_enabled_for(has_built)
+        live = {id(j) for j in self.svc.jobs()}
+        self._mood_jobs = [j for j in self._mood_jobs if id(j) in live]
+        self.mood_panel.set_busy(has_pool, busy, rating=bool(self._mood_jobs))
 
     # -- jobs -----------------------------------------------------------------------------------
     def _run(self, fn: Callable, *args, label: str, **kw):
@@ -194,8 +224,11 @@ class StitcherTab(WorkbenchTab):
                   self.pool_panel.chunking(), label="Cutting songs").on_result(self._set_pool)
 
     def _set_pool(self, pool) -> None:
+        from ....stitcher.mood import chunk_moods
+
         self.pool = pool
         self._invalidate_enc()
+        self.mood_panel.set_chunk_moods(chunk_moods(pool))
         skipped = [m[len("skipped:"):].strip() for m in pool.messages if m.startswith("skipped")]
         notes = [m for m in pool.messages if not m.startswith("skipped")]
         if skipped:  # one message for all bad files (not one dialog per file)
@@ -209,6 +242,48 @@ class StitcherTab(WorkbenchTab):
 
     def _invalidate_enc(self) -> None:
         self.enc, self.enc_key = None, None
+
+    # -- mood path ----------------------------------------------------------------------------
+    def rate_chunks(self, then: Optional[Callable[[], None]] = None):
+        """Predict the pool's chunk emotions in a job (once per pool: cached with it and on disk),
+        show them on the mood plane, then call ``then()``. Returns the Job (None without a pool)."""
+        if self.pool is None:
+            return None
+        pool = self.pool
+
+        def done(moods) -> None:
+            if pool is not self.pool:
+                return  # another pool by now
+            self.mood_panel.set_chunk_moods(moods)
+            if then is not None:
+                then()
+
+        job = self._run(_session().chunk_moods, pool, label="Rating chunk moods", latest=CHUNK_MOODS)
+        job.on_result(done)
+        self._mood_jobs.append(job)
+        self._update_buttons()
+        return job
+
+    def _cancel_mood(self) -> None:
+        for j in list(self._mood_jobs):
+            self.svc.cancel(j)
+
+    def _rate_built(self, built, path) -> None:
+        """The built song's mood (the Emotion model on its audio) against ``path``, in a job that
+        does not hold up the tab; shown in the Mood path panel and the mood timeline."""
+        job = self.svc.submit(_session().rate_mood, built, path, label="Rating the song's mood", latest=MOOD_RATE)
+
+        def rated(rep) -> None:
+            built.mood = rep
+            if built is self.built:
+                self.mood_panel.show_result(rep)
+                self.mood_view.set_report(rep)
+
+        job.on_result(rated)
+        job.on_error(lambda msg: self.mood_panel.result_label.setText(f"Could not rate the song's mood: {msg}"))
+        job.on_finished(self._update_buttons)
+        self._mood_jobs.append(job)
+        self._update_buttons()
 
     def _refresh_pool(self) -> None:
         self.pool_panel.show_pool(self.pool)
@@ -280,10 +355,18 @@ class StitcherTab(WorkbenchTab):
         if self.pool is None or self._busy():
             return
 
+        from ....stitcher.mood import chunk_moods
+
+        rules = self.rules()
+        self._built_path = rules.mood_path
+
         def go() -> None:
-            self._run(_session().build, self.pool, self.enc, self.rules(),
+            self._run(_session().build, self.pool, self.enc, rules,
                       *self.build_panel.render_args(), label="Building song").on_result(self._set_built)
 
+        if rules.mood_path is not None and chunk_moods(self.pool) is None:
+            self.rate_chunks(then=lambda: self._with_enc(go))  # the search needs every chunk's emotion
+            return
         self._with_enc(go)
 
     def _set_built(self, built, keep: Optional[int] = None) -> None:
@@ -297,6 +380,10 @@ class StitcherTab(WorkbenchTab):
         self._sel_join = None
         self.result_panel.show_built(built, lambda c: format_join(c, self._built_calibrated, short=True))
         self.build_panel.show_tradeoff(built)
+        self.mood_panel.show_result(built.mood)
+        self.mood_view.set_report(built.mood)
+        if built.mood is None:
+            self._rate_built(built, getattr(self, "_built_path", None))
         self.playable_changed.emit()
         self._update_buttons()
         if keep is not None and 1 <= keep < len(built.chain.items):
@@ -389,6 +476,7 @@ class StitcherTab(WorkbenchTab):
             self.song_view.set_cursor(self._chunk_play[1] + seconds)
         elif not label.startswith("alternative chunk"):
             self.result_view.set_cursor(seconds)
+            self.mood_view.set_position(seconds)
 
     # -- export ---------------------------------------------------------------------------------
     def export(self) -> None:
@@ -436,18 +524,32 @@ class StitcherTab(WorkbenchTab):
         job.on_error(lambda msg: self.status_label.setText(f"Could not hand the song to Emotion: {msg}"))
         return job
 
+    def compare_ab(self):
+        """A/B: a source song (the pool's selected one if used, else the most used) against the
+        built song, in a window of its own (helper C). Returns the dialog, or None."""
+        from ....analysis.compare import stitcher_pair
+        from ...widgets.ab_compare import open_ab
+
+        if self.built is None:
+            self.ctx.notify("Nothing to compare yet: build a song first.")
+            return None
+        a, b = stitcher_pair(self.built, self.pool_panel.song_list.currentRow())
+        return open_ab(self, self.ctx, a, b, title="A/B — Stitcher: source song vs stitched song")
+
     # -- settings / lifetime ------------------------------------------------------------------
     def persist(self) -> dict:
         b = self.build_panel
         return {"scorer": self.train_panel.scorer, "minutes": b.minutes, "crossfade_ms": b.crossfade,
                 "method": b.method, "reuse": b.reuse, "max_run": b.max_run, "max_same_song": b.max_same_song,
                 "beam": b.beam, "beat_align": b.beat_align, "variety_weight": b.variety_weight,
-                "stay_key": b.stay_key, "stay_tempo": b.stay_tempo}
+                "stay_key": b.stay_key, "stay_tempo": b.stay_tempo, "mood_weight": self.mood_panel.weight_slider}
 
     def save_settings(self, settings: QSettings) -> None:
         super().save_settings(settings)
         settings.setValue("chunking", self.pool_panel.chunking())  # one spec for the kind + its values
         settings.setValue("splitter", self.splitter.saveState())
+        settings.setValue("mood_on", self.mood_panel.isChecked())
+        settings.setValue("mood_path", self.mood_panel.path_spec())
         # the pool as paths, not audio: a restart decodes and cuts them again in a job
         songs = self.pool.songs if self.pool is not None else []
         settings.setValue("pool", json.dumps([str(s.path) for s in songs if s.path]))
@@ -463,6 +565,12 @@ class StitcherTab(WorkbenchTab):
                 pass  # a spec from another version: keep the defaults
         if settings.contains("splitter"):
             self.splitter.restoreState(settings.value("splitter", QByteArray(), type=QByteArray))
+        self.mood_panel.setChecked(settings.value("mood_on", False, type=bool))
+        if settings.contains("mood_path"):
+            try:
+                self.mood_panel.set_path_spec(settings.value("mood_path", "", type=str))
+            except Exception:  # a path from another version: keep the preset
+                pass
         try:
             saved = json.loads(settings.value("pool", "[]", type=str) or "[]")
         except ValueError:
