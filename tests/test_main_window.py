@@ -393,9 +393,10 @@ def test_a_long_message_is_one_dialog_of_a_screens_height():
     assert status_line(many) == "2997 files could not be opened: (+2997 more lines)"
 
 
-def _dump_folder(root: Path, n_total: int = 3000, n_text: int = 100):
-    """A folder of ``n_total`` files: a few real songs, ``n_text`` text files renamed to audio,
-    and 0-byte "audio" files, some of them in sub-folders; returns (good, bad)."""
+def _dump_folder(root: Path, n_total: int = 3000, n_text: int = 100, binary: bool = False):
+    """A folder of ``n_total`` files: a few real songs, ``n_text`` text files renamed to audio
+    (``binary``: bytes that are neither text nor audio, so each needs a decoder's look), and
+    0-byte "audio" files, some of them in sub-folders; returns (good, bad)."""
     import shutil
 
     good = []
@@ -408,7 +409,8 @@ def _dump_folder(root: Path, n_total: int = 3000, n_text: int = 100):
         sub = root / f"disc {i % 7}" if i % 3 == 0 else root
         sub.mkdir(exist_ok=True)
         p = sub / f"track{i:04d}{exts[i % len(exts)]}"
-        p.write_bytes(b"not audio at all, just text\n" * 4 if i < n_text else b"")
+        junk = bytes(range(128, 256)) * 2 if binary else b"not audio at all, just text\n" * 4
+        p.write_bytes(junk if i < n_text else b"")
         bad.append(p)
     return good, bad
 
@@ -463,7 +465,8 @@ def test_a_folder_of_3000_files_is_probed_in_a_job_with_progress_and_one_message
 def test_the_folder_probe_can_be_cancelled(main_window, qtbot, tmp_path):
     folder = tmp_path / "dump"
     folder.mkdir()
-    _dump_folder(folder, n_total=600, n_text=600)  # every file needs a decoder's look: a slow scan
+    # binary junk: every file needs a decoder's look (renamed text is refused at once), a slow scan
+    _dump_folder(folder, n_total=600, n_text=600, binary=True)
     got = spy_on(main_window.current_tab())
     with qtbot.waitSignal(main_window.files_svc.job_started, timeout=5000):
         job = main_window.open_paths([folder])
