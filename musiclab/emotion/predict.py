@@ -102,7 +102,18 @@ def predict_file(path, model: ModelArg = None, should_stop: ShouldStop = None,
             report(on_progress, k + 1, n_chunks, p.name)
             if last:
                 break
-    probs = np.array([x[2] for x in segs])
+    return summarize(m, segs, energy, duration, p.name, str(p), warnings)
+
+
+
+def summarize(m: EmotionModel, segs: list, energy: list, duration: float, name: str, file: str = "",
+              warnings: Optional[list] = None) -> dict:
+    """The prediction dict of a track from its windows ``segs`` ((start, end, probs) each) and the
+    ``energy`` of its chunks ((rms, samples) each): mean probabilities, valence/arousal, their
+    spread over time, uncertainty, level, warnings (nearly silent, very short) and the timeline.
+    Shared by :func:`predict_file` and :func:`musiclab.emotion.rate.rate_audio`."""
+    warnings = list(warnings or [])
+    probs = np.array([x[2] for x in segs], dtype=np.float64)
     mean_p = probs.mean(axis=0)
     tot = sum(n for _, n in energy)
     rms = np.sqrt(sum(r * r * n for r, n in energy) / max(tot, 1))
@@ -115,12 +126,10 @@ def predict_file(path, model: ModelArg = None, should_stop: ShouldStop = None,
         warnings.append(f"only {duration:.1f} s of audio: the prediction is uncertain")
     v, a = va_from_probs(mean_p)
     seg_v, seg_a = va_from_probs(probs)
-    # spread over time, as standard deviations of the window scores
-    unc = float(entropy_norm(mean_p))
     q = int(np.argmax(mean_p))
     return {
-        "file": str(p),
-        "name": p.name,
+        "file": file,
+        "name": name,
         "duration": round(duration, 3),
         "model": m.name,
         "probs": {qq: round(float(x), 4) for qq, x in zip(QUADRANTS, mean_p)},
@@ -128,9 +137,10 @@ def predict_file(path, model: ModelArg = None, should_stop: ShouldStop = None,
         "mood": QUADRANT_NAMES[QUADRANTS[q]],
         "valence": round(float(v), 4),
         "arousal": round(float(a), 4),
+        # spread over time, as standard deviations of the window scores
         "valence_std": round(float(np.std(seg_v)), 4),
         "arousal_std": round(float(np.std(seg_a)), 4),
-        "uncertainty": round(unc, 4),
+        "uncertainty": round(float(entropy_norm(mean_p)), 4),
         "level_dbfs": round(float(level), 1) if np.isfinite(level) else None,
         "warnings": warnings,
         "segments": [
@@ -139,7 +149,6 @@ def predict_file(path, model: ModelArg = None, should_stop: ShouldStop = None,
             for (a0, b0, _), pp, sv, sa in zip(segs, probs, seg_v, seg_a)
         ],
     }
-
 
 def predict_files(paths, model: ModelArg = None, should_stop: ShouldStop = None,
                   on_progress: OnProgress = None, on_result=None) -> dict:

@@ -62,7 +62,7 @@ def rate_audio(y: np.ndarray, sr: int, name: str = "audio", model: Union[str, Em
     :func:`~musiclab.emotion.predict.predict_file` gives it for a file (``file`` is "")."""
     from ..audio.io import resample
     from .features import HOP_S, SR, WIN_S
-    from .predict import CHUNK_WINDOWS, SHORT_S, SILENCE_DBFS, WHOLE_FILE_MAX_S, _segments_from_audio
+    from .predict import CHUNK_WINDOWS, WHOLE_FILE_MAX_S, _segments_from_audio, summarize
 
     a = np.asarray(y, dtype=np.float32)
     if a.ndim == 2:
@@ -101,36 +101,7 @@ def rate_audio(y: np.ndarray, sr: int, name: str = "audio", model: Union[str, Em
             if last:
                 break
     check_stop(should_stop)
-    probs = np.array([x[2] for x in segs], dtype=np.float64)
-    mean_p = probs.mean(axis=0)
-    tot = sum(n for _, n in energy)
-    rms = np.sqrt(sum(r * r * n for r, n in energy) / max(tot, 1))
-    level = 20 * np.log10(rms) if rms > 0 else -np.inf
-    warnings = []
-    if level < SILENCE_DBFS:
-        warnings.append(f"nearly silent ({level:.0f} dBFS): there is no music to judge")
-        mean_p = np.full(4, 0.25)
-        probs = np.full_like(probs, 0.25)
-    if duration < SHORT_S:
-        warnings.append(f"only {duration:.1f} s of audio: the prediction is uncertain")
-    v, ar = va_from_probs(mean_p)
-    seg_v, seg_a = va_from_probs(probs)
-    q = QUADRANTS[int(np.argmax(mean_p))]
-    return {
-        "file": "", "name": name, "duration": round(duration, 3), "model": m.name,
-        "probs": {qq: round(float(x), 4) for qq, x in zip(QUADRANTS, mean_p)},
-        "quadrant": q, "mood": QUADRANT_NAMES[q],
-        "valence": round(float(v), 4), "arousal": round(float(ar), 4),
-        "valence_std": round(float(np.std(seg_v)), 4), "arousal_std": round(float(np.std(seg_a)), 4),
-        "uncertainty": round(float(entropy_norm(mean_p)), 4),
-        "level_dbfs": round(float(level), 1) if np.isfinite(level) else None,
-        "warnings": warnings,
-        "segments": [
-            {"start": a0, "end": b0, "probs": [round(float(x), 4) for x in pp],
-             "valence": round(float(sv), 4), "arousal": round(float(sa), 4)}
-            for (a0, b0, _), pp, sv, sa in zip(segs, probs, seg_v, seg_a)
-        ],
-    }
+    return summarize(m, segs, energy, duration, name)
 
 
 def rate_or_reason(y: np.ndarray, sr: int, name: str = "audio", model: Union[str, EmotionModel, None] = None,
