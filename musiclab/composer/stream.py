@@ -224,6 +224,17 @@ class Stream:
         return self._gather(a, b, 1)
 
 
+def batch_geometry(N: int, batch: int, seq_len: int, rows: Optional[slice] = None):
+    """``(batch, n, mine)`` of a stream of ``N`` sub-tokens cut into ``batch`` rows of ``n``
+    (fewer rows when the stream is too short for two steps), ``mine`` the rows this rank reads."""
+    n = (N - 1) // batch
+    if n < 2:
+        batch = max(1, (N - 1) // max(2, seq_len // 4))
+        n = (N - 1) // batch
+    mine = list(range(batch))[rows] if rows is not None else range(batch)
+    return batch, n, mine
+
+
 def stream_batches(stream: Stream, batch: int, seq_len: int, with_pos: bool = False,
                    rows: Optional[slice] = None):
     """(x, y[, pos]) tensors of ``batch`` rows, exactly as ``train._batches`` cuts the
@@ -233,12 +244,7 @@ def stream_batches(stream: Stream, batch: int, seq_len: int, with_pos: bool = Fa
     its own part of the stream."""
     import torch
 
-    N = len(stream)
-    n = (N - 1) // batch
-    if n < 2:
-        batch = max(1, (N - 1) // max(2, seq_len // 4))
-        n = (N - 1) // batch
-    mine = list(range(batch))[rows] if rows is not None else range(batch)
+    batch, n, mine = batch_geometry(len(stream), batch, seq_len, rows)
     for s in range(0, n, seq_len):
         w = min(seq_len, n - s)
         xs, ys, ps = [], [], []

@@ -111,12 +111,9 @@ def _cond_batches(batches, stream, ids, batch: int, seq_len: int, rows: Optional
 
     lens = np.diff(stream.starts)
     full = np.repeat(np.asarray(ids, dtype=np.int64), lens)
-    N = len(stream)
-    n = (N - 1) // batch
-    if n < 2:
-        batch = max(1, (N - 1) // max(2, seq_len // 4))
-        n = (N - 1) // batch
-    mine = list(range(batch))[rows] if rows is not None else range(batch)
+    from .stream import batch_geometry
+
+    batch, n, mine = batch_geometry(len(stream), batch, seq_len, rows)
     for s, b in zip(range(0, n, seq_len), batches):
         w = min(seq_len, n - s)
         c = np.stack([full[r * n + s : r * n + s + w] for r in mine])
