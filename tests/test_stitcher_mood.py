@@ -11,7 +11,7 @@ import pytest
 import soundfile as sf
 
 from musiclab.stitcher import cache, mood
-from musiclab.stitcher.chain import ChainRules, build_chain, join_costs, render_to_length
+from musiclab.stitcher.chain import ChainRules, alternatives_with_costs, build_chain, join_costs, render_to_length
 from musiclab.stitcher.mood import MoodPath, MoodPathError, planned_report, set_chunk_moods
 from musiclab.stitcher.pool import SR, build_pool
 from test_stitcher_joins import Flat, mk
@@ -106,6 +106,11 @@ def test_the_path_cost_moves_the_chain_towards_the_curve():
         c0 = join_costs(pool, enc, led, 3, rules)
         assert np.isfinite(led.costs[3]) and led.costs[3] == pytest.approx(c0[led.items[3]])
         assert c[led.items[3]] > c0[led.items[3]]
+        # the alternatives show the join's own cost too (their match %), not join + mood
+        alts = alternatives_with_costs(pool, enc, led, 3, 5, replace(rules, mood_path=path, mood_weight=3.0))
+        assert alts and all(cost == pytest.approx(c0[i]) for i, _s, cost in alts)
+        cj = join_costs(pool, enc, led, 3, replace(rules, mood_path=path, mood_weight=3.0), join_only=True)
+        assert np.allclose(cj[np.isfinite(c0)], c0[np.isfinite(c0)])
 
 
 def test_a_higher_weight_follows_the_curve_more_closely():

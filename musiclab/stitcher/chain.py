@@ -653,8 +653,10 @@ def match_probability(cost, scorer: str = "edge") -> Optional[np.ndarray | float
     return float(p) if np.ndim(p) == 0 else p
 
 
-def join_costs(pool: Pool, enc, chain: Chain, k: int, rules: Optional[ChainRules] = None) -> np.ndarray:
-    """The cost of every candidate for position ``k`` (inf where barred), as the search saw it."""
+def join_costs(pool: Pool, enc, chain: Chain, k: int, rules: Optional[ChainRules] = None,
+               join_only: bool = False) -> np.ndarray:
+    """The cost of every candidate for position ``k`` (inf where barred), as the search saw it;
+    ``join_only``: without the mood path's term (the join's own cost, which "match %" reads)."""
     rules = rules or ChainRules()
     cons = _Constraints(pool, rules, chain.items[0])
     uses = np.zeros(len(pool.chunks), np.int64)
@@ -662,7 +664,10 @@ def join_costs(pool: Pool, enc, chain: Chain, k: int, rules: Optional[ChainRules
         uses[i] += 1
     raw = enc.scores([chain.items[k - 1]])[0].astype(np.float64)
     row = _mask_row(pool, raw.copy(), chain.items[:k], uses, rules, cons)
-    return _cost_row(pool, raw, row, chain.items[:k], rules, cons, _running_tempo(pool, chain.items[:k], cons, rules))
+    cost = _cost_row(pool, raw, row, chain.items[:k], rules, cons, _running_tempo(pool, chain.items[:k], cons, rules))
+    if join_only and rules.mood_on and cons.mood_xy is not None:
+        cost = cost - rules.mood_weight * _mood_cost(pool, chain.items[:k], rules, cons)
+    return cost
 
 
 def alternatives(pool: Pool, enc, chain: Chain, k: int, count: int = 5,
@@ -679,8 +684,9 @@ def alternatives(pool: Pool, enc, chain: Chain, k: int, count: int = 5,
 
 def alternatives_with_costs(pool: Pool, enc, chain: Chain, k: int, count: int = 5,
                             rules: Optional[ChainRules] = None) -> list[tuple[int, float, float]]:
-    """As :func:`alternatives`, with each one's join cost: ``[(chunk, score, cost), ...]``."""
-    cost = join_costs(pool, enc, chain, k, rules)
+    """As :func:`alternatives` (ranked as the search ranked them, a mood path's term included),
+    with each one's own join cost (what "match %" reads): ``[(chunk, score, cost), ...]``."""
+    cost = join_costs(pool, enc, chain, k, rules, join_only=True)
     return [(i, s, float(cost[i])) for i, s in alternatives(pool, enc, chain, k, count, rules)]
 
 
