@@ -84,25 +84,37 @@ def predict_file(path, model: ModelArg = None, should_stop: ShouldStop = None,
         energy.append((rms, len(y)))
         report(on_progress, 1, 1, p.name)
     else:
-        step = CHUNK_WINDOWS * HOP_S
-        span = (CHUNK_WINDOWS - 1) * HOP_S + WIN_S
-        n_chunks = int(np.ceil(max(duration - (span - step), 1e-9) / step))
-        for k in range(n_chunks):
-            check_stop(should_stop)
-            t0 = k * step
-            y, _ = load_audio(p, sr=SR, mono=True, offset=t0, duration=span)
-            if len(y) < SR:  # a sliver at the end is covered by the previous chunk
-                break
-            last = k == n_chunks - 1 or t0 + span >= duration
-            s, rms = _segments_from_audio(m, y, t0, last=last)
-            if segs:
-                s = [x for x in s if x[0] > segs[-1][0] + 1e-6]
-            segs.extend(s)
-            energy.append((rms, len(y)))
-            report(on_progress, k + 1, n_chunks, p.name)
-            if last:
-                break
+        segs, energy = chunked_segments(
+            m, duration, lambda t0, span: load_audio(p, sr=SR, mono=True, offset=t0, duration=span)[0],
+            p.name, should_stop, on_progress)
     return summarize(m, segs, energy, duration, p.name, str(p), warnings)
+
+
+def chunked_segments(m: EmotionModel, duration: float, read, name: str, should_stop: ShouldStop = None,
+                     on_progress: OnProgress = None) -> tuple[list, list]:
+    """The windows of a long track, read ``CHUNK_WINDOWS`` windows at a time: ``read(t0, span)``
+    gives the mono audio at :data:`SR` from ``t0`` for ``span`` seconds (a file's slice, or an
+    array's). Returns ``(segs, energy)`` for :func:`summarize`."""
+    segs, energy = [], []
+    step = CHUNK_WINDOWS * HOP_S
+    span = (CHUNK_WINDOWS - 1) * HOP_S + WIN_S
+    n_chunks = int(np.ceil(max(duration - (span - step), 1e-9) / step))
+    for k in range(n_chunks):
+        check_stop(should_stop)
+        t0 = k * step
+        y = read(t0, span)
+        if len(y) < SR:  # a sliver at the end is covered by the previous chunk
+            break
+        last = k == n_chunks - 1 or t0 + span >= duration
+        s, rms = _segments_from_audio(m, y, t0, last=last)
+        if segs:
+            s = [x for x in s if x[0] > segs[-1][0] + 1e-6]
+        segs.extend(s)
+        energy.append((rms, len(y)))
+        report(on_progress, k + 1, n_chunks, name)
+        if last:
+            break
+    return segs, energy
 
 
 

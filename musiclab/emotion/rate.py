@@ -61,8 +61,8 @@ def rate_audio(y: np.ndarray, sr: int, name: str = "audio", model: Union[str, Em
     """The Emotion model's prediction of mono (or ``(channels, n)``) samples at ``sr``, as
     :func:`~musiclab.emotion.predict.predict_file` gives it for a file (``file`` is "")."""
     from ..audio.io import resample
-    from .features import HOP_S, SR, WIN_S
-    from .predict import CHUNK_WINDOWS, WHOLE_FILE_MAX_S, _segments_from_audio, summarize
+    from .features import SR
+    from .predict import WHOLE_FILE_MAX_S, _segments_from_audio, chunked_segments, summarize
 
     a = np.asarray(y, dtype=np.float32)
     if a.ndim == 2:
@@ -82,24 +82,10 @@ def rate_audio(y: np.ndarray, sr: int, name: str = "audio", model: Union[str, Em
         energy.append((rms, len(a)))
         report(on_progress, 1, 1, name)
     else:
-        step = CHUNK_WINDOWS * HOP_S
-        span = (CHUNK_WINDOWS - 1) * HOP_S + WIN_S
-        n_chunks = int(np.ceil(max(duration - (span - step), 1e-9) / step))
-        for k in range(n_chunks):
-            check_stop(should_stop)
-            t0 = k * step
-            part = a[int(round(t0 * SR)): int(round((t0 + span) * SR))]
-            if len(part) < SR:
-                break
-            last = k == n_chunks - 1 or t0 + span >= duration
-            s, rms = _segments_from_audio(m, part, t0, last=last)
-            if segs:
-                s = [x for x in s if x[0] > segs[-1][0] + 1e-6]
-            segs.extend(s)
-            energy.append((rms, len(part)))
-            report(on_progress, k + 1, n_chunks, name)
-            if last:
-                break
+        def read(t0: float, span: float) -> np.ndarray:
+            return a[int(round(t0 * SR)): int(round((t0 + span) * SR))]
+
+        segs, energy = chunked_segments(m, duration, read, name, should_stop, on_progress)
     check_stop(should_stop)
     return summarize(m, segs, energy, duration, name)
 
