@@ -568,11 +568,8 @@ def judge_files(paths: Iterable, classifier: Optional[MoodClassifier] = None, re
 
 def hit_rates(requested: Sequence[str], predicted: Sequence[str]) -> dict:
     """How often the predicted quadrant, and its arousal / valence half, is the requested one."""
-    n = len(requested)
-    if not n:
-        return {"pieces": 0}
-    return {"pieces": n,
-            "quadrant_hit": round(sum(a == b for a, b in zip(requested, predicted)) / n, 4),
-            "arousal_hit": round(sum(arousal_high(a) == arousal_high(b) for a, b in zip(requested, predicted)) / n, 4),
-            "valence_hit": round(sum(valence_positive(a) == valence_positive(b)
-                                     for a, b in zip(requested, predicted)) / n, 4)}
+    s = scores(predicted, requested)  # the same agreement, read as hits of a request
+    if not s["pieces"]:
+        return s
+    return {"pieces": s["pieces"], "quadrant_hit": s["accuracy"], "arousal_hit": s["arousal_accuracy"],
+            "valence_hit": s["valence_accuracy"]}
