@@ -101,3 +101,48 @@ def load_state_checked(module, state_dict: dict, filename: str) -> None:
     except Exception as exc:
         first = str(exc).strip().splitlines()[0][:300]
         raise ModelFileError(f"'{filename}' does not fit its declared architecture ({first}).") from exc
+
+
+class _MetaUnpickler:
+    """Reads a torch model file's pickled dict without torch and without running code: tensors
+    become None, and only plain containers may be built (anything else is refused)."""
+
+    _ALLOWED = {("collections", "OrderedDict")}
+
+    @classmethod
+    def load(cls, data: bytes):
+        import io
+        import pickle
+
+        class U(pickle.Unpickler):
+            def find_class(self, module, name):
+                if (module, name) in cls._ALLOWED:
+                    import collections
+
+                    return collections.OrderedDict
+                if module.split(".")[0] == "torch":
+                    return lambda *a, **k: None  # tensor rebuilds and storage types: no data needed
+                raise pickle.UnpicklingError(f"{module}.{name} is not allowed")
+
+            def persistent_load(self, pid):
+                return None
+
+        return U(io.BytesIO(data)).load()
+
+
+def read_meta(path) -> dict:
+    """The ``meta`` dict of a musiclab model file, read without importing torch (cheap, safe);
+    a file that is not one is a :class:`~musiclab.errors.ModelFileError`."""
+    import zipfile
+
+    p = Path(path)
+    try:
+        with zipfile.ZipFile(p) as z:
+            name = next(n for n in z.namelist() if n.endswith("/data.pkl") or n == "data.pkl")
+            obj = _MetaUnpickler.load(z.read(name))
+    except Exception as exc:  # noqa: BLE001 - not a zip, no data.pkl, refused or broken pickle
+        raise ModelFileError(f"'{p.name}' is not a readable musiclab model file ({type(exc).__name__}).") from exc
+    meta = obj.get("meta") if isinstance(obj, dict) else None
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        raise ModelFileError(f"'{p.name}' is not a musiclab model file (no musiclab metadata).")
+    return meta
