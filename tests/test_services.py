@@ -198,3 +198,30 @@ def test_a_superseded_job_is_dropped_inside_the_service(qtbot, service):
     gate.set()
     qtbot.waitUntil(lambda: old.done and new.done, timeout=5000)
     assert got == ["new"] and old.state == "cancelled"
+
+
+def test_shutdown_never_kills_a_job_that_does_not_stop_in_time(qtbot, capsys):
+    """A thread killed inside a torch call leaves its locks held for the whole process: a job
+    that outlives the wait is reported and left to finish, not terminated."""
+    from musiclab.gui.services import base
+
+    gate = threading.Event()
+    finished = []
+
+    def stubborn(*, should_stop, on_progress):
+        gate.wait(10)  # does not poll should_stop
+        finished.append(True)
+        return 1
+
+    svc = ModelService("stubborn")
+    svc.submit(stubborn, label="Deaf job")
+    qtbot.waitUntil(lambda: svc.running_label() == "Deaf job", timeout=5000)
+    t0 = time.monotonic()
+    svc.shutdown(timeout_ms=300)
+    assert time.monotonic() - t0 < 5
+    assert svc._thread.isRunning() and svc in base._STILL_RUNNING
+    assert "Deaf job" in capsys.readouterr().err
+    gate.set()
+    qtbot.waitUntil(lambda: not svc._thread.isRunning(), timeout=5000)
+    assert finished == [True]  # it ran to its end
+    base._STILL_RUNNING.remove(svc)

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import inspect
 import itertools
+import sys
 import threading
 import time
 import traceback
@@ -42,6 +43,9 @@ def _takes(fn: Callable, name: str) -> bool:
     except (TypeError, ValueError):
         return False
     return name in params or any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
+
+
+_STILL_RUNNING: list = []  # services whose thread outlived shutdown(): kept referenced
 
 
 class Job:
@@ -237,12 +241,23 @@ class ModelService(QObject):
         job = self._current
         return job.label if job else ""
 
-    def shutdown(self, timeout_ms: int = 5000) -> None:
+    def shutdown(self, timeout_ms: int = 60000) -> None:
+        """Cancel every job, then wait for the running one to notice and the thread to end.
+
+        The thread is never terminated: killing it in the middle of a torch call (a model
+        load, an OpenMP region) leaves locks held that every later torch call in the process
+        waits on for ever. Jobs poll ``should_stop``, so the wait is normally short; one that
+        outlives ``timeout_ms`` is reported and its service kept alive (not garbage-collected
+        while its thread runs) until the process ends.
+        """
         self.cancel()
         self._thread.quit()
         if not self._thread.wait(timeout_ms):
-            self._thread.terminate()
-            self._thread.wait(1000)
+            job = self._current
+            print(f"musiclab: service {self.name!r} still busy with "
+                  f"{job.label if job else 'a job'!r} after {timeout_ms / 1000:.0f} s; left running",
+                  file=sys.stderr)
+            _STILL_RUNNING.append(self)
 
     # -- on the GUI thread ---------------------------------------------------------
     @Slot(object, str, object)
