@@ -33,7 +33,7 @@ class MoodPathPlane(pg.PlotWidget):
         super().__init__(parent, background="#1e1f22")
         pi = self.getPlotItem()
         pi.setXRange(-1.05, 1.05, padding=0)
-        pi.setYRange(-1.05, 1.05, padding=0)
+        pi.setYRange(-1.3, 1.3, padding=0)  # room for the −1 and 1 tick labels
         pi.setMouseEnabled(x=False, y=False)
         pi.hideButtons()
         pi.setMenuEnabled(False)
@@ -200,10 +200,8 @@ class MoodTimeline(pg.PlotWidget):
         super().__init__(parent, background="#1e1f22")
         pi = self.getPlotItem()
         pi.setLabel("bottom", "time", units="s")
-        pi.setLabel("left", f"<span style='color:{VAL_COLOUR}'>valence</span> / "
-                            f"<span style='color:{ARO_COLOUR}'>arousal</span>")
         pi.showGrid(x=True, y=True, alpha=0.2)
-        pi.setYRange(-1.05, 1.05, padding=0)
+        pi.setYRange(-1.3, 1.3, padding=0)  # room for the −1 and 1 tick labels
         pi.setMouseEnabled(x=False, y=False)
         pi.hideButtons()
         pi.getAxis("left").setTicks([[(-1, "\u22121"), (0, "0"), (1, "1")]])
@@ -228,6 +226,8 @@ class MoodTimeline(pg.PlotWidget):
         pi = self.getPlotItem()
         for c in (self.want_v, self.want_a, self.got_v, self.got_a):
             c.setData([], [])
+        # shown only with a rating: an empty plot before the first build says nothing
+        self.setVisible(bool(rep and rep.get("segments")))
         if not rep or not rep.get("segments"):
             pi.setTitle("Mood over time: build a song", color="#bbbbbb", size="9pt")
             return
@@ -243,12 +243,10 @@ class MoodTimeline(pg.PlotWidget):
             self.want_v.setData(tt * dur, np.interp(tt, times, pts[:, 0]))
             self.want_a.setData(tt * dur, np.interp(tt, times, pts[:, 1]))
         pi.setXRange(0, max(dur, 1.0), padding=0.01)
-        title = "Mood over time (solid = the song, dashed = asked)" if path else "Mood over time (no path asked)"
-        if rep.get("quadrant") and rep.get("xy"):
-            x, y = rep["xy"]
-            title += f" \u00b7 song: {SHORT_TITLES.get(rep['quadrant'], rep['quadrant'])} ({x:+.2f}, {y:+.2f})"
-        if rep.get("asked"):
-            title += f" \u00b7 asked {rep['asked']}"
+        key = (f"<span style='color:{VAL_COLOUR}'>valence</span> and "
+               f"<span style='color:{ARO_COLOUR}'>arousal</span> over time")
+        # the song's quadrant and what was asked are in the Mood path panel's text beside it
+        title = f"{key} \u00b7 solid: the song, dashed: asked" if path else f"{key} \u00b7 no path asked"
         if rep.get("mean_distance") is not None:
             title += f" \u00b7 mean distance {rep['mean_distance']:.2f}"
         pi.setTitle(title, color="#bbbbbb", size="9pt")
