@@ -35,14 +35,18 @@ CHILD = textwrap.dedent("""
     player.play()
     ana = StreamingAnalyzer(AnalysisParams(sr=sr, n_fft=4096, hop=1024))
     chroma, power = [], []
-    t0 = time.monotonic()
-    while time.monotonic() - t0 < 2.0:
+    # record until 2 s after the tone first arrives (a busy machine may start the stream late),
+    # at most 20 s: a tone that never arrives fails the test below
+    t0, first = time.monotonic(), None
+    while time.monotonic() - t0 < 20.0 and (first is None or time.monotonic() - first < 2.0):
         time.sleep(0.05)
         ana.push(src.read())
         b = ana.process()
         if b is not None:
             chroma.append(b.chroma)
             power.append(b.power)
+            if first is None and float(np.max(b.power)) > 1e-8:
+                first = time.monotonic()
     src.stop()
     player.close()
     power = np.concatenate(power)
