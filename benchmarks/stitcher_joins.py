@@ -23,14 +23,15 @@ song (chunks), the audit's reasons (``by_stat``: joins flagged per statistic) an
 (much faster when many settings are tried; not the GUI's figure). ``--set NAME=VALUE`` overrides a
 :class:`~musiclab.stitcher.chain.ChainRules` field for the learned scorer (tuning);
 ``--joins-out FILE`` writes every join of the learned scorer (its search cost and whether the audit
-found it audible: the calibration data). The last line of stdout is JSON.
+found it audible: the calibration data). ``--edge-model FILE`` points the method ``edge`` at another
+model file, ``--model-b FILE`` adds the method ``edge_b`` (a second model file, the same rules), so two
+models are compared in one run; REPORT clips must be in neither model's training list, TUNE pools are
+drawn from the TUNE clips neither trained on. The last line of stdout is JSON.
 """
 
 from __future__ import annotations
 
 import argparse
-import csv
-import hashlib
 import json
 import sys
 import time
@@ -45,17 +46,11 @@ REPORT_SEED0 = 1000  # report pools use seeds 1000, 1001, ...
 
 
 def artist_split(root: Path = EMOTION) -> dict[str, list[Path]]:
-    """``{"tune": [...], "report": [...]}``: the clips split by artist (a fixed hash of the name)."""
-    meta = {}
-    with open(root / "metadata.csv", newline="", encoding="utf-8") as fh:
-        for row in csv.DictReader(fh):
-            meta[row["Song"]] = row.get("Artist") or row["Song"]
-    out: dict[str, list[Path]] = {"tune": [], "report": []}
-    for p in sorted(root.glob("Q*/*.ogg")):
-        artist = meta.get(p.stem, p.stem).strip().lower()
-        h = int(hashlib.sha1(artist.encode()).hexdigest()[:8], 16)
-        out["tune" if h % 2 == 0 else "report"].append(p)
-    return out
+    """``{"tune": [...], "report": [...]}``: the clips split by artist (a fixed hash of the name);
+    one function with the scorer's training (:func:`musiclab.stitcher.train_default.artist_split`)."""
+    from musiclab.stitcher.train_default import artist_split as _split
+
+    return _split(root)
 
 
 def pool_clips(files: list[Path], seed: int, n: int) -> list[Path]:
@@ -174,6 +169,11 @@ def main() -> int:
                          "joins and write it (JSON: the a/b of MATCH_CALIBRATION)")
     ap.add_argument("--calibrate-from", default=None, metavar="JOINS.json",
                     help="no building: fit (TUNE joins) and/or report calibration from a --joins-out file")
+    ap.add_argument("--edge-model", default="default", metavar="NAME|FILE",
+                    help="the learned scorer of the method 'edge' (default: the shipped model)")
+    ap.add_argument("--model-b", default=None, metavar="FILE",
+                    help="a second learned scorer, method 'edge_b' (the same rules as 'edge'), to compare "
+                         "two model files in one run")
     ap.add_argument("--quiet", action="store_true", help="only the JSON line")
     args = ap.parse_args()
     if args.calibrate_from:
@@ -196,12 +196,22 @@ def main() -> int:
     from musiclab.stitcher.seams import _song_analysis, audit_joins, audit_rendered, analyse, build_reference
 
     split = artist_split()
-    edge = EdgeScorer.load("default")
-    trained_on = set(edge.meta.get("songs") or [])
-    clash = [p.name for v in split.values() for p in v if p.stem in trained_on]
+    edge = EdgeScorer.load(args.edge_model)
+    edge_b = EdgeScorer.load(args.model_b) if args.model_b else None
+    if "edge_b" in args.methods.split(",") and edge_b is None:
+        raise SystemExit("method edge_b needs --model-b FILE")
+    trained_on = set(edge.meta.get("songs") or []) | set((edge_b.meta.get("songs") or []) if edge_b else [])
+    # REPORT clips must be unseen by every model of the run; TUNE pools are drawn from the TUNE
+    # clips that no model of the run trained on (a model trained on TUNE's training artists)
+    clash = [p.name for p in split["report"] if p.stem in trained_on]
     if clash:
-        print(f"error: {len(clash)} clips are in the model's training list: {clash[:3]}", file=sys.stderr)
+        print(f"error: {len(clash)} REPORT clips are in a model's training list: {clash[:3]}", file=sys.stderr)
         return 1
+    seen_tune = [p for p in split["tune"] if p.stem in trained_on]
+    if seen_tune:
+        split["tune"] = [p for p in split["tune"] if p.stem not in trained_on]
+        print(f"note: {len(seen_tune)} TUNE clips are in a model's training list; TUNE pools are drawn from the "
+              f"other {len(split['tune'])}", file=sys.stderr)
     base_rules = replace(BUILD_DEFAULTS["rules"], target_s=args.minutes * 60)
     chunking = BUILD_DEFAULTS["chunking"]
     crossfade = BUILD_DEFAULTS["crossfade_ms"]
@@ -226,6 +236,8 @@ def main() -> int:
             t0 = time.perf_counter()
             if m == "edge":
                 enc, rules, dj = edge.encode(pool), edge_rules, True
+            elif m == "edge_b":
+                enc, rules, dj = edge_b.encode(pool), edge_rules, True
             elif m == "edge_before":  # the Build panel's defaults before issue 15's tuning
                 enc, dj = edge.encode(pool), True
                 rules = replace(base_rules, method="greedy", boundary_weight=0.0)
@@ -306,6 +318,7 @@ def main() -> int:
                 print(f"CALIBRATION {p}: {v}", file=sys.stderr)
     print(json_line({"split": args.split, "pools": args.pools, "clips": args.clips, "minutes": args.minutes,
                      "reference": args.reference, "moments": args.moments, "set": _parse_set(args.set),
+                     "edge_model": args.edge_model, "model_b": args.model_b,
                      "unseen": True, "overall": overall, "calibration": calib, "per_pool": per_pool,
                      "seconds": round(time.perf_counter() - t_all, 1)}))
     return 0

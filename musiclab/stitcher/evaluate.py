@@ -167,3 +167,157 @@ def evaluate_all(pool, default, baselines: dict, seed_queries: Optional[int] = 6
     elif seen is not None and len(seen) == 0:
         out["unseen"] = {"songs": len(pool.songs), **_figures(main)}
     return out
+
+
+# -- cross-song joins judged by the seam audit (issue 15) ------------------------------------
+
+CROSS_CONTEXT_S = 4.5  # audio kept on each side of a spliced cross-song pair (the audit's windows: <= 4 s)
+
+
+def _splice(pool, a: int, b: int, context: float = CROSS_CONTEXT_S, crossfade_s: float = 0.06):
+    """The audio of A's song up to A's end, then B's song from B's start (``context`` seconds on
+    each side, an equal-power crossfade of ``crossfade_s``), and the time of the join (s)."""
+    ca, cb = pool.chunks[a], pool.chunks[b]
+    ya, yb = pool.songs[ca.song].y, pool.songs[cb.song].y
+    n, x = int(round(context * pool.sr)), int(round(crossfade_s * pool.sr))
+    left = ya[max(0, ca.end - n): ca.end].astype(np.float32)
+    right = yb[cb.start: cb.start + n].astype(np.float32)
+    x = min(x, len(left) // 2, len(right) // 2)
+    if x > 0:
+        w = np.linspace(0.0, np.pi / 2, x, dtype=np.float32)
+        mid = left[-x:] * np.cos(w) + right[:x] * np.sin(w)
+        y = np.concatenate([left[:-x], mid, right[x:]])
+        t = (len(left) - x / 2) / pool.sr
+    else:
+        y, t = np.concatenate([left, right]), len(left) / pool.sr
+    return y, t
+
+
+def cross_song_pairs(pool, queries: int, per_query: int, rng, context: float = CROSS_CONTEXT_S) -> list:
+    """``[(a, [b, ...]), ...]``: random chunks A with ``context`` seconds of their song before
+    their end, each with ``per_query`` random chunks B of OTHER songs with ``context`` seconds
+    after their start."""
+    n = int(round(context * pool.sr))
+    ok_a = [i for i, c in enumerate(pool.chunks) if c.end >= n]
+    ok_b = [i for i, c in enumerate(pool.chunks) if c.start + n <= len(pool.songs[c.song].y)]
+    out = []
+    for a in rng.permutation(ok_a)[:queries]:
+        cand = [b for b in ok_b if pool.chunks[b].song != pool.chunks[a].song]
+        if len(cand) < 2:
+            continue
+        out.append((int(a), [int(b) for b in rng.choice(cand, size=min(per_query, len(cand)), replace=False)]))
+    return out
+
+
+def audit_pair(pool, a: int, b: int, ref) -> dict:
+    """The seam audit's judgement (:func:`.seams.judge`) of chunk ``b`` spliced after chunk ``a``."""
+    from .seams import analyse, judge, moment_stats
+
+    y, t = _splice(pool, a, b)
+    return judge(moment_stats(analyse(y, pool.sr), t), ref)
+
+
+def _auc(pos, neg) -> Optional[float]:
+    pos, neg = np.asarray(pos, np.float64), np.asarray(neg, np.float64)
+    if not len(pos) or not len(neg):
+        return None
+    from scipy.stats import rankdata
+
+    r = rankdata(np.r_[pos, neg])
+    return float((r[: len(pos)].sum() - len(pos) * (len(pos) + 1) / 2) / (len(pos) * len(neg)))
+
+
+def cross_song_audit(models: dict, pool_files: list, chunking: str = "beats:8", queries: int = 20,
+                     per_query: int = 6, moments: int = 400, seed: int = 0, on_pool=None) -> dict:
+    """How well each scorer's score predicts the seam audit's verdict on joins between DIFFERENT
+    songs (what the stitcher's search mostly chooses among). For each pool (a list of files): the
+    natural reference of its songs (:func:`.seams.build_reference`), then ``queries`` random chunks
+    A, each with ``per_query`` random chunks B of other songs, spliced (A's song up to A's end,
+    B's song from B's start, 60 ms crossfade, no stretching) and audited at the join
+    (:func:`.seams.moment_stats`, :func:`.seams.judge`). ``models``: name -> scorer (its encoding's
+    scores as the search sees them: no trim); an edge model's plain cosines are added as
+    ``NAME:plain``, the boundary cosine as ``boundary``.
+
+    Per scorer: ``auc`` (score vs "the audit hears nothing"), ``spearman`` (score vs minus the
+    audit's severity, all pairs), ``spearman_per_query`` (the same inside each A's candidates,
+    averaged: what a choice among candidates sees) and ``pick_inaudible`` (share of queries whose
+    highest-scoring candidate is inaudible; ``chance`` is the share of inaudible candidates)."""
+    from .pool import build_pool, load_songs
+    from .scorers import BoundaryScorer
+    from .seams import _song_analysis, build_reference
+
+    rng = np.random.default_rng(seed)
+    rows = []
+    for pk, files in enumerate(pool_files):
+        songs, _ = load_songs(files)
+        pool = build_pool(songs, chunking)
+        encs = {}
+        for name, sc in models.items():
+            enc = sc.encode(pool)
+            encs[name] = enc
+            if hasattr(enc, "ends") and getattr(sc, "pool_norm", "none") != "none":
+                encs[name + ":plain"] = _PlainCosine(enc)
+        encs["boundary"] = BoundaryScorer().encode(pool)
+        ref = build_reference([(s.name, _song_analysis(s)) for s in pool.songs], moments, seed)
+        for a, cands in cross_song_pairs(pool, queries, per_query, rng):
+            S = {n: np.asarray(e.scores([a]), np.float64)[0] for n, e in encs.items()}
+            for b in cands:
+                jd = audit_pair(pool, a, b, ref)
+                rows.append({"pool": pk, "a": a, "b": b, "audible": bool(jd["audible"]),
+                             "severity": float(jd["severity"]), "flagged": jd["flagged"],
+                             "scores": {n: float(S[n][b]) for n in encs}})
+        if on_pool is not None:
+            on_pool(pk + 1, len(pool_files))
+    out = {"pairs": len(rows), "queries": len({(r["pool"], r["a"]) for r in rows}), "chunking": chunking,
+           "inaudible_share": round(float(np.mean([not r["audible"] for r in rows])), 4) if rows else None,
+           "by_stat": {}}
+    for r in rows:
+        for s in r["flagged"]:
+            out["by_stat"][s] = out["by_stat"].get(s, 0) + 1
+    if rows:
+        out["chance_pick_inaudible"] = _chance_pick(rows)
+    out["scorers"] = pair_figures(rows)
+    return out
+
+
+def _groups(rows) -> dict:
+    groups: dict = {}
+    for r in rows:
+        groups.setdefault((r["pool"], r["a"]), []).append(r)
+    return groups
+
+
+def _chance_pick(rows) -> float:
+    return round(float(np.mean([np.mean([not r["audible"] for r in g]) for g in _groups(rows).values()])), 4)
+
+
+def pair_figures(rows: list) -> dict:
+    """Per scorer (the keys of each row's ``scores``): ``auc``, ``spearman``,
+    ``spearman_per_query``, ``pick_inaudible`` (see :func:`cross_song_audit`)."""
+    from scipy.stats import spearmanr
+
+    out: dict = {}
+    if not rows:
+        return out
+    groups = _groups(rows)
+    ok = np.array([not r["audible"] for r in rows])
+    sev = np.array([r["severity"] for r in rows])
+    for n in rows[0]["scores"]:
+        sc = np.array([r["scores"][n] for r in rows])
+        fin = np.isfinite(sc)
+        rho = (spearmanr(sc[fin], -sev[fin]).correlation
+               if fin.sum() > 2 and np.std(sc[fin]) > 0 and np.std(sev[fin]) > 0 else None)
+        per_q, picks = [], []
+        for g in groups.values():
+            gs = np.array([r["scores"][n] for r in g])
+            gv = np.array([r["severity"] for r in g])
+            if len(g) >= 3 and np.all(np.isfinite(gs)) and gs.std() > 0 and gv.std() > 0:
+                per_q.append(spearmanr(gs, -gv).correlation)
+            if np.any(np.isfinite(gs)):
+                picks.append(not g[int(np.argmax(np.where(np.isfinite(gs), gs, -np.inf)))]["audible"])
+        auc = _auc(sc[fin & ok], sc[fin & ~ok])
+        out[n] = {"auc": None if auc is None else round(auc, 4),
+                  "spearman": None if rho is None or not np.isfinite(rho) else round(float(rho), 4),
+                  "spearman_per_query": round(float(np.nanmean(per_q)), 4) if per_q else None,
+                  "pick_inaudible": round(float(np.mean(picks)), 4) if picks else None}
+    return out

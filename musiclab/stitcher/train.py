@@ -91,8 +91,17 @@ def train_edge(
     on_progress: OnProgress = None,
     on_loss=None,
     max_seconds: Optional[float] = None,
+    cross: Optional[dict] = None,
+    cross_weight: float = 0.0,
+    cross_groups: int = 32,
 ):
     """Train an :class:`~musiclab.stitcher.scorers.EdgeScorer` on ``songs``.
+
+    ``cross`` (from :func:`cross_pair_data`) with ``cross_weight > 0`` adds a second loss on
+    joins between different songs graded by the seam audit: inside each group (one chunk end A,
+    several other songs' starts B), every pair of candidates whose audit severities differ by
+    more than :data:`CROSS_MARGIN` gives a logistic loss on their score difference (the less
+    severe should score higher); ``cross_groups`` groups per step.
 
     ``on_loss(step, loss)`` is called every few steps (for a loss plot). Returns the
     scorer and a history dict.
@@ -184,6 +193,8 @@ def train_edge(
         logits = logits.masked_fill(near, -1e4)
         target = torch.arange(len(E))
         loss = 0.5 * (F.cross_entropy(logits, target) + F.cross_entropy(logits.T, target))
+        if cross is not None and cross_weight > 0:
+            loss = loss + cross_weight * _cross_loss(net, cross, rng, cross_groups)
         opt.zero_grad()
         loss.backward()
         if w.distributed:
@@ -212,7 +223,93 @@ def train_edge(
     hist["steps_done"] = step
     meta = {"frames": frames, "peaks": peaks, "peak_share": peak_share, "min_gap": min_gap, "songs": [s.name for s in songs], "steps": step, "final_loss": round(run_loss, 4),
             "date": time.strftime("%Y-%m-%d")}
+    if cross is not None and cross_weight > 0:
+        meta.update({"cross_weight": cross_weight, "cross_pairs": int(len(cross["group"])),
+                     "cross_songs": list(cross.get("songs") or [])})
+        meta["songs"] = sorted(set(meta["songs"]) | set(cross.get("songs") or []))
     return EdgeScorer(net, meta), hist
+
+
+CROSS_MARGIN = 0.02  # audit severities closer than this are not ordered by the cross-song loss
+
+
+def _cross_loss(net, cross: dict, rng, groups: int):
+    """Pairwise logistic loss inside random groups of audited cross-song candidates."""
+    import torch
+    import torch.nn.functional as F
+
+    starts = cross["group_start"]
+    pick = rng.choice(len(starts) - 1, size=min(groups, len(starts) - 1), replace=False)
+    idx = np.concatenate([np.arange(starts[g], starts[g + 1]) for g in pick])
+    it = torch.from_numpy(idx)
+    e, s = cross["E"][it].float(), cross["S"][it].float()
+    sc = (net.embed_end(e) * net.embed_start(s)).sum(-1) * net.logit_scale.exp().clamp(max=100.0)
+    sev = cross["severity"][it]
+    g = cross["group"][it]
+    same = g[:, None] == g[None, :]
+    better = same & (sev[:, None] + CROSS_MARGIN < sev[None, :])  # row i is less severe than column j
+    if not bool(better.any()):
+        return sc.sum() * 0.0
+    diff = sc[:, None] - sc[None, :]
+    return F.softplus(-diff[better]).mean()
+
+
+def cross_pair_data(pool_files: Sequence[Sequence], frames: int = 16, queries: int = 30, per_query: int = 6,
+                    chunking: str = "beats:8", moments: int = 400, seed: int = 0, should_stop: ShouldStop = None,
+                    on_progress: OnProgress = None) -> dict:
+    """Cross-song joins judged by the seam audit, as training data for :func:`train_edge`'s second
+    loss: for each pool (a list of files) the pairs of :func:`.evaluate.cross_song_pairs`, spliced
+    and audited (:func:`.evaluate.audit_pair`), with the edge features of A's end and B's start
+    (``(P, C, frames)``, float16, peaks included, untrimmed as the search scores them). Groups are
+    contiguous (``group_start``)."""
+    import torch
+
+    from .evaluate import audit_pair, cross_song_pairs
+    from .features import edge_features
+    from .seams import _song_analysis, build_reference
+
+    rng = np.random.default_rng(seed)
+    E, S, grp, sev, aud, names = [], [], [], [], [], set()
+    gid = 0
+    for pk, files in enumerate(pool_files):
+        check_stop(should_stop)
+        report(on_progress, pk, len(pool_files), f"audited cross-song pairs: pool {pk + 1}")
+        songs, _ = load_songs(files)
+        from .pool import build_pool
+
+        pool = build_pool(songs, chunking)
+        names |= {s.name for s in pool.songs}
+        fe, fs = edge_features(pool, frames, 0, peaks=True)
+        ref = build_reference([(s.name, _song_analysis(s)) for s in pool.songs], moments, seed)
+        for a, cands in cross_song_pairs(pool, queries, per_query, rng):
+            for b in cands:
+                jd = audit_pair(pool, a, b, ref)
+                E.append(fe[a].half())
+                S.append(fs[b].half())
+                grp.append(gid)
+                sev.append(float(jd["severity"]))
+                aud.append(bool(jd["audible"]))
+            gid += 1
+    report(on_progress, len(pool_files), len(pool_files), "audited cross-song pairs")
+    group = np.array(grp, dtype=np.int64)
+    bounds = np.r_[0, np.flatnonzero(np.diff(group)) + 1, len(group)]
+    return {"E": torch.stack(E), "S": torch.stack(S), "group": torch.from_numpy(group),
+            "group_start": bounds, "severity": torch.tensor(sev, dtype=torch.float32),
+            "audible": torch.tensor(aud), "songs": sorted(names)}
+
+
+def cross_pair_figures(scorer, cross: dict) -> dict:
+    """The cross-song figures of :func:`.evaluate.cross_song_audit` (plain scores: a cosine per pair,
+    no pool normalisation) on stored pairs, e.g. the validation artists' pairs."""
+    import torch
+
+    from .evaluate import pair_figures
+
+    with torch.inference_mode():
+        sc = (scorer.net.embed_end(cross["E"].float()) * scorer.net.embed_start(cross["S"].float())).sum(-1).numpy()
+    rows = [{"pool": 0, "a": int(g), "audible": bool(a), "severity": float(v), "scores": {"m": float(x)}}
+            for g, a, v, x in zip(cross["group"].tolist(), cross["audible"].tolist(), cross["severity"].tolist(), sc)]
+    return pair_figures(rows)["m"]
 
 
 def _embed_sharded(net, e, s, w):
