@@ -99,7 +99,7 @@ def add_parser(subparsers) -> None:
                    help="requested mood for models with a mood input (emopia): Q1 happy, Q2 tense, Q3 sad, Q4 calm")
     g.add_argument("--guidance", type=float, default=None,
                    help="with --mood: > 1 pushes the mood harder (classifier-free guidance); 1 = plain; "
-                        "default: the model's recommendation (emopia: 3)")
+                        "default: the model's recommendation (emopia: 6)")
     g.add_argument("--out", required=True, help="FILE.mid, .wav or .mp3")
     g.set_defaults(func=_generate)
 
