@@ -27,7 +27,9 @@ CHILD = textwrap.dedent("""
     sr = 48000
     t = np.arange(int(sr * 2.5)) / sr
     tone = (0.3 * np.sin(2 * np.pi * 440.0 * t)).astype(np.float32)
-    src = SoundDeviceSource(sr=sr)  # the default input: the null sink's monitor
+    # the default input: the null sink's monitor; a busy machine can stall PulseAudio for over the
+    # app's 1.5-s "device lost" limit (tested with injected sources elsewhere), so allow 10 s here
+    src = SoundDeviceSource(sr=sr, stall_s=10.0)
     src.start()
     player = Player()  # the real sounddevice output stream
     ok, device = player.available()
