@@ -171,6 +171,33 @@ def _numba_compiled_on_the_main_thread():
     yield
 
 
+@pytest.fixture(autouse=True)
+def _garbage_collected_on_the_gui_thread(request):
+    """In every test that uses Qt: Python's cycle collector runs only on the main (GUI) thread, as
+    in the app (:func:`musiclab.gui.app.collect_garbage_on_the_gui_thread`), and everything the
+    test left is collected there at its end. Left automatic, the collector ran in a service
+    thread, destroyed the previous test's closed window there, and deadlocked with the GUI
+    thread over Qt's lock and the GIL (test_main_window, stacks taken with gdb)."""
+    if not any(f in request.fixturenames for f in ("qtbot", "qapp", "main_window")):
+        yield
+        return
+    import gc
+
+    request.getfixturevalue("qapp")
+    from pyqtgraph.util.garbage_collector import GarbageCollector
+
+    was_enabled = gc.isenabled()
+    gc.collect()
+    collector = GarbageCollector(interval=0.5)  # disables automatic collection
+    try:
+        yield
+    finally:
+        collector.timer.stop()
+        gc.collect()
+        if was_enabled:
+            gc.enable()
+
+
 # -- nothing slow on the GUI thread -------------------------------------------------------
 GUI_PKG = str(Path(__file__).resolve().parent.parent / "musiclab" / "gui")
 

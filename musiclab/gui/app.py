@@ -36,6 +36,21 @@ def make_settings(path: Optional[str] = None):
     return QSettings()
 
 
+def collect_garbage_on_the_gui_thread(app):
+    """Python's cycle collector only on the GUI thread, on a 1-s timer (pyqtgraph's
+    ``GarbageCollector``). Left automatic, it runs in whichever thread allocates: a service thread
+    then destroys a closed window's widgets, holding Qt's lock while it waits for the GIL that the
+    GUI thread holds while waiting for that lock — the whole app freezes (seen in the tests, stacks
+    taken with gdb). Returns the collector (kept on ``app``)."""
+    from pyqtgraph.util.garbage_collector import GarbageCollector
+
+    gc_ = getattr(app, "_musiclab_gc", None)
+    if gc_ is None:
+        gc_ = GarbageCollector(interval=1.0)
+        app._musiclab_gc = gc_
+    return gc_
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = parse_args(argv)
     if args.screenshot and not os.environ.get("QT_QPA_PLATFORM") and not (
@@ -49,6 +64,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     QCoreApplication.setApplicationName("musiclab")
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationDisplayName("musiclab")
+    collect_garbage_on_the_gui_thread(app)
     from .main_window import MainWindow
 
     from ..warmup import configure_cache_dir, start_in_background
