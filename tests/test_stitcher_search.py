@@ -22,7 +22,7 @@ def tone(seconds: float, f: float, noise: float = 0.0, seed: int = 0) -> np.ndar
 def test_build_defaults_are_the_tuned_search():
     r = BUILD_DEFAULTS["rules"]
     assert r.method == "beam" and r.beam >= 2 and r.max_same_song == 4 and r.variety_weight == 1.0
-    assert r.boundary_weight > 0 and BUILD_DEFAULTS["chunking"] == "beats:8" and BUILD_DEFAULTS["beat_align"]
+    assert r.boundary_weight == 0.0 and BUILD_DEFAULTS["chunking"] == "beats:8" and BUILD_DEFAULTS["beat_align"]
 
 
 def test_match_probability_is_monotone_and_only_for_its_scorer():
