@@ -38,6 +38,9 @@ Results (2026-12-01; 12-clip pools, 3-minute songs, Build-panel defaults; distan
   away; the songs 0.34-0.69). Larger pools, same weight (``--split report --weights 6 --pools 2 --clips 24``,
   6 songs per setting, 573 s; not tuned on): 0.613 -> 0.334 (ratio 0.54; calm->excited 0.43,
   excited->calm 0.49, sad->happy 0.75), audible 13.0 % (36/278) against 8.9 % (8/90).
+* REPORT again after the stitcher's scorer was retrained on tune-train clips and the Build panel dropped
+  the boundary term (same command, 12 songs per setting): without the path 0.806, with it **0.474
+  (ratio 0.59; goal <= 0.5: not met)**; audible joins 10.2 % (61/600) against 6.3 % (12/191) without.
 * The Emotion model trained on all 700 clips, so the chunk emotions and the judge are in-sample for
   it: the figures say how well the search follows the curve as that model hears it.
 """

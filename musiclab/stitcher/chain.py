@@ -13,8 +13,8 @@
   candidate's predicted emotion to the curve at its planned time, plus the chunk's price (what the
   rest of the song needs it for, :func:`.mood.chunk_prices`), to the cost the search ranks by
   (the chain's ``costs`` keep the join's own part, which "match %" is calibrated on).
-* :data:`BUILD_DEFAULTS`: the Build panel's tuned defaults (beam search, the boundary cosine as a
-  second opinion in the cost); :func:`match_probability`: the join cost as a calibrated
+* :data:`BUILD_DEFAULTS`: the Build panel's tuned defaults (beam search over the summed join
+  cost; the boundary cosine as a second opinion is a rule, off by default); :func:`match_probability`: the join cost as a calibrated
   P(the seam audit finds the join inaudible), the GUI's "match %".
 * :func:`alternatives` / :func:`swap`: the next-best chunks for one join; swapping one
   keeps the chain before it and rebuilds the rest.
