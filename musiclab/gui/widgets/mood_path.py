@@ -33,7 +33,7 @@ class MoodPathPlane(pg.PlotWidget):
         super().__init__(parent, background="#1e1f22")
         pi = self.getPlotItem()
         pi.setXRange(-1.05, 1.05, padding=0)
-        pi.setYRange(-1.3, 1.3, padding=0)  # room for the −1 and 1 tick labels
+        pi.setYRange(-1.05, 1.05, padding=0)
         pi.setMouseEnabled(x=False, y=False)
         pi.hideButtons()
         pi.setMenuEnabled(False)
