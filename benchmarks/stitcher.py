@@ -65,7 +65,7 @@ def _dj_build(songs, chunk_s: float, minutes: float, scorer_name: str = "edge") 
 
     from musiclab.stitcher.chain import BUILD_DEFAULTS
 
-    # the Build panel's defaults (beam search, boundary cosine as a second opinion, variety)
+    # the Build panel's defaults (beam search over the summed join cost, song variety)
     rules = replace(BUILD_DEFAULTS["rules"], target_s=minutes * 60, seed=0, reuse=1, max_run=1)
     chain = build_chain(pool, enc, rules)
     t3 = time.perf_counter()

@@ -44,8 +44,9 @@ def add_parser(subparsers) -> None:
                         "(0 = no preference; a cost weighted by --variety-weight, never a hard rule)")
     s.add_argument("--variety-weight", type=float, default=1.0,
                    help="join cost per chunk beyond --max-same-song (the Build panel's default: 1)")
-    s.add_argument("--boundary-weight", type=float, default=0.5,
-                   help="the boundary cosine as a second opinion in the join cost (0 = the scorer alone)")
+    s.add_argument("--boundary-weight", type=float, default=0.0,
+                   help="the boundary cosine as a second opinion in the join cost (default 0, the Build "
+                        "panel's: the scorer alone; 0.5 was the default before the scorer heard the clips)")
     s.add_argument("--stay-key", action="store_true")
     s.add_argument("--stay-tempo", action="store_true")
     s.add_argument("--crossfade-ms", type=float, default=60.0)
