@@ -85,7 +85,7 @@ class ChainRules:
     exit_weight: float = 0.0
     #: weight of the boundary cosine (MFCC + chroma over 0.5 s each side, :class:`.scorers.BoundaryScorer`)
     #: as a second opinion beside the scorer's: its row z-scores, compressed as the scorer's
-    boundary_weight: float = 0.0  # the Build panel uses 0.5 (BUILD_DEFAULTS)
+    boundary_weight: float = 0.0  # off in the Build panel too (BUILD_DEFAULTS; it used 0.5 before)
     #: stitch along a mood path (:class:`.mood.MoodPath`, issue 18): each candidate costs ``mood_weight``
     #: times the distance (plane units) of its predicted emotion to the curve at its planned time
     #: (:mod:`.mood`; the chunks' emotions from ``pool.cache["mood"]``); None = no mood term at all

@@ -283,6 +283,8 @@ def main(argv=None) -> int:
                          "clip_split": "emotion/4q by artist: TUNE half (sha1 of the artist, even) minus its "
                                        "validation artists (salted hash); REPORT half never used"}
         cross = cross_data("tune-train", args.cross_queries) if args.cross_weight > 0 else None
+        # the shipped model as it is before this run may overwrite it (the --cross-val comparison)
+        shipped = EdgeScorer.load("default") if args.cross_val else None
         sc, hist = train_edge(edge_songs, steps=args.steps, on_progress=TextProgress("edge"),
                               max_seconds=args.minutes * 60, seed=args.seed, cross=cross,
                               cross_weight=args.cross_weight, **EDGE_RECIPE)
@@ -296,7 +298,7 @@ def main(argv=None) -> int:
             val = cross_data("tune-val", args.cross_queries)
             print(json_line({"cross_val": {"pairs": int(len(val["group"])),
                                            "inaudible_share": round(float((~val["audible"]).float().mean()), 4),
-                                           "shipped": cross_pair_figures(EdgeScorer.load("default"), val),
+                                           "shipped": cross_pair_figures(shipped, val),
                                            "new": cross_pair_figures(sc, val)}}))
         if args.eval_clips:
             eval_clips({"new": sc})
