@@ -3,6 +3,10 @@
     .venv/bin/python benchmarks/stitcher_mood.py --split tune --pools 4 --planned --weights 3,6,10
     .venv/bin/python benchmarks/stitcher_mood.py --split report --weights 6 --pools 4
 
+Tuning aids: ``--weights W:T:price:R`` lets each chunk appear R times (``ChainRules.reuse``) in the songs
+with the path, ``--first-pool N`` starts at TUNE pool N (other draws of the TUNE clips), ``--dump FILE``
+writes each rendered song's chunk placement and judged windows (to compare the plan with the judge).
+
 Material: the pools of ``benchmarks/stitcher_joins.py`` (``--clips`` emotion clips per pool, split
 by artist into TUNE and REPORT halves; the stitcher's default scorer never trained on them, the
 script checks). **The Emotion model did train on these clips** (all 700 are its training set): the
@@ -75,16 +79,21 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--split", choices=["tune", "report"], default="tune")
     ap.add_argument("--pools", type=int, default=4)
+    ap.add_argument("--first-pool", type=int, default=0,
+                    help="tuning aid: start at this pool (TUNE pools 4.. are other draws of the TUNE clips)")
     ap.add_argument("--clips", type=int, default=12)
     ap.add_argument("--minutes", type=float, default=3.0)
     ap.add_argument("--moments", type=int, default=400, help="natural moments in the audit's reference")
     ap.add_argument("--weights", default="3",
                     help="mood weights to try (comma-separated); W:T also sets the tolerance T (ChainRules.mood_tolerance), "
-                         "W:T:noprice turns the chunk prices off (ChainRules.mood_prices)")
+                         "W:T:noprice turns the chunk prices off (ChainRules.mood_prices), W:T:price:R lets each "
+                         "chunk appear R times (ChainRules.reuse) in the songs with the path")
     ap.add_argument("--paths", default=",".join(PATHS), help="which of: " + ", ".join(PATHS))
     ap.add_argument("--planned", action="store_true",
                     help="tuning aid: no rendering, no audit; the distance is the search's plan (each chosen "
                          "chunk's predicted emotion against the curve at its planned time)")
+    ap.add_argument("--dump", default="", help="tuning aid: write each rendered song's chunk placement and judged "
+                                               "windows to this JSON file (for studying plan against result)")
     ap.add_argument("--quiet", action="store_true")
     args = ap.parse_args()
     import numpy as np
@@ -114,10 +123,11 @@ def main() -> int:
     def config(w: str) -> dict:
         parts = w.split(":")
         return {"mood_weight": float(parts[0]), "mood_tolerance": float(parts[1]) if len(parts) > 1 and parts[1] else 0.0,
-                "mood_prices": not (len(parts) > 2 and parts[2] == "noprice")}
+                "mood_prices": not (len(parts) > 2 and parts[2] == "noprice"),
+                **({"reuse": int(parts[3])} if len(parts) > 3 and parts[3] else {})}
     paths = {k: MoodPath.parse(PATHS[k]) for k in args.paths.split(",") if k}
     base = replace(BUILD_DEFAULTS["rules"], target_s=args.minutes * 60)
-    seeds = [s if args.split == "tune" else REPORT_SEED0 + s for s in range(args.pools)]
+    seeds = [s if args.split == "tune" else REPORT_SEED0 + s for s in range(args.first_pool, args.first_pool + args.pools)]
     t_all = time.perf_counter()
     recs = []
     timing = [0.0, 0.0]  # seconds spent auditing, rating
@@ -138,8 +148,10 @@ def main() -> int:
         rep = result_report(r.y, r.sr)
         timing[0] += t2 - t1
         timing[1] += time.perf_counter() - t2
+        rep["placed"] = [[round(a, 3), round(b, 3), int(i), int(s0), int(s1)] for a, b, i, s0, s1 in r.segments]
         return chain, audit, rep, round(t1 - t0, 2)
 
+    dumped = []
     for seed in seeds:
         files = pool_clips(split[args.split], seed, args.clips)
         songs, _ = load_songs(files)
@@ -150,6 +162,9 @@ def main() -> int:
         mood_s = round(time.perf_counter() - t0, 2)
         rules0 = replace(base, seed=seed)
         chain0, audit0, rep0, b0 = build(pool, enc, rules0)
+        if args.dump and not args.planned:
+            dumped.append({"seed": seed, "path": None, "weight": "0", "files": [str(f) for f in files],
+                           "placed": rep0["placed"], "segments": rep0["segments"], "duration": rep0["duration"]})
         for name, path in paths.items():
             d0 = distance_to(rep0, path) if not args.planned else \
                 planned_report(pool, chain0.items, path, rules0.target_s)["mean_distance"]
@@ -162,6 +177,9 @@ def main() -> int:
                 chain, audit, rep, bs = build(pool, enc, rules)
                 plan = planned_report(pool, chain.items, path, rules.target_s)
                 dist = distance_to(rep, path) if not args.planned else plan["mean_distance"]
+                if args.dump and not args.planned:
+                    dumped.append({"seed": seed, "path": name, "weight": w, "files": [str(f) for f in files],
+                                   "placed": rep["placed"], "segments": rep["segments"], "duration": rep["duration"]})
                 recs.append({"seed": seed, "path": name, "weight": w, "distance": round(dist, 4),
                              "mean_join_cost": None if not args.planned else round(audit["mean_join_cost"], 3),
                              "planned": plan["mean_distance"], "floor": plan["floor"],
@@ -184,6 +202,8 @@ def main() -> int:
                 "mean_join_cost": round(float(np.mean(jc)), 3) if jc else None,
                 "songs_mean": round(float(np.mean([r["songs"] for r in rows])), 2)}
 
+    if args.dump:
+        Path(args.dump).write_text(json_line({"split": args.split, "songs": dumped}))
     overall = {}
     without = summary([r for r in recs if r["weight"] == "0"])
     # (the no-path song is one per pool; it is listed once per path for the distance to that path)
