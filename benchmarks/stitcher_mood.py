@@ -1,7 +1,11 @@
 """Stitch along a mood path, measured on the rendered songs (issue 18, "The numbers: Mood path").
 
     .venv/bin/python benchmarks/stitcher_mood.py --split tune --pools 4 --planned --weights 3,6,10
-    .venv/bin/python benchmarks/stitcher_mood.py --split report --weights 6 --pools 4
+    .venv/bin/python benchmarks/stitcher_mood.py --split report --weights 10:0:price:2 --pools 4  # the defaults
+
+Tuning aids: ``--weights W:T:price:R`` lets each chunk appear R times (``ChainRules.reuse``) in the songs
+with the path, ``--first-pool N`` starts at TUNE pool N (other draws of the TUNE clips), ``--dump FILE``
+writes each rendered song's chunk placement and judged windows (to compare the plan with the judge).
 
 Material: the pools of ``benchmarks/stitcher_joins.py`` (``--clips`` emotion clips per pool, split
 by artist into TUNE and REPORT halves; the stitcher's default scorer never trained on them, the
@@ -28,7 +32,7 @@ Results (2026-12-01; 12-clip pools, 3-minute songs, Build-panel defaults; distan
   weight 6 without prices 0.440 (0.59), **weight 6 with chunk prices 0.412 (0.56, join cost -0.74)**;
   weight 10 0.374 (0.51, join cost -0.57: rougher joins). Earlier TUNE runs with rendering and the audit
   (pools 0-1, no prices): weight 3 ratio 0.43-0.84, audible 33/300 joins (11 %) against 6/97 without;
-  weight 5 (tolerance 0.25) 27/249 (11 %). Chosen: weight 6 with prices (the defaults).
+  weight 5 (tolerance 0.25) 27/249 (11 %). Chosen: weight 6 with prices (the defaults then).
 * REPORT, once (``--split report --weights 6 --pools 4``, 12 songs per setting, 753 s):
   mean distance to the curve without the path 0.733, with it **0.514 (ratio 0.70; goal <= 0.5: not met)**;
   calm->excited 0.795 -> 0.563, sad->happy 0.622 -> 0.423, excited->calm 0.783 -> 0.558.
@@ -41,6 +45,38 @@ Results (2026-12-01; 12-clip pools, 3-minute songs, Build-panel defaults; distan
 * REPORT again after the stitcher's scorer was retrained on tune-train clips and the Build panel dropped
   the boundary term (same command, 12 songs per setting): without the path 0.806, with it **0.474
   (ratio 0.59; goal <= 0.5: not met)**; audible joins 10.2 % (61/600) against 6.3 % (12/191) without.
+* Weight and reuse, TUNE (2026-12-01, the retrained scorer; rendered unless "planned"; "r2" = reuse 2 in
+  the songs with the path, ``W:0:price:2``; the songs without the path keep the Build panel's reuse 1):
+
+  - planned, pools 0-3 (``--split tune --pools 4 --planned --weights 6,10,6:0:price:2,10:0:price:2,14:0:price:2``):
+    without 0.711 (mean join cost -0.49); w6 0.352 (ratio 0.49, -0.01), w10 0.303 (0.43, +0.16); r2: w6 0.267
+    (0.37, -0.19), w10 0.227 (0.32, +0.08), w14 0.208 (0.29, +0.11).
+  - pools 0-3 (``--split tune --pools 4 --weights 6:0:price:2,10:0:price:2``, 356 s): without 0.616, audible
+    9/198 (4.5 %); w6 r2 0.282 (ratio 0.46), 35/586 (6.0 %); **w10 r2 0.257 (0.42), 40/583 (6.9 %)**.
+  - pools 0-3 (``--split tune --pools 4 --weights 6,14:0:price:2,10:0:price:3``, 592 s): w6 reuse 1 (the
+    default then) 0.351 (0.57), 53/605 (8.8 %); w14 r2 0.248 (0.40), 36/578 (6.2 %); w10 reuse 3 0.256
+    (0.42), 28/580 (4.8 %).
+  - planned, pools 4-7 (``--split tune --pools 4 --first-pool 4 --planned --weights
+    6,10:0:price:2,14:0:price:2,20:0:price:2,30:0:price:2``): without 0.747 (-0.31); w6 0.405 (0.54, -0.07);
+    r2: w10 0.262 (0.35, +0.10), w14 0.251 (0.34, +0.20), w20 0.236 (0.32, +0.41), w30 0.203 (0.27, +0.81).
+  - pools 4-7 (``--split tune --pools 4 --first-pool 4 --weights 6,10:0:price:2,14:0:price:2``, 582 s):
+    without 0.677, 10/181 (5.5 %); w6 0.404 (0.60), 40/552 (7.2 %); **w10 r2 0.268 (0.40), 36/555 (6.5 %)**;
+    w14 r2 0.268 (0.40), 35/559 (6.3 %).
+  - the 8 pools together: w6 reuse 1 ratio 0.58, audible 93/1157 (8.0 %); w10 r2 0.41, 76/1138 (6.7 %);
+    w14 r2 0.40, 71/1137 (6.2 %). Reuse 2 is most of the gain (and gives the search smoother joins to
+    pick from: fewer audible than reuse 1); beyond weight 10 the rendered songs come no closer, the plan's
+    join cost rises. **Chosen: weight 10, reuse 2** (``mood.DEFAULT_WEIGHT``, ``mood.DEFAULT_REUSE``;
+    :func:`musiclab.stitcher.mood.path_rules` gives them to the Mood path panel and the CLI, a higher
+    Build-panel reuse is kept).
+  - The chunk's context (``CONTEXT_S`` = 10 s centred on it in its source song): on the 24 path songs of
+    the first rendered run above (``--dump``), the overlap-weighted mean of the placed chunks' moods
+    predicts the judge's windows to 0.153 plane units (5 s context 0.148, 20 s 0.166), and the plan's
+    per-chunk distance (0.234 / 0.268 for w10 / w6 r2) is near the judged one (0.256 / 0.282): the plan
+    is not where the distance is lost; the context stays 10 s.
+* REPORT, once for this setting (``--split report --weights 10:0:price:2 --pools 4``, 12 songs per
+  setting, 390 s): without the path 0.806, with it **0.343 (ratio 0.43; goal <= 0.5: met)**; calm->excited
+  0.826 -> 0.411 (0.50), sad->happy 0.680 -> 0.258 (0.38), excited->calm 0.913 -> 0.359 (0.39). Audible
+  joins **9.2 % (55/601; goal <= 13 %: met)** against 6.3 % (12/191) without.
 * The Emotion model trained on all 700 clips, so the chunk emotions and the judge are in-sample for
   it: the figures say how well the search follows the curve as that model hears it.
 """
@@ -75,16 +111,21 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--split", choices=["tune", "report"], default="tune")
     ap.add_argument("--pools", type=int, default=4)
+    ap.add_argument("--first-pool", type=int, default=0,
+                    help="tuning aid: start at this pool (TUNE pools 4.. are other draws of the TUNE clips)")
     ap.add_argument("--clips", type=int, default=12)
     ap.add_argument("--minutes", type=float, default=3.0)
     ap.add_argument("--moments", type=int, default=400, help="natural moments in the audit's reference")
     ap.add_argument("--weights", default="3",
                     help="mood weights to try (comma-separated); W:T also sets the tolerance T (ChainRules.mood_tolerance), "
-                         "W:T:noprice turns the chunk prices off (ChainRules.mood_prices)")
+                         "W:T:noprice turns the chunk prices off (ChainRules.mood_prices), W:T:price:R lets each "
+                         "chunk appear R times (ChainRules.reuse) in the songs with the path")
     ap.add_argument("--paths", default=",".join(PATHS), help="which of: " + ", ".join(PATHS))
     ap.add_argument("--planned", action="store_true",
                     help="tuning aid: no rendering, no audit; the distance is the search's plan (each chosen "
                          "chunk's predicted emotion against the curve at its planned time)")
+    ap.add_argument("--dump", default="", help="tuning aid: write each rendered song's chunk placement and judged "
+                                               "windows to this JSON file (for studying plan against result)")
     ap.add_argument("--quiet", action="store_true")
     args = ap.parse_args()
     import numpy as np
@@ -114,10 +155,11 @@ def main() -> int:
     def config(w: str) -> dict:
         parts = w.split(":")
         return {"mood_weight": float(parts[0]), "mood_tolerance": float(parts[1]) if len(parts) > 1 and parts[1] else 0.0,
-                "mood_prices": not (len(parts) > 2 and parts[2] == "noprice")}
+                "mood_prices": not (len(parts) > 2 and parts[2] == "noprice"),
+                **({"reuse": int(parts[3])} if len(parts) > 3 and parts[3] else {})}
     paths = {k: MoodPath.parse(PATHS[k]) for k in args.paths.split(",") if k}
     base = replace(BUILD_DEFAULTS["rules"], target_s=args.minutes * 60)
-    seeds = [s if args.split == "tune" else REPORT_SEED0 + s for s in range(args.pools)]
+    seeds = [s if args.split == "tune" else REPORT_SEED0 + s for s in range(args.first_pool, args.first_pool + args.pools)]
     t_all = time.perf_counter()
     recs = []
     timing = [0.0, 0.0]  # seconds spent auditing, rating
@@ -138,8 +180,10 @@ def main() -> int:
         rep = result_report(r.y, r.sr)
         timing[0] += t2 - t1
         timing[1] += time.perf_counter() - t2
+        rep["placed"] = [[round(a, 3), round(b, 3), int(i), int(s0), int(s1)] for a, b, i, s0, s1 in r.segments]
         return chain, audit, rep, round(t1 - t0, 2)
 
+    dumped = []
     for seed in seeds:
         files = pool_clips(split[args.split], seed, args.clips)
         songs, _ = load_songs(files)
@@ -150,6 +194,9 @@ def main() -> int:
         mood_s = round(time.perf_counter() - t0, 2)
         rules0 = replace(base, seed=seed)
         chain0, audit0, rep0, b0 = build(pool, enc, rules0)
+        if args.dump and not args.planned:
+            dumped.append({"seed": seed, "path": None, "weight": "0", "files": [str(f) for f in files],
+                           "placed": rep0["placed"], "segments": rep0["segments"], "duration": rep0["duration"]})
         for name, path in paths.items():
             d0 = distance_to(rep0, path) if not args.planned else \
                 planned_report(pool, chain0.items, path, rules0.target_s)["mean_distance"]
@@ -162,6 +209,9 @@ def main() -> int:
                 chain, audit, rep, bs = build(pool, enc, rules)
                 plan = planned_report(pool, chain.items, path, rules.target_s)
                 dist = distance_to(rep, path) if not args.planned else plan["mean_distance"]
+                if args.dump and not args.planned:
+                    dumped.append({"seed": seed, "path": name, "weight": w, "files": [str(f) for f in files],
+                                   "placed": rep["placed"], "segments": rep["segments"], "duration": rep["duration"]})
                 recs.append({"seed": seed, "path": name, "weight": w, "distance": round(dist, 4),
                              "mean_join_cost": None if not args.planned else round(audit["mean_join_cost"], 3),
                              "planned": plan["mean_distance"], "floor": plan["floor"],
@@ -184,6 +234,8 @@ def main() -> int:
                 "mean_join_cost": round(float(np.mean(jc)), 3) if jc else None,
                 "songs_mean": round(float(np.mean([r["songs"] for r in rows])), 2)}
 
+    if args.dump:
+        Path(args.dump).write_text(json_line({"split": args.split, "songs": dumped}))
     overall = {}
     without = summary([r for r in recs if r["weight"] == "0"])
     # (the no-path song is one per pool; it is listed once per path for the distance to that path)

@@ -122,6 +122,29 @@ def test_a_higher_weight_follows_the_curve_more_closely():
     assert d[2] < d[1] < d[0]
 
 
+def test_a_mood_build_reuses_chunks_and_follows_a_scarce_mood_closer():
+    # 4 calm and 4 excited chunks for a 12-chunk song going calm -> excited: each used once, the
+    # song must take sad or tense chunks; with the mood build's reuse (2) it need not
+    pool, s, enc = synthetic_pool(8.0)
+    assert len(pool.chunks) == 16
+    inject(pool, s)
+    path = MoodPath.parse(CALM_TO_EXCITED)
+    base = replace(RULES, target_s=24.0)
+    r = mood.path_rules(base, path)
+    assert r.reuse == mood.DEFAULT_REUSE == 2 and r.mood_weight == mood.DEFAULT_WEIGHT and r.mood_path is path
+    assert mood.path_rules(replace(base, reuse=3), path).reuse == 3  # a higher reuse is kept
+    assert mood.path_rules(base, None) is base and mood.path_rules(base, path, 0.0) is base
+    for method in ("greedy", "beam"):
+        once = build_chain(pool, enc, replace(base, method=method, mood_path=path, mood_weight=mood.DEFAULT_WEIGHT))
+        twice = build_chain(pool, enc, replace(r, method=method))
+        assert np.bincount(once.items).max() == 1 and np.bincount(twice.items).max() == 2
+        d1 = planned_report(pool, once.items, path, base.target_s)["mean_distance"]
+        d2 = planned_report(pool, twice.items, path, base.target_s)["mean_distance"]
+        # (the start is drawn among the five chunks nearest the path's start: one may be sad)
+        assert np.isin(s[once.items[1:]], [2, 3]).sum() >= 2 and not np.isin(s[twice.items[1:]], [2, 3]).any()
+        assert d2 < d1 - 0.1, (method, d1, d2)
+
+
 def test_no_path_is_exactly_todays_chain(monkeypatch):
     pool, s, enc = synthetic_pool()
 
@@ -303,6 +326,7 @@ def test_cli_build_along_a_mood_path_reports_the_result(tmp_path, monkeypatch, c
     res = json.loads(cap.out.strip().splitlines()[-1])
     m = res["mood"]
     assert m["weight"] == 2.0 and m["path"]["points"][2] == [1.0, 0.0] and m["warnings"]
+    assert m["reuse"] == mood.DEFAULT_REUSE  # no --reuse: a chunk may appear twice along a path
     assert "outside" in cap.err
     assert m["segments"] and all({"t", "valence", "arousal", "want", "distance"} <= set(s) for s in m["segments"])
     assert m["mean_distance"] == pytest.approx(np.mean([s["distance"] for s in m["segments"]]), abs=1e-3)
@@ -358,6 +382,8 @@ def test_mood_panel_shows_an_injected_result_and_the_timeline(qtbot, tmp_path):
     i = p.plane.add_point(0.0, 0.1)
     assert i == 1 and len(p.path().points) == 3 and p.preset.currentText().startswith("custom")
     assert not p.plane.remove_point(0) and p.plane.remove_point(1) and len(p.plane.points()) == 2
+    p.set_weight(15)
+    assert p.weight() == 15.0  # the default (10) is not the slider's end
     p.set_weight(0)
     assert p.path() is None
     p.set_weight(4)
@@ -391,6 +417,7 @@ def test_the_tab_builds_along_the_path_with_the_chunk_job_first(gui_tab, qtbot, 
     t.mood_panel.setChecked(True)
     r = t.rules()
     assert r.mood_path is not None and r.mood_weight == mood.DEFAULT_WEIGHT
+    assert t.build_panel.rules().reuse == 1 and r.reuse == mood.DEFAULT_REUSE  # a chunk twice along a path
     assert not t.mood_view.isVisible()  # no empty mood plot before a song is built
     t.build()
     qtbot.waitUntil(lambda: t.built is not None and t.built.mood is not None, timeout=240000)  # a busy 2-core machine
@@ -403,7 +430,7 @@ def test_the_tab_builds_along_the_path_with_the_chunk_job_first(gui_tab, qtbot, 
     t.grab().save(str(tmp_path / "tab.png"))
     # off again: the rules carry no path
     t.mood_panel.setChecked(False)
-    assert t.rules().mood_path is None
+    assert t.rules().mood_path is None and t.rules().reuse == 1
     del bp
 
 

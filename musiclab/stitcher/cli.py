@@ -37,7 +37,9 @@ def add_parser(subparsers) -> None:
     s.add_argument("--method", choices=["greedy", "beam"], default="beam",
                    help="beam (the Build panel's default): keeps --beam chains, the lowest total join cost wins")
     s.add_argument("--beam", type=int, default=4)
-    s.add_argument("--reuse", type=int, default=1, help="how often one chunk may be used")
+    s.add_argument("--reuse", type=int, default=None,
+                   help="how often one chunk may be used (default 1; with --mood-path "
+                        f"{DEFAULT_MOOD_REUSE})")
     s.add_argument("--max-run", type=int, default=1, help="natural successors allowed in a row")
     s.add_argument("--max-same-song", type=int, default=4, metavar="N",
                    help="song variety: after N chunks of one source song in a row prefer another song "
@@ -92,7 +94,7 @@ def add_parser(subparsers) -> None:
     p.set_defaults(func=lambda a: (p.print_help(), 2)[1])
 
 
-from .mood import DEFAULT_WEIGHT as DEFAULT_MOOD_WEIGHT  # numpy only
+from .mood import DEFAULT_REUSE as DEFAULT_MOOD_REUSE, DEFAULT_WEIGHT as DEFAULT_MOOD_WEIGHT  # numpy only
 
 
 def _paths(args):
@@ -186,6 +188,8 @@ def _stitch(args) -> int:
         for w in path.warnings:
             print(f"warning: {w}", file=sys.stderr)
     weight = DEFAULT_MOOD_WEIGHT if args.mood_weight is None else max(0.0, args.mood_weight)
+    # a build along a mood path lets each chunk appear twice unless --reuse says otherwise (mood.DEFAULT_REUSE)
+    reuse = args.reuse if args.reuse is not None else (DEFAULT_MOOD_REUSE if path is not None and weight > 0 else 1)
     pool = load_pool(_paths(args), args.chunking, on_progress=_progress("pool"))
     for m in pool.messages:
         print(m, file=sys.stderr)
@@ -202,7 +206,7 @@ def _stitch(args) -> int:
         scorer.seed = args.seed  # otherwise every --seed draws the same random scores (the same chain)
     enc = scorer.encode(pool)
     rules = ChainRules(target_s=args.minutes * 60, start=args.start, seed=args.seed, method=args.method,
-                       beam=args.beam, reuse=args.reuse, max_run=args.max_run, stay_key=args.stay_key,
+                       beam=args.beam, reuse=reuse, max_run=args.max_run, stay_key=args.stay_key,
                        stay_tempo=args.stay_tempo, max_same_song=max(0, args.max_same_song),
                        variety_weight=max(0.0, args.variety_weight), boundary_weight=max(0.0, args.boundary_weight),
                        mood_path=path, mood_weight=weight if path is not None else 0.0)
@@ -221,8 +225,8 @@ def _stitch(args) -> int:
 
         rep = result_report(rendered.y, rendered.sr, path, args.emotion_model)
         plan = planned_report(pool, chain.items, path, rules.target_s) if weight > 0 else None
-        mood = {"path": rep["path"], "weight": weight, "asked": rep["asked"], "quadrant": rep["quadrant"],
-                "xy": rep["xy"], "mean_distance": rep["mean_distance"], "model": rep["model"],
+        mood = {"path": rep["path"], "weight": weight, "reuse": rules.reuse, "asked": rep["asked"],
+                "quadrant": rep["quadrant"], "xy": rep["xy"], "mean_distance": rep["mean_distance"], "model": rep["model"],
                 "segments": [{"t": s["t"], "valence": s["valence"], "arousal": s["arousal"], "want": s["want"],
                               "distance": s["distance"]} for s in rep["segments"]],
                 "planned_distance": plan["mean_distance"] if plan else None,

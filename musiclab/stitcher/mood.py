@@ -32,8 +32,13 @@ from ..jobs import OnProgress, ShouldStop, check_stop, report
 #: the window (s) each chunk's emotion is predicted from, centred on the chunk (the model's window)
 CONTEXT_S = 10.0
 #: the mood weight the CLI and the Mood path panel start from (join cost per plane unit of distance),
-#: chosen on TUNE pools (``benchmarks/stitcher_mood.py --split tune``; see its docstring)
-DEFAULT_WEIGHT = 6.0
+#: chosen on TUNE pools with :data:`DEFAULT_REUSE` (``benchmarks/stitcher_mood.py --split tune``; see its
+#: docstring: 8 rendered TUNE pools, ratio 0.41 against 0.58 for the former 6 with reuse 1; 14 was no closer)
+DEFAULT_WEIGHT = 10.0
+#: with a mood path each chunk may appear at least this often (the Build panel's reuse where higher):
+#: a 12-clip pool holds 2-3 clips per quadrant and a 3-minute song takes ~45 of its ~80 chunks, so
+#: with reuse 1 the curve runs out of the moods it asks for (chosen with :data:`DEFAULT_WEIGHT`)
+DEFAULT_REUSE = 2
 #: a planned chunk this far (plane units) or more from the curve counts as "not near"
 NEAR = 0.35
 
@@ -127,6 +132,17 @@ class MoodPath:
     def as_dict(self) -> dict:
         return {"points": [[round(float(v), 4), round(float(a), 4)] for v, a in self.points],
                 "times": [round(float(t), 4) for t in self.times]}
+
+
+def path_rules(rules, path: Optional["MoodPath"], weight: float = DEFAULT_WEIGHT, reuse: int = DEFAULT_REUSE):
+    """``rules`` (:class:`~musiclab.stitcher.chain.ChainRules`) for a build along ``path`` with
+    ``weight``: the reuse limit raised to at least ``reuse``. Without a path (or weight 0) ``rules``
+    unchanged. What the Mood path panel builds with (the CLI too, unless ``--reuse`` is given)."""
+    from dataclasses import replace
+
+    if path is None or weight <= 0:
+        return rules
+    return replace(rules, mood_path=path, mood_weight=float(weight), reuse=max(int(rules.reuse), int(reuse)))
 
 
 # -- chunk emotions --------------------------------------------------------------------------------

@@ -16,8 +16,8 @@ from PySide6.QtWidgets import (QComboBox, QGroupBox, QHBoxLayout, QLabel, QPushB
 
 from ...widgets.mood_path import MoodPathPlane
 
-#: the weight slider's steps: value / 2 = the mood weight (0 .. 10)
-WEIGHT_STEPS = 20
+#: the weight slider's steps: value / 2 = the mood weight (0 .. 20; the default, 10, in the middle)
+WEIGHT_STEPS = 40
 PRESETS = {"calm → excited": [(0.3, -0.6), (0.5, 0.7)], "sad → happy": [(-0.5, -0.5), (0.5, 0.5)],
            "excited → calm": [(0.5, 0.7), (0.3, -0.6)], "tense → calm": [(-0.5, 0.6), (0.3, -0.6)],
            "calm → excited → calm": [(0.3, -0.6), (0.5, 0.7), (0.3, -0.6)]}
@@ -85,7 +85,8 @@ class MoodPanel(QGroupBox):
         self.weight_slider.setRange(0, WEIGHT_STEPS)
         self.weight_slider.setValue(int(round(_default_weight() * 2)))
         self.weight_slider.setToolTip("How much following the mood counts against smooth joins (0 = not at all; "
-                                      f"{_default_weight():g} = the default, chosen on TUNE pools)")
+                                      f"{_default_weight():g} = the default, chosen on TUNE pools). With a path "
+                                      "each chunk may appear twice (or the Build panel's reuse, if higher)")
         self.weight_label = QLabel("")
         self.weight_label.setMinimumWidth(30)
         wrow.addWidget(self.weight_slider, 1)
@@ -123,7 +124,7 @@ class MoodPanel(QGroupBox):
         return self.weight_slider.value() / 2.0
 
     def set_weight(self, w: float) -> None:
-        self.weight_slider.setValue(int(round(max(0.0, min(10.0, float(w))) * 2)))
+        self.weight_slider.setValue(int(round(max(0.0, min(WEIGHT_STEPS / 2.0, float(w))) * 2)))
 
     def path(self):
         """The path to follow (:class:`~musiclab.stitcher.mood.MoodPath`), or None when off."""

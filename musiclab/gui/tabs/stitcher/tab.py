@@ -131,14 +131,15 @@ class StitcherTab(WorkbenchTab):
         self.pool_panel.set_chunking(spec)
 
     def rules(self):
-        """The Build panel's rules, with the Mood path panel's path and weight where it is on."""
-        from dataclasses import replace
+        """The Build panel's rules, with the Mood path panel's path and weight where it is on (and a
+        chunk allowed twice, or the Build panel's reuse where higher: :func:`.mood.path_rules`)."""
+        from ....stitcher.mood import path_rules
 
         r = self.build_panel.rules()
         path = self.mood_panel.path()
         if path is None:
             return r
-        return replace(r, mood_path=path, mood_weight=self.mood_panel.weight())
+        return path_rules(r, path, self.mood_panel.weight())
 
     def _busy(self) -> bool:
         """A job that changes the pool or the result is queued or running (finding the
