@@ -65,6 +65,8 @@ def main() -> int:
     ap.add_argument("--form", default="free")
     ap.add_argument("--strain-bars", type=int, default=8)
     ap.add_argument("--best-of", type=int, default=1)
+    ap.add_argument("--pointer", type=float, default=None,
+                    help="pointer nets: the pointer's weight in sampling (default: the model's own)")
     ap.add_argument("--save", default=None, help="also keep the generated MIDI files here")
     args = ap.parse_args()
 
@@ -92,6 +94,8 @@ def main() -> int:
                 st.form, st.strain_bars = args.form, args.strain_bars
             if hasattr(st, "best_of"):
                 st.best_of = args.best_of
+            if args.pointer is not None:
+                st.pointer = args.pointer
             t = time.perf_counter()
             res = S.compose(model, [], st)
             times.append(time.perf_counter() - t)
@@ -112,7 +116,7 @@ def main() -> int:
     out = {
         "model": args.model, "protocol": protocol,
         "settings": {k: getattr(args, k) for k in ("n", "seed0", "length", "temperature", "top_p", "repeat",
-                                                   "form", "strain_bars", "best_of")},
+                                                   "form", "strain_bars", "best_of", "pointer")},
         "mean_oa": round(gen["mean_oa"], 4), "ceiling": round(ceil["mean_oa"], 4) if ceil else None,
         "ratio": round(gen["mean_oa"] / ceil["mean_oa"], 4) if ceil else None,
         "oa": {k: round(gen["oa"][k], 3) for k in FEATURES},

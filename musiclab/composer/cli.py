@@ -18,8 +18,9 @@ def add_parser(subparsers) -> None:
                           "sequential presets only)")
     t.add_argument("--max-val", type=int, default=2000,
                    help="with --store: at most this many validation pieces (the rest of the share trains)")
-    t.add_argument("--preset", default="default", choices=["default", "large", "small", "seed", "default-v1", "timed", "timed-small"],
-                   help="network: default = 2x256 LSTM with metre inputs, large = 2x384, default-v1 = without metre")
+    t.add_argument("--preset", default="default", choices=["default", "large", "small", "seed", "default-v1", "timed", "timed-small", "pointer"],
+                   help="network: default = 2x256 LSTM with metre inputs, large = 2x384, default-v1 = without metre, "
+                        "pointer = default plus a learnt pointer over the piece's past (with --init: the init's LSTM)")
     t.add_argument("--out", required=True, help="model file to write (.pt)")
     t.add_argument("--epochs", type=int, default=30)
     t.add_argument("--seq-len", type=int, default=128, help="BPTT length in sub-tokens")
@@ -39,6 +40,9 @@ def add_parser(subparsers) -> None:
     t.add_argument("--workers", type=int, default=2, help="processes for MIDI parsing")
     t.add_argument("--threads", type=int, default=1, help="torch threads")
     t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--generate-pointer", type=float, default=None, metavar="W",
+                   help="pointer preset: the pointer's weight when generating, stored in the file (0..1; "
+                        "default 1 = as trained; see composer/generate.py)")
     t.add_argument("--no-copy", action="store_true",
                    help="do not fit the self-copy mixture on the validation pieces after training")
     t.add_argument("--conditions", nargs="+", default=None, metavar="NAME",
@@ -201,9 +205,10 @@ def _train(args) -> int:
         conds = args.conditions
         if conds and [c.lower() for c in conds] == ["emopia"]:
             conds = ["Q1", "Q2", "Q3", "Q4"]
+        extra = {} if args.generate_pointer is None else {"generate_pointer": min(max(args.generate_pointer, 0.0), 1.0)}
         model = prepare_model(args.preset, train, val, args.midi or [args.store], init=args.init,
                               conditions=conds, condition_kind=args.condition_kind,
-                              command=" ".join(["musiclab-cli"] + sys.argv[1:]) if sys.argv else "")
+                              command=" ".join(["musiclab-cli"] + sys.argv[1:]) if sys.argv else "", **extra)
     res = train_model(
         model, train, val, args.out, epochs=args.epochs, seq_len=args.seq_len, batch=args.batch, lr=args.lr,
         augment=not args.no_augment, patience=args.patience, time_budget=args.time_budget, history=history,

@@ -44,6 +44,10 @@ VOCAB = D0 + MAX_DUR_K + 1  # 324
 DT0 = VOCAB  # timed representation: onset steps k/12 (k = 0..192) since the previous event
 VOCAB_TIMED = DT0 + MAX_DUR_K + 1  # 517
 REPRESENTATIONS = ("sequential", "timed")
+#: the event networks (:mod:`.model`; kept here, torch-free, for modules that must not import torch)
+EVENT_ARCHS = ("event-lstm", "event-lstm-v2", "event-lstm-timed", "event-lstm-ptr")
+#: those over the sequential representation (the seed's event unit, the self-copy mixture)
+SEQUENTIAL_ARCHS = ("event-lstm", "event-lstm-v2", "event-lstm-ptr")
 
 
 def vocab_size(representation: str = "sequential") -> int:

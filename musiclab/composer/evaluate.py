@@ -25,23 +25,30 @@ def _stack_states(states):
     return h, c
 
 
+def _as_state(h, c):
+    """An event net's state from the ``(h, c)`` arguments of the functions below: the LSTM's
+    pair, or (``c`` None) a pointer net's :class:`~.model.PtrState` passed as ``h``."""
+    return h if c is None else (h, c)
+
+
 def beam_topk(net, h, c, first_logp, beam: int = 8, k: int = 5, max_len: int = 14, pos=None):
     """Beam search over sub-tokens for N start states at once.
 
-    h, c: (layers, N, H) states; first_logp: (N, V) log-probs of the first sub-token;
+    h, c: (layers, N, H) states (or ``h`` a pointer net's :class:`~.model.PtrState` of N rows and
+    ``c`` None); first_logp: (N, V) log-probs of the first sub-token;
     pos: (N,) metrical onsets of the events (metre nets; constant within an event).
     Returns a list (len N) of up to ``k`` (tokens tuple, logp) completed events, best first.
     """
     import torch
+
+    from .model import state_rows
 
     N, V = first_logp.shape
     B = beam
     scores, toks = first_logp.topk(B, dim=1)  # (N, B)
     seqs = toks.unsqueeze(-1)  # (N, B, 1)
     done = toks >= enc.D0
-    L, _, H = h.shape
-    h = h.unsqueeze(2).expand(L, N, B, H).reshape(L, N * B, H).contiguous()
-    c = c.unsqueeze(2).expand(L, N, B, H).reshape(L, N * B, H).contiguous()
+    state = state_rows(_as_state(h, c), torch.arange(N).repeat_interleave(B))
     neg = torch.tensor(-1e9)
     bpos = None
     if getattr(net, "metre", False):
@@ -52,7 +59,7 @@ def beam_topk(net, h, c, first_logp, beam: int = 8, k: int = 5, max_len: int = 1
         if bool(done.all()):
             break
         last = seqs[:, :, -1].reshape(-1, 1)
-        logits, (h2, c2) = net(last, (h, c), bpos) if bpos is not None else net(last, (h, c))
+        logits, state2 = net(last, state, bpos) if bpos is not None else net(last, state)
         logp = torch.log_softmax(logits[:, 0, :], dim=-1).reshape(N, B, V)
         cand = scores.unsqueeze(-1) + logp
         # finished beams stay as they are (one candidate: PAD, same score)
@@ -66,8 +73,7 @@ def beam_topk(net, h, c, first_logp, beam: int = 8, k: int = 5, max_len: int = 1
         pdone = torch.gather(done, 1, parent)
         done = pdone | (tok >= enc.D0)
         gidx = (parent + torch.arange(N).unsqueeze(1) * B).reshape(-1)
-        h = h2[:, gidx, :]
-        c = c2[:, gidx, :]
+        state = state_rows(state2, gidx)
     out = []
     seqs_l = seqs.tolist()
     sc = scores.tolist()
@@ -85,12 +91,17 @@ def beam_topk(net, h, c, first_logp, beam: int = 8, k: int = 5, max_len: int = 1
 def score_sequences(net, H, C, first_logp, pos, items, chunk: int = 4096):
     """LSTM log-probabilities of given events from given boundary states.
 
-    H, C: (layers, N, hidden) states before N events; first_logp: (N, V); pos: (N,) onsets
+    H, C: (layers, N, hidden) states before N events (or ``H`` a pointer net's
+    :class:`~.model.PtrState` and ``C`` None); first_logp: (N, V); pos: (N,) onsets
     (metre nets); items: list of (n, tokens). Returns a list of floats (one per item)."""
     import torch
 
+    from .model import state_rows
+
     out: list[float] = []
     metre = getattr(net, "metre", False)
+    if C is None:  # a pointer net's state holds its keys: smaller chunks
+        chunk = min(chunk, 256)
     for s in range(0, len(items), chunk):
         part = items[s : s + chunk]
         idx = torch.tensor([n for n, _ in part], dtype=torch.long)
@@ -100,15 +111,14 @@ def score_sequences(net, H, C, first_logp, pos, items, chunk: int = 4096):
         for r, (_, t) in enumerate(part):
             toks[r, : len(t)] = torch.tensor(t, dtype=torch.long)
         lp = first_logp[idx].gather(1, toks[:, :1]).squeeze(1)
-        h = H[:, idx].contiguous()
-        c = C[:, idx].contiguous()
+        state = state_rows(_as_state(H, C), idx)
         bpos = pos[idx].reshape(-1, 1) if metre else None
         for t in range(1, T):
             active = lens > t
             if not bool(active.any()):
                 break
             x = toks[:, t - 1 : t]
-            logits, (h, c) = net(x, (h, c), bpos) if metre else net(x, (h, c))
+            logits, state = net(x, state, bpos) if metre else net(x, state)
             step = torch.log_softmax(logits[:, 0, :], -1).gather(1, toks[:, t : t + 1]).squeeze(1)
             lp = lp + torch.where(active, step, torch.zeros_like(step))
         out.extend(lp.tolist())
@@ -126,6 +136,7 @@ def event_records(model, pieces, beam: int = 8, copy_support: int = 12, should_s
     from .selfcopy import piece_copy_stats
 
     net = model.net
+    ptr = model.arch == "event-lstm-ptr"
     out = []
     done_events = 0
     with torch.inference_mode():
@@ -152,25 +163,33 @@ def event_records(model, pieces, beam: int = 8, copy_support: int = 12, should_s
             tgt = x[0, 1:]
             tok_lp = logp[:-1].gather(1, tgt.unsqueeze(1)).squeeze(1)  # log-prob of token t+1
             # states at the boundaries: run the LSTM event by event
-            hs, cs = [], []
-            state = None
-            pos = 0
             bpos = [b[1] for b in bounds]
-            for bp in bpos:
-                seg = x[:, pos : bp + 1]
-                _, state = net.lstm(net.embed(seg, mpos[:, pos : bp + 1]), state)
-                hs.append(state[0][:, 0])
-                cs.append(state[1][:, 0])
-                pos = bp + 1
-            H = torch.stack(hs, 1)
-            C = torch.stack(cs, 1)
+            if ptr:  # a pointer net's states carry its keys: the net's own boundary states
+                H, C = net.boundary_states(x, mpos, bpos), None
+            else:
+                hs, cs = [], []
+                state = None
+                pos = 0
+                for bp in bpos:
+                    seg = x[:, pos : bp + 1]
+                    _, state = net.lstm(net.embed(seg, mpos[:, pos : bp + 1]), state)
+                    hs.append(state[0][:, 0])
+                    cs.append(state[1][:, 0])
+                    pos = bp + 1
+                H = torch.stack(hs, 1)
+                C = torch.stack(cs, 1)
             first = logp[bpos]  # (N, V)
             epos = mpos[0, bpos]  # (N,) onset of each event
             cands: list[dict] = []
-            for s in range(0, len(bounds), 512):
+            step = 64 if ptr else 512
+            for s in range(0, len(bounds), step):
                 check_stop(should_stop)
-                res = beam_topk(net, H[:, s : s + 512].contiguous(), C[:, s : s + 512].contiguous(), first[s : s + 512],
-                                beam=beam, pos=epos[s : s + 512])
+                sl = torch.arange(s, min(s + step, len(bounds)))
+                if ptr:
+                    res = beam_topk(net, H.rows(sl), None, first[s : s + step], beam=beam, pos=epos[s : s + step])
+                else:
+                    res = beam_topk(net, H[:, sl].contiguous(), C[:, sl].contiguous(), first[s : s + step],
+                                    beam=beam, pos=epos[s : s + step])
                 for r in res:
                     cands.append({enc.decode_event(tk): lp for tk, lp in r})
             # the piece's own suggestions that the beam did not return: score them exactly
@@ -423,7 +442,7 @@ def evaluate(model, corpus, beam: int = 8, should_stop: ShouldStop = None, on_pr
     pieces = corpus.pieces
     records = None
     timed = model.arch == "event-lstm-timed"
-    if model.arch in ("event-lstm", "event-lstm-v2"):
+    if model.arch in enc.SEQUENTIAL_ARCHS:
         records = event_records(model, pieces, beam, should_stop=should_stop, on_progress=on_progress,
                                 total_events=total)
         n, n_repr, h1, h5, nll = combine(records, model.copy if use_copy else None)
@@ -447,6 +466,10 @@ def evaluate(model, corpus, beam: int = 8, should_stop: ShouldStop = None, on_pr
         "oov_rate": 1 - n_repr / n if n else None,
         "baselines": {"trigram": base},
     }
+    if model.arch == "event-lstm-ptr":
+        res["network"] = ("LSTM + its learnt pointer over the piece's past (event-lstm-ptr): the 'lstm' rows (and "
+                          "the figures with --no-copy) are this network alone, 'lstm_copy' adds the hand-fitted "
+                          "copy mixture")
     if timed:
         res["representation"] = "timed"
         res["unit"] = TIMED_UNIT

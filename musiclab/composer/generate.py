@@ -80,8 +80,14 @@ def generate(
     voices: Optional[str] = None,
     condition: Optional[str] = None,
     guidance: float = 1.0,
+    pointer: Optional[float] = None,
 ) -> list:
     """``length`` new events after ``primer`` (a list of events; may be empty).
+
+    ``pointer`` (pointer nets, ``event-lstm-ptr``): the weight of the net's own pointer vote in
+    sampling (1 = as trained and scored by eval, 0 = its LSTM part alone); None = the model's
+    own (:func:`model_pointer`). Sampled freely at full weight a pointer net copies its own
+    copies and locks into a loop, so its file names a lower weight chosen by musicality.
 
     ``condition``: the name of one of the model's conditions (``model.conditions``, e.g. a
     mood quadrant ``"Q3"``); None = unconditioned; a model without conditions given one is a
@@ -119,11 +125,12 @@ def generate(
     limit = silence_limit(primer, max_silence_bars, beats_per_bar)
     cond = _condition_id(model, condition)
     with torch.inference_mode():
-        if model.arch in ("event-lstm", "event-lstm-v2", "event-lstm-timed"):
+        if model.arch in enc.EVENT_ARCHS:
             out = _generate_event_np(model, primer, length, temperature, top_k, top_p, seed, should_stop, on_progress,
                                      repeat, limit, form=check_form(form), strain_bars=strain_bars,
                                      voices=_check_voices(model, voices), condition=cond,
-                                     guidance=float(guidance))
+                                     guidance=float(guidance),
+                                     pointer=model_pointer(model) if pointer is None else pointer)
         else:
             index = {t: i + 2 for i, t in enumerate(model.seed_vocab)}
             ids = [0] + [index.get(seed_token(e), 1) for e in primer]
@@ -156,7 +163,7 @@ def _condition_id(model, condition) -> int:
     if condition is None or condition == "":
         return 0
     fn = getattr(model, "condition_id", None)
-    if fn is None or model.arch not in ("event-lstm", "event-lstm-v2", "event-lstm-timed"):
+    if fn is None or model.arch not in enc.EVENT_ARCHS:
         raise MusiclabError(f"Model '{getattr(model, 'name', '?')}' takes no condition input.")
     return fn(condition)
 
@@ -179,11 +186,28 @@ class _NpLSTM:
         self.timed = bool(getattr(net, "timed", False))
         self.mask = np.where(enc.allowed_matrix("timed" if self.timed else "sequential"), 0.0, -1e4).astype(np.float32)
         self.H = net.hidden
+        self.ptr = "wq.weight" in sd  # a pointer net (model.PointerLSTM)
+        if self.ptr:
+            self.memory, self.d = int(net.memory), int(net.ptr_dim)
+            self.tau = np.float32(np.exp(sd["log_tau"]))
+            # one matrix-vector product for the logits, the key, the query and the gate
+            self.V = self.W.shape[0]
+            self.W = np.concatenate([self.W, sd["wk.weight"], sd["wq.weight"], sd["gate.weight"]]).astype(np.float32)
+            self.b = np.concatenate([self.b, sd["wk.bias"], sd["wq.bias"], sd["gate.bias"]]).astype(np.float32)
 
-    def step(self, tok, state, pos: int = 0, cond: int = 0):
+    def initial_state(self) -> list:
+        """The state before the first sub-token: per layer (h, c); a pointer net's also holds
+        its memory (:class:`_NpMem`, entries used, the last position's key)."""
+        st = [(np.zeros(self.H, np.float32), np.zeros(self.H, np.float32)) for _ in self.layers]
+        if self.ptr:
+            st.append((None, 0, None))
+        return st
+
+    def step(self, tok, state, pos: int = 0, cond: int = 0, ptr_scale: float = 1.0):
         """One input sub-token (with the metrical onset ``pos`` of the event it leads to, see
-        :func:`.encoding.positions`, and the condition id ``cond``, 0 = none) -> masked logits,
-        new state."""
+        :func:`.encoding.positions`, and the condition id ``cond``, 0 = none) -> masked logits
+        (a pointer net: masked log-probabilities), new state. ``ptr_scale`` (pointer nets): the
+        weight of the pointer's vote, 1 = as trained, 0 = the LSTM part alone."""
         x = self.emb[tok]
         if self.metre:
             x = x + self.pos4[pos % enc.BAR4] + self.pos3[pos % enc.BAR3]
@@ -201,7 +225,58 @@ class _NpLSTM:
             h = o * np.tanh(c)
             new.append((h, c))
             x = h
-        return self.W @ x + self.b + self.mask[tok], new
+        if not self.ptr:
+            return self.W @ x + self.b + self.mask[tok], new
+        y = self.W @ x + self.b
+        V, d = self.V, self.d
+        logits = y[:V] + self.mask[tok]
+        # the pointer (model.PointerLSTM.forward, one step): the pending key's next sub-token is tok
+        mem, n, kp = state[-1]
+        if tok == enc.BOS or mem is None:
+            mem, n = _NpMem(d), 0
+        elif kp is not None:
+            mem = mem.push(n, kp, tok)
+            n += 1
+        lo = max(0, n - self.memory)
+        k = y[V : V + d]
+        k = k / max(float(np.sqrt(k @ k)), 1e-12)
+        if n > lo:
+            q = y[V + d : V + 2 * d]
+            sc = (mem.K[lo:n] @ q) * (self.tau / max(float(np.sqrt(q @ q)), 1e-12))
+            a = np.exp(sc - sc.max())
+            a /= a.sum()
+            g = 1.0 / (1.0 + np.exp(-float(y[V + 2 * d])))
+            g = 1.0 - ptr_scale * (1.0 - g)
+            pv = np.exp(logits - logits.max())
+            p = (g / pv.sum()) * pv + (1.0 - g) * np.bincount(mem.V[lo:n], weights=a, minlength=V)
+            logits = np.log(np.maximum(p, 1e-30)) + self.mask[tok]
+        m = logits.max()
+        logits = (logits - m - np.log(np.exp(logits - m).sum())).astype(np.float32)  # log-probabilities
+        new.append((mem, n, k))
+        return logits, new
+
+
+class _NpMem:
+    """A pointer net's keys and next sub-tokens, grown in place. A state refers to its first
+    ``n`` entries; writing where a later state has written already (a snapshot restored) copies
+    first, so every state saved earlier stays valid."""
+
+    def __init__(self, d: int, cap: int = 256):
+        self.K = np.zeros((cap, d), np.float32)
+        self.V = np.zeros(cap, np.int64)
+        self.n = 0
+
+    def push(self, n: int, k, v: int) -> "_NpMem":
+        mem = self
+        if n != self.n:
+            mem = _NpMem(self.K.shape[1], max(256, 2 * n))
+            mem.K[:n], mem.V[:n], mem.n = self.K[:n], self.V[:n], n
+        if n >= mem.K.shape[0]:
+            mem.K = np.concatenate([mem.K, np.zeros_like(mem.K)])
+            mem.V = np.concatenate([mem.V, np.zeros_like(mem.V)])
+        mem.K[n], mem.V[n] = k, v
+        mem.n = n + 1
+        return mem
 
 
 def _np_filter_sample(lg, temperature, top_k, top_p, rng):
@@ -308,6 +383,16 @@ def placement_for(model) -> str:
     if pl in PLACEMENTS or pl == "sequential":
         return str(pl)
     return "melody" if voices_fit(model) else "sounding"
+
+
+def model_pointer(model) -> float:
+    """A pointer net's pointer weight for generation (``meta["generate_pointer"]``, chosen by the
+    musicality of its tunes; 1.0 when the file names none), in [0, 1]."""
+    try:
+        v = float((getattr(model, "meta", None) or {}).get("generate_pointer", 1.0))
+    except (TypeError, ValueError):
+        v = 1.0
+    return min(max(v if np.isfinite(v) else 1.0, 0.0), 1.0)
 
 
 def model_form(model) -> str:
@@ -427,7 +512,7 @@ class _EventSampler:
 
     def __init__(self, model, primer, temperature, top_k, top_p, seed, repeat: float = 1.0,
                  limit: Optional[float] = None, voices: Optional[str] = "melody", condition: int = 0,
-                 guidance: float = 1.0):
+                 guidance: float = 1.0, pointer: float = 1.0):
         from .selfcopy import Tracker
 
         npl = getattr(model, "_np_cache", None)
@@ -441,13 +526,14 @@ class _EventSampler:
         self.timed = lstm.timed
         self.temperature, self.top_k, self.top_p, self.limit = temperature, top_k, top_p, limit
         self.rng = np.random.default_rng(int(seed) % (2**63))
-        self.state = [(np.zeros(lstm.H, np.float32), np.zeros(lstm.H, np.float32)) for _ in lstm.layers]
+        self.state = lstm.initial_state()
         self.logits = None
         self.pos = 0
         self.cond = int(condition)
         self.guidance = float(guidance)
+        self.ptr_scale = min(max(float(pointer), 0.0), 1.0)
         # classifier-free guidance: an unconditioned twin state beside the conditioned one
-        self.ustate = [(s_[0].copy(), s_[1].copy()) for s_ in self.state] \
+        self.ustate = lstm.initial_state() \
             if (self.cond and abs(self.guidance - 1.0) > 1e-6) else None
         rep = "timed" if self.timed else "sequential"
         for tok in enc.encode_piece(primer, representation=rep):
@@ -464,9 +550,9 @@ class _EventSampler:
 
     def _step(self, tok: int) -> None:
         self.pos = enc.next_pos(tok, self.pos, self.timed)
-        self.logits, self.state = self.lstm.step(tok, self.state, self.pos, self.cond)
+        self.logits, self.state = self.lstm.step(tok, self.state, self.pos, self.cond, self.ptr_scale)
         if self.ustate is not None:
-            u, self.ustate = self.lstm.step(tok, self.ustate, self.pos, 0)
+            u, self.ustate = self.lstm.step(tok, self.ustate, self.pos, 0, self.ptr_scale)
             self.logits = u + self.guidance * (self.logits - u)  # masks (-1e4) stay masked for g >= 0
 
     def _snapshot(self):
@@ -620,9 +706,9 @@ def _bar_quarters(events) -> float:
 def _generate_event_np(model, primer, length, temperature, top_k, top_p, seed, should_stop, on_progress,
                        repeat: float = 1.0, limit: Optional[float] = None, form: str = "free",
                        strain_bars: int = 8, voices: Optional[str] = "melody", condition: int = 0,
-                       guidance: float = 1.0):
+                       guidance: float = 1.0, pointer: float = 1.0):
     s = _EventSampler(model, primer, temperature, top_k, top_p, seed, repeat, limit, voices=voices,
-                      condition=condition, guidance=guidance)
+                      condition=condition, guidance=guidance, pointer=pointer)
     out: list = []
 
     def push(ev):

@@ -19,6 +19,17 @@
   every step's input. It is zero-initialised (:func:`add_conditions`), so a net given
   conditions computes exactly what it did before, and generating without a condition is the
   unconditioned model. Files without ``conditions`` (folk, jazz) load and run as before.
+* ``event-lstm-ptr`` (preset ``pointer``): ``event-lstm-v2`` plus a learnt **pointer** over the
+  piece's own past (:class:`PointerLSTM`): at every step a query from the top LSTM layer is
+  matched against a key of every earlier position of the same piece (at most ``memory``
+  sub-tokens back; cosine similarity of projections, a learnt temperature); the softmax over
+  those positions votes for the sub-token that *followed*
+  each of them, and a learnt gate mixes that vote with the LSTM's softmax:
+  ``p = g p_lstm + (1 - g) p_ptr``. So the network itself can copy a strain it has heard
+  (the hand-fitted self-copy mixture of :mod:`.selfcopy` stays a separate, optional layer on
+  top). Its forward returns masked log-probabilities (valid logits); its state carries the
+  keys (:class:`PtrState`). :func:`to_pointer` turns a sequential model into one with the same
+  LSTM weights and a new pointer (query and key projections starting equal, gate half open).
 * ``seed-lstm`` (preset ``seed``): the seed study's network for comparison: one scalar per
   step (token index / vocabulary size), LSTM 512 -> 1024 -> 1024, batch norm, dropout 0.3,
   dense 512 + ReLU, batch norm, dropout, softmax over the seed's tokens.
@@ -28,6 +39,7 @@ torch is imported lazily; import this module only where torch is fine.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
@@ -42,8 +54,9 @@ from . import encoding as enc
 from .selfcopy import CopyParams
 
 KIND = "composer"
-ARCHS = ("event-lstm", "event-lstm-v2", "event-lstm-timed", "seed-lstm")
-EVENT_ARCHS = ("event-lstm", "event-lstm-v2", "event-lstm-timed")
+ARCHS = ("event-lstm", "event-lstm-v2", "event-lstm-timed", "event-lstm-ptr", "seed-lstm")
+EVENT_ARCHS = enc.EVENT_ARCHS
+SEQUENTIAL_ARCHS = enc.SEQUENTIAL_ARCHS
 
 
 def arch_representation(arch: str) -> str:
@@ -54,6 +67,8 @@ PRESETS = {
     "default": {"arch": "event-lstm-v2", "emb": 128, "hidden": 256, "layers": 2, "dropout": 0.3},
     "large": {"arch": "event-lstm-v2", "emb": 192, "hidden": 384, "layers": 2, "dropout": 0.3},
     "small": {"arch": "event-lstm-v2", "emb": 64, "hidden": 128, "layers": 2, "dropout": 0.2},
+    "pointer": {"arch": "event-lstm-ptr", "emb": 128, "hidden": 256, "layers": 2, "dropout": 0.3,
+                "ptr_dim": 64, "memory": 1024},
     "timed": {"arch": "event-lstm-timed", "emb": 128, "hidden": 256, "layers": 2, "dropout": 0.3},
     "timed-small": {"arch": "event-lstm-timed", "emb": 64, "hidden": 128, "layers": 2, "dropout": 0.2},
     "default-v1": {"arch": "event-lstm", "emb": 128, "hidden": 256, "layers": 2, "dropout": 0.3},
@@ -119,6 +134,143 @@ class EventLSTM(nn.Module):
         y, state = self.lstm(e, state)
         logits = self.out(self.drop(y)) + self.mask[x]
         return logits, state
+
+
+@dataclass
+class PtrState:
+    """The state of a :class:`PointerLSTM` between calls, for B rows: the LSTM's ``h``/``c``
+    (layers, B, H) and the pointer's memory: keys ``K`` (B, M, d) of earlier positions whose
+    next sub-token ``V`` (B, M) is known, their piece ids ``P`` and absolute positions ``Q``
+    (B, M; ``P`` = -1: empty slot); the key ``kp`` (B, d) of the last position (its next
+    sub-token is the next input), with its piece id ``pp`` and position ``qp`` (B,)."""
+
+    h: torch.Tensor
+    c: torch.Tensor
+    K: torch.Tensor
+    V: torch.Tensor
+    P: torch.Tensor
+    Q: torch.Tensor
+    kp: torch.Tensor
+    pp: torch.Tensor
+    qp: torch.Tensor
+
+    def detach(self) -> "PtrState":
+        return PtrState(*(t.detach() for t in self._fields()))
+
+    def rows(self, idx) -> "PtrState":
+        """The state of rows ``idx`` (a 1-D index tensor; rows may repeat)."""
+        idx = torch.as_tensor(idx, dtype=torch.long)
+        return PtrState(self.h[:, idx].contiguous(), self.c[:, idx].contiguous(), self.K[idx], self.V[idx],
+                        self.P[idx], self.Q[idx], self.kp[idx], self.pp[idx], self.qp[idx])
+
+    def _fields(self):
+        return (self.h, self.c, self.K, self.V, self.P, self.Q, self.kp, self.pp, self.qp)
+
+
+def state_rows(state, idx):
+    """Rows ``idx`` of an event net's state: an LSTM's ``(h, c)`` or a :class:`PtrState`."""
+    if isinstance(state, PtrState):
+        return state.rows(idx)
+    idx = torch.as_tensor(idx, dtype=torch.long)
+    return state[0][:, idx].contiguous(), state[1][:, idx].contiguous()
+
+
+class PointerLSTM(EventLSTM):
+    """:class:`EventLSTM` (with metre) plus a pointer over the piece's past (module doc)."""
+
+    def __init__(self, vocab: int = enc.VOCAB, emb: int = 128, hidden: int = 256, layers: int = 2,
+                 dropout: float = 0.3, conditions: int = 0, ptr_dim: int = 64, memory: int = 1024):
+        super().__init__(vocab, emb, hidden, layers, dropout, metre=True, representation="sequential",
+                         conditions=conditions)
+        self.ptr_dim, self.memory = int(ptr_dim), int(memory)
+        self.wq = nn.Linear(hidden, self.ptr_dim)
+        self.wk = nn.Linear(hidden, self.ptr_dim)
+        self.gate = nn.Linear(hidden, 1)
+        self.log_tau = nn.Parameter(torch.tensor(math.log(20.0)))
+        # cosine attention between projections of the LSTM's top-layer output, the query and key
+        # projections starting equal (a random orthogonal one): at the start the pointer already
+        # looks for the earlier moments whose context was most like the present one (on folk's
+        # LSTM that alone picks the right next sub-token 80 % of the time); the gate starts half open
+        nn.init.orthogonal_(self.wk.weight, generator=torch.Generator().manual_seed(0))  # reproducible
+        with torch.no_grad():
+            self.wq.weight.copy_(self.wk.weight)
+        nn.init.zeros_(self.wq.bias)
+        nn.init.zeros_(self.wk.bias)
+        nn.init.zeros_(self.gate.weight)
+        nn.init.zeros_(self.gate.bias)
+
+    def empty_state(self, batch: int) -> PtrState:
+        L, H, d = self.layers, self.hidden, self.ptr_dim
+        z = torch.zeros(batch, dtype=torch.long)
+        return PtrState(torch.zeros(L, batch, H), torch.zeros(L, batch, H), torch.zeros(batch, 0, d),
+                        torch.zeros(batch, 0, dtype=torch.long), torch.zeros(batch, 0, dtype=torch.long),
+                        torch.zeros(batch, 0, dtype=torch.long), torch.zeros(batch, d), z - 1, z - 1)
+
+    def forward(self, x, state=None, pos=None, cond=None):
+        """x: (B, T) -> masked log-probabilities (B, T, V) of the next sub-token, new
+        :class:`PtrState` (``state``: a :class:`PtrState`, or None at piece starts)."""
+        B, T = x.shape
+        if state is None:
+            state = self.empty_state(B)
+        e = self.drop(self.embed(x, pos, cond))
+        y, (h, c) = self.lstm(e, (state.h, state.c))
+        yd = self.drop(y)
+        mask = self.mask[x]
+        logits = self.out(yd) + mask
+        q = nn.functional.normalize(self.wq(yd), dim=-1)
+        k = nn.functional.normalize(self.wk(yd), dim=-1)
+        pid = state.pp.clamp_min(0).unsqueeze(1) + torch.cumsum((x == enc.BOS).long(), 1)  # (B, T)
+        qpos = state.qp.unsqueeze(1) + 1 + torch.arange(T).unsqueeze(0)  # absolute positions (B, T)
+        # candidates: the carried memory, the pending last position (its next sub-token = x[:, 0]),
+        # and this window's positions but the last (their next sub-tokens are inputs here)
+        Kc = torch.cat([state.K, state.kp.unsqueeze(1), k[:, :-1]], 1)
+        Vc = torch.cat([state.V, x[:, :1], x[:, 1:]], 1)
+        Pc = torch.cat([state.P, state.pp.unsqueeze(1), pid[:, :-1]], 1)
+        Qc = torch.cat([state.Q, state.qp.unsqueeze(1), qpos[:, :-1]], 1)
+        dist = qpos.unsqueeze(2) - Qc.unsqueeze(1)  # (B, T, N): > 0 for earlier positions
+        valid = (Pc.unsqueeze(1) == pid.unsqueeze(2)) & (dist > 0) & (dist <= self.memory) & (Pc.unsqueeze(1) >= 0)
+        S = torch.matmul(q, Kc.transpose(1, 2)) * self.log_tau.exp()
+        S = S.masked_fill(~valid, -1e9)
+        any_valid = valid.any(-1, keepdim=True)
+        A = torch.softmax(S, -1) * any_valid
+        g = torch.sigmoid(self.gate(yd))
+        g = torch.where(any_valid, g, torch.ones_like(g))
+        p = g * torch.softmax(logits, -1)
+        p = p.scatter_add(2, Vc.unsqueeze(1).expand(B, T, Vc.shape[1]), (1 - g) * A)
+        # masked continuations the pointer voted for are dropped: renormalise over the allowed ones
+        logp = torch.log_softmax(torch.log(p.clamp_min(1e-30)) + mask, -1)
+        # the new memory: every candidate but those out of reach of the next window
+        keep = max(0, Kc.shape[1] - self.memory)
+        new = PtrState(h, c, Kc[:, keep:], Vc[:, keep:], Pc[:, keep:], Qc[:, keep:], k[:, -1], pid[:, -1],
+                       qpos[:, -1])
+        return logp, new
+
+    def boundary_states(self, x, pos, bounds, cond=None) -> PtrState:
+        """The states after positions ``bounds`` of one piece ``x`` (1, T) that starts at its
+        ``BOS`` (what the net would carry had it been run up to each of them), one row each."""
+        states = []
+        st = None
+        at = 0
+        for b in bounds:
+            _, st = self.forward(x[:, at : b + 1], st, pos[:, at : b + 1], cond)
+            states.append(st)
+            at = b + 1
+        N, M = len(states), max(s.K.shape[1] for s in states)
+        d = self.ptr_dim
+
+        def pad(t, fill, shape):  # empty slots first: the memory's truncation drops them before real keys
+            out = torch.full((1,) + shape, fill, dtype=t.dtype)
+            if t.shape[1]:
+                out[:, shape[0] - t.shape[1] :] = t
+            return out
+
+        K = torch.cat([pad(s.K, 0.0, (M, d)) for s in states])
+        V = torch.cat([pad(s.V, 0, (M,)) for s in states])
+        P = torch.cat([pad(s.P, -1, (M,)) for s in states])
+        Q = torch.cat([pad(s.Q, 0, (M,)) for s in states])
+        return PtrState(torch.cat([s.h for s in states], 1), torch.cat([s.c for s in states], 1), K, V, P, Q,
+                        torch.cat([s.kp for s in states]), torch.cat([s.pp for s in states]),
+                        torch.cat([s.qp for s in states]))
 
 
 class SeedLSTM(nn.Module):
@@ -229,6 +381,12 @@ def check_conditions(conds, filename: str = "model", arch: Optional[str] = None)
 
 
 def build_net(hp: dict, seed_vocab_size: int = 0, conditions: int = 0) -> nn.Module:
+    if hp["arch"] == "event-lstm-ptr":
+        ptr_dim, memory = int(hp["ptr_dim"]), int(hp["memory"])
+        if not (1 <= ptr_dim <= 1024 and 1 <= memory <= 100_000):
+            raise ModelFileError(f"Pointer sizes out of range (ptr_dim {ptr_dim}, memory {memory}).")
+        return PointerLSTM(enc.VOCAB, hp["emb"], hp["hidden"], hp["layers"], hp["dropout"], conditions=conditions,
+                           ptr_dim=ptr_dim, memory=memory)
     if hp["arch"] in EVENT_ARCHS:
         rep = arch_representation(hp["arch"])
         return EventLSTM(enc.vocab_size(rep), hp["emb"], hp["hidden"], hp["layers"], hp["dropout"],
@@ -341,7 +499,7 @@ def to_timed(model: ComposerModel) -> ComposerModel:
     the model had none), conditions are kept. Fine-tuning then learns the onsets."""
     if model.arch == "event-lstm-timed":
         return model
-    if model.arch not in EVENT_ARCHS:
+    if model.arch not in EVENT_ARCHS or model.arch == "event-lstm-ptr":
         raise ModelFileError(f"cannot convert {model.arch!r} to the timed representation")
     hp = dict(model.meta["hparams"], arch="event-lstm-timed")
     net = build_net(hp, conditions=len(model.conditions))
@@ -366,6 +524,36 @@ def to_timed(model: ComposerModel) -> ComposerModel:
     model.meta["representation"] = "timed"
     model.meta["converted_from"] = "sequential"
     model.set_copy(None)  # the copy mixture scores sequential events only
+    if hasattr(model, "_np_cache"):
+        del model._np_cache
+    return model
+
+
+def to_pointer(model: ComposerModel, ptr_dim: int = 64, memory: int = 1024) -> ComposerModel:
+    """A sequential event model -> ``event-lstm-ptr`` with the same LSTM, embeddings, metre and
+    output weights (zero metre embeddings for a model without them) and a new pointer
+    (:class:`PointerLSTM`'s initialisation: it starts as 0.5 x the LSTM's softmax + 0.5 x a vote
+    of the earlier moments most like the present). Conditions are kept; the copy mixture,
+    fitted for the old net, is removed (fit it again after fine-tuning)."""
+    if model.arch == "event-lstm-ptr":
+        return model
+    if model.arch not in ("event-lstm", "event-lstm-v2"):
+        raise ModelFileError(f"cannot add a pointer to {model.arch!r} (a sequential event model is needed)")
+    hp = {k: model.meta["hparams"][k] for k in ("emb", "hidden", "layers", "dropout")}
+    hp.update(arch="event-lstm-ptr", ptr_dim=int(ptr_dim), memory=int(memory))
+    net = build_net(hp, conditions=len(model.conditions))
+    missing, unexpected = net.load_state_dict(model.net.state_dict(), strict=False)
+    allowed = {"pos4.weight", "pos3.weight", "wq.weight", "wq.bias", "wk.weight", "wk.bias", "gate.weight",
+               "gate.bias", "log_tau"}
+    if unexpected or set(missing) - allowed:
+        raise ModelFileError(f"cannot add a pointer to {model.name!r}: state does not match ({missing}, {unexpected})")
+    net.train(model.net.training)
+    model.net = net
+    model.meta["converted_from"] = model.meta["arch"]
+    model.meta["arch"] = "event-lstm-ptr"
+    model.meta["hparams"] = hp
+    model.meta["representation"] = "sequential"
+    model.set_copy(None)
     if hasattr(model, "_np_cache"):
         del model._np_cache
     return model

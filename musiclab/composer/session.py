@@ -64,6 +64,9 @@ class GenerateSettings:
     # > 1: push the mood harder (classifier-free guidance, see generate.py); None = the model's own
     # recommendation (``meta["guidance"]``, 1 when it has none)
     guidance: Optional[float] = None
+    # pointer nets: the weight of the net's own pointer in sampling (0..1); None = the model's own
+    # (``generate.model_pointer``, chosen by musicality)
+    pointer: Optional[float] = None
 
 
 @dataclass
@@ -171,7 +174,8 @@ def compose(model, primer: list, settings: GenerateSettings, should_stop: Should
     events = generate(model, list(primer), int(s.length), temperature=s.temperature, top_k=s.top_k, top_p=s.top_p,
                       seed=int(s.seed), should_stop=should_stop, on_progress=on_progress, repeat=s.repeat,
                       form=form, strain_bars=int(s.strain_bars), condition=mood,
-                      guidance=model_guidance(model) if s.guidance is None else float(s.guidance))
+                      guidance=model_guidance(model) if s.guidance is None else float(s.guidance),
+                      pointer=s.pointer)
     return Result(events=events, primer=list(primer), seed=int(s.seed), model_name=model.name, tempo=s.tempo,
                   program=s.program, copied=copied_share(events, model.ngram_hashes),
                   self_repeated=self_repeated_share(events), time_signature=ts, key=key,

@@ -49,7 +49,7 @@ def _stream_seed(pieces, index: dict, rng: Optional[random.Random] = None) -> li
     return out
 
 
-_EVENT_ARCHS = ("event-lstm", "event-lstm-v2", "event-lstm-timed")
+_EVENT_ARCHS = enc.EVENT_ARCHS
 
 
 def _rep(model) -> str:
@@ -123,6 +123,8 @@ def _cond_batches(batches, stream, ids, batch: int, seq_len: int, rows: Optional
 def _detach(state):
     if state is None:
         return None
+    if hasattr(state, "detach"):  # a tensor, or a pointer net's state (keys and all)
+        return state.detach()
     if isinstance(state, tuple) and len(state) == 2 and hasattr(state[0], "detach"):
         return (state[0].detach(), state[1].detach())
     return tuple(_detach(s) for s in state)
@@ -460,6 +462,12 @@ def prepare_model(preset: str, train_pieces: list, val_pieces: list, sources: li
                                 f"preset {preset!r} needs the other one (their vocabularies differ).")
         if PRESETS.get(preset, {}).get("arch") == "event-lstm-v2" and model.arch == "event-lstm":
             model = upgrade_to_metre(model)  # keep the init's sizes, add the metre inputs
+        if want == "event-lstm-ptr" and model.arch != "event-lstm-ptr":
+            from .model import to_pointer
+
+            hp = PRESETS[preset]
+            model = to_pointer(model, hp["ptr_dim"], hp["memory"])  # same LSTM, a pointer beside it
+            model.meta["preset"] = preset
         model.meta["finetuned_from"] = str(Path(str(init)).name)
         model.meta.setdefault("pretrain_sources", model.meta.get("sources"))
     else:
