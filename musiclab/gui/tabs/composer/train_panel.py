@@ -13,7 +13,9 @@ from ....composer.session import ComposerSession, safe_model_name
 
 PRESET_TIP = ("default: sub-token embeddings + 2-layer LSTM over factorised events (pitches, then duration), "
               "with each event's metrical position (onset within a 4- and a 3-quarter bar) as an extra input; "
-              "transposition augmentation, dropout.\nlarge: the same with a 2x384 LSTM (slower).\n"
+              "transposition augmentation, dropout.\npointer: default plus a learnt pointer that copies from what "
+              "the piece already played (how the shipped folk model works; a little slower).\n"
+              "large: the same as default with a 2x384 LSTM (slower).\n"
               "seed: the seed study's network (one scalar per step, LSTM 512/1024/1024, batch norm) for "
               "comparison; it tends to collapse.")
 
@@ -49,6 +51,7 @@ class TrainPanel(QGroupBox):
         self.preset_combo = QComboBox()
         self.preset_combo.setToolTip(PRESET_TIP)
         for text, key in (("default (2x256 LSTM, factorised, metre)", "default"),
+                          ("pointer (default + a learnt pointer over the piece)", "pointer"),
                           ("large (2x384 LSTM, factorised, metre)", "large"),
                           ("small (2x128 LSTM, quick tests)", "small"), ("seed (the study's network)", "seed")):
             self.preset_combo.addItem(text, key)
