@@ -21,7 +21,8 @@ from ....composer.session import (
 from .result_panel import ResultPanel
 
 REPEAT_TIP = ("How strongly the model repeats its own earlier phrases (the self-copy mixture fitted with the model):\n"
-              "100 % = as much as the music it learnt from (strains and choruses come back), 0 % = the LSTM alone.")
+              "100 % = as much as the music it learnt from (strains and choruses come back), 0 % = the network alone\n"
+              "(a model with a learnt pointer, like folk, still copies some phrases by itself).")
 
 
 FORM_TIP = ("The model's own: what its card recommends (free form for the chorales and the mood model).\n"
