@@ -27,14 +27,15 @@ def _stack_states(states):
 
 def _as_state(h, c):
     """An event net's state from the ``(h, c)`` arguments of the functions below: the LSTM's
-    pair, or (``c`` None) a pointer net's :class:`~.model.PtrState` passed as ``h``."""
+    pair, or (``c`` None) a whole state passed as ``h`` (an ``(h, c)`` pair or a pointer net's
+    :class:`~.model.PtrState`)."""
     return h if c is None else (h, c)
 
 
 def beam_topk(net, h, c, first_logp, beam: int = 8, k: int = 5, max_len: int = 14, pos=None):
     """Beam search over sub-tokens for N start states at once.
 
-    h, c: (layers, N, H) states (or ``h`` a pointer net's :class:`~.model.PtrState` of N rows and
+    h, c: (layers, N, H) states (or ``h`` a whole state of N rows, :func:`_as_state`, and
     ``c`` None); first_logp: (N, V) log-probs of the first sub-token;
     pos: (N,) metrical onsets of the events (metre nets; constant within an event).
     Returns a list (len N) of up to ``k`` (tokens tuple, logp) completed events, best first.
@@ -91,16 +92,16 @@ def beam_topk(net, h, c, first_logp, beam: int = 8, k: int = 5, max_len: int = 1
 def score_sequences(net, H, C, first_logp, pos, items, chunk: int = 4096):
     """LSTM log-probabilities of given events from given boundary states.
 
-    H, C: (layers, N, hidden) states before N events (or ``H`` a pointer net's
-    :class:`~.model.PtrState` and ``C`` None); first_logp: (N, V); pos: (N,) onsets
+    H, C: (layers, N, hidden) states before N events (or ``H`` a whole state, :func:`_as_state`,
+    and ``C`` None); first_logp: (N, V); pos: (N,) onsets
     (metre nets); items: list of (n, tokens). Returns a list of floats (one per item)."""
     import torch
 
-    from .model import state_rows
+    from .model import PtrState, state_rows
 
     out: list[float] = []
     metre = getattr(net, "metre", False)
-    if C is None:  # a pointer net's state holds its keys: smaller chunks
+    if isinstance(_as_state(H, C), PtrState):  # a pointer net's state holds its keys: smaller chunks
         chunk = min(chunk, 256)
     for s in range(0, len(items), chunk):
         part = items[s : s + chunk]
@@ -133,6 +134,7 @@ def event_records(model, pieces, beam: int = 8, copy_support: int = 12, should_s
     see :mod:`.selfcopy`)."""
     import torch
 
+    from .model import state_rows
     from .selfcopy import piece_copy_stats
 
     net = model.net
@@ -165,7 +167,7 @@ def event_records(model, pieces, beam: int = 8, copy_support: int = 12, should_s
             # states at the boundaries: run the LSTM event by event
             bpos = [b[1] for b in bounds]
             if ptr:  # a pointer net's states carry its keys: the net's own boundary states
-                H, C = net.boundary_states(x, mpos, bpos), None
+                states = net.boundary_states(x, mpos, bpos)
             else:
                 hs, cs = [], []
                 state = None
@@ -176,8 +178,7 @@ def event_records(model, pieces, beam: int = 8, copy_support: int = 12, should_s
                     hs.append(state[0][:, 0])
                     cs.append(state[1][:, 0])
                     pos = bp + 1
-                H = torch.stack(hs, 1)
-                C = torch.stack(cs, 1)
+                states = (torch.stack(hs, 1), torch.stack(cs, 1))
             first = logp[bpos]  # (N, V)
             epos = mpos[0, bpos]  # (N,) onset of each event
             cands: list[dict] = []
@@ -185,11 +186,8 @@ def event_records(model, pieces, beam: int = 8, copy_support: int = 12, should_s
             for s in range(0, len(bounds), step):
                 check_stop(should_stop)
                 sl = torch.arange(s, min(s + step, len(bounds)))
-                if ptr:
-                    res = beam_topk(net, H.rows(sl), None, first[s : s + step], beam=beam, pos=epos[s : s + step])
-                else:
-                    res = beam_topk(net, H[:, sl].contiguous(), C[:, sl].contiguous(), first[s : s + step],
-                                    beam=beam, pos=epos[s : s + step])
+                res = beam_topk(net, state_rows(states, sl), None, first[s : s + step], beam=beam,
+                                pos=epos[s : s + step])
                 for r in res:
                     cands.append({enc.decode_event(tk): lp for tk, lp in r})
             # the piece's own suggestions that the beam did not return: score them exactly
@@ -201,7 +199,7 @@ def event_records(model, pieces, beam: int = 8, copy_support: int = 12, should_s
                         items.append((n, enc.key_tokens(k)))
                         where.append((n, k))
             if items:
-                for (n, k), lp in zip(where, score_sequences(net, H, C, first, epos, items)):
+                for (n, k), lp in zip(where, score_sequences(net, states, None, first, epos, items)):
                     cands[n][k] = lp
             for n, (ei, bp) in enumerate(bounds):
                 L = len(toks_per_event[ei])

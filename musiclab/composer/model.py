@@ -228,7 +228,8 @@ class PointerLSTM(EventLSTM):
         Pc = torch.cat([state.P, state.pp.unsqueeze(1), pid[:, :-1]], 1)
         Qc = torch.cat([state.Q, state.qp.unsqueeze(1), qpos[:, :-1]], 1)
         dist = qpos.unsqueeze(2) - Qc.unsqueeze(1)  # (B, T, N): > 0 for earlier positions
-        valid = (Pc.unsqueeze(1) == pid.unsqueeze(2)) & (dist > 0) & (dist <= self.memory) & (Pc.unsqueeze(1) >= 0)
+        # pid >= 0, so empty slots (piece id -1) never match
+        valid = (Pc.unsqueeze(1) == pid.unsqueeze(2)) & (dist > 0) & (dist <= self.memory)
         S = torch.matmul(q, Kc.transpose(1, 2)) * self.log_tau.exp()
         S = S.masked_fill(~valid, -1e9)
         any_valid = valid.any(-1, keepdim=True)

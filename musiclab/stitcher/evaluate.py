@@ -217,6 +217,25 @@ def audit_pair(pool, a: int, b: int, ref) -> dict:
     return judge(moment_stats(analyse(y, pool.sr), t), ref)
 
 
+def audited_pools(pool_files, chunking: str, queries: int, per_query: int, moments: int, seed: int, rng,
+                  should_stop: ShouldStop = None, on_progress: OnProgress = None):
+    """For each pool (a list of files), ``(index, pool, pairs)``: the pool cut by ``chunking`` and
+    its cross-song pairs (:func:`cross_song_pairs`, drawn with ``rng``) spliced and audited against
+    the natural reference of its songs (:func:`.seams.build_reference`), as
+    ``[(a, [(b, judgement), ...]), ...]`` (:func:`audit_pair`)."""
+    from .pool import build_pool, load_songs
+    from .seams import _song_analysis, build_reference
+
+    for pk, files in enumerate(pool_files):
+        check_stop(should_stop)
+        report(on_progress, pk, len(pool_files), f"audited cross-song pairs: pool {pk + 1}")
+        songs, _ = load_songs(files)
+        pool = build_pool(songs, chunking)
+        ref = build_reference([(s.name, _song_analysis(s)) for s in pool.songs], moments, seed)
+        yield pk, pool, [(a, [(b, audit_pair(pool, a, b, ref)) for b in cands])
+                         for a, cands in cross_song_pairs(pool, queries, per_query, rng)]
+
+
 def _auc(pos, neg) -> Optional[float]:
     pos, neg = np.asarray(pos, np.float64), np.asarray(neg, np.float64)
     if not len(pos) or not len(neg):
@@ -242,15 +261,11 @@ def cross_song_audit(models: dict, pool_files: list, chunking: str = "beats:8", 
     audit's severity, all pairs), ``spearman_per_query`` (the same inside each A's candidates,
     averaged: what a choice among candidates sees) and ``pick_inaudible`` (share of queries whose
     highest-scoring candidate is inaudible; ``chance`` is the share of inaudible candidates)."""
-    from .pool import build_pool, load_songs
     from .scorers import BoundaryScorer
-    from .seams import _song_analysis, build_reference
 
     rng = np.random.default_rng(seed)
     rows = []
-    for pk, files in enumerate(pool_files):
-        songs, _ = load_songs(files)
-        pool = build_pool(songs, chunking)
+    for pk, pool, pairs in audited_pools(pool_files, chunking, queries, per_query, moments, seed, rng):
         encs = {}
         for name, sc in models.items():
             enc = sc.encode(pool)
@@ -258,11 +273,9 @@ def cross_song_audit(models: dict, pool_files: list, chunking: str = "beats:8", 
             if hasattr(enc, "ends") and getattr(sc, "pool_norm", "none") != "none":
                 encs[name + ":plain"] = _PlainCosine(enc)
         encs["boundary"] = BoundaryScorer().encode(pool)
-        ref = build_reference([(s.name, _song_analysis(s)) for s in pool.songs], moments, seed)
-        for a, cands in cross_song_pairs(pool, queries, per_query, rng):
+        for a, judged in pairs:
             S = {n: np.asarray(e.scores([a]), np.float64)[0] for n, e in encs.items()}
-            for b in cands:
-                jd = audit_pair(pool, a, b, ref)
+            for b, jd in judged:
                 rows.append({"pool": pk, "a": a, "b": b, "audible": bool(jd["audible"]),
                              "severity": float(jd["severity"]), "flagged": jd["flagged"],
                              "scores": {n: float(S[n][b]) for n in encs}})

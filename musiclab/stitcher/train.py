@@ -264,26 +264,18 @@ def cross_pair_data(pool_files: Sequence[Sequence], frames: int = 16, queries: i
     contiguous (``group_start``)."""
     import torch
 
-    from .evaluate import audit_pair, cross_song_pairs
+    from .evaluate import audited_pools
     from .features import edge_features
-    from .seams import _song_analysis, build_reference
 
     rng = np.random.default_rng(seed)
     E, S, grp, sev, aud, names = [], [], [], [], [], set()
     gid = 0
-    for pk, files in enumerate(pool_files):
-        check_stop(should_stop)
-        report(on_progress, pk, len(pool_files), f"audited cross-song pairs: pool {pk + 1}")
-        songs, _ = load_songs(files)
-        from .pool import build_pool
-
-        pool = build_pool(songs, chunking)
+    for _pk, pool, pairs in audited_pools(pool_files, chunking, queries, per_query, moments, seed, rng,
+                                          should_stop, on_progress):
         names |= {s.name for s in pool.songs}
         fe, fs = edge_features(pool, frames, 0, peaks=True)
-        ref = build_reference([(s.name, _song_analysis(s)) for s in pool.songs], moments, seed)
-        for a, cands in cross_song_pairs(pool, queries, per_query, rng):
-            for b in cands:
-                jd = audit_pair(pool, a, b, ref)
+        for a, judged in pairs:
+            for b, jd in judged:
                 E.append(fe[a].half())
                 S.append(fs[b].half())
                 grp.append(gid)
