@@ -51,7 +51,7 @@ class TrainPanel(QGroupBox):
         self.preset_combo = QComboBox()
         self.preset_combo.setToolTip(PRESET_TIP)
         for text, key in (("default (2x256 LSTM, factorised, metre)", "default"),
-                          ("pointer (default + a learnt pointer over the piece)", "pointer"),
+                          ("pointer (default + learnt copying)", "pointer"),
                           ("large (2x384 LSTM, factorised, metre)", "large"),
                           ("small (2x128 LSTM, quick tests)", "small"), ("seed (the study's network)", "seed")):
             self.preset_combo.addItem(text, key)
