@@ -38,7 +38,8 @@ def model_split(model) -> tuple[list, list]:
     val_names = set(model.meta.get("val_piece_names") or [])
     if not val_names:
         raise SystemExit(f"{model.meta.get('name', 'model')} lists no validation pieces: use --reference/--ceiling")
-    files = find_score_files(model.meta.get("sources") or [])
+    files = [f for f in find_score_files(model.meta.get("sources") or [])
+             if f.suffix.lower() in (".mid", ".midi")]  # the judge reads MIDI
     train = [str(f) for f in files if f.name not in val_names]
     val = [str(f) for f in files if f.name in val_names]
     if not val:
@@ -67,6 +68,8 @@ def main() -> int:
     ap.add_argument("--best-of", type=int, default=1)
     ap.add_argument("--pointer", type=float, default=None,
                     help="pointer nets: the pointer's weight in sampling (default: the model's own)")
+    ap.add_argument("--condition", nargs="+", default=None, metavar="GROUP:VALUE",
+                    help="models with score conditions: what every tune is asked for (style:nottingham key:G ...)")
     ap.add_argument("--save", default=None, help="also keep the generated MIDI files here")
     args = ap.parse_args()
 
@@ -96,6 +99,8 @@ def main() -> int:
                 st.best_of = args.best_of
             if args.pointer is not None:
                 st.pointer = args.pointer
+            if args.condition:
+                st.score = dict(c.split(":", 1) for c in args.condition)
             t = time.perf_counter()
             res = S.compose(model, [], st)
             times.append(time.perf_counter() - t)
@@ -116,7 +121,7 @@ def main() -> int:
     out = {
         "model": args.model, "protocol": protocol,
         "settings": {k: getattr(args, k) for k in ("n", "seed0", "length", "temperature", "top_p", "repeat",
-                                                   "form", "strain_bars", "best_of", "pointer")},
+                                                   "form", "strain_bars", "best_of", "pointer", "condition")},
         "mean_oa": round(gen["mean_oa"], 4), "ceiling": round(ceil["mean_oa"], 4) if ceil else None,
         "ratio": round(gen["mean_oa"] / ceil["mean_oa"], 4) if ceil else None,
         "oa": {k: round(gen["oa"][k], 3) for k in FEATURES},

@@ -104,6 +104,12 @@ def add_parser(subparsers) -> None:
     g.add_argument("--guidance", type=float, default=None,
                    help="with --mood: > 1 pushes the mood harder (classifier-free guidance); 1 = plain; "
                         "default: the model's recommendation (emopia: 6)")
+    g.add_argument("--style", default=None, metavar="NAME",
+                   help="models with style/key/metre inputs (folk): the collection it should sound like "
+                        "(nottingham, oneills, ryans)")
+    g.add_argument("--key", default=None, metavar="KEY",
+                   help="models with a key input: G, Em, F#m, Bb ... or just major / minor")
+    g.add_argument("--metre", default=None, metavar="N/D", help="models with a metre input: 2/4, 3/4, 4/4, 6/8, 9/8")
     g.add_argument("--out", required=True, help="FILE.mid, .wav or .mp3")
     g.set_defaults(func=_generate)
 
@@ -120,6 +126,10 @@ def add_parser(subparsers) -> None:
     e.add_argument("--dt-branches", type=int, default=4,
                    help="timed models: onsets summed over in the event's marginal probability "
                         "(the most likely ones plus the true one)")
+    e.add_argument("--condition", nargs="+", default=None, metavar="NAME",
+                   help="conditioned models: 'labels' = tell the network each piece's own style, key, mode and "
+                        "metre (or mood prefix) from its file; or condition names (key:G metre:6/8); "
+                        "default: unconditioned")
     e.add_argument("--workers", type=int, default=2)
     e.add_argument("--threads", type=int, default=1)
     e.set_defaults(func=_eval)
@@ -352,15 +362,29 @@ def _generate(args) -> int:
                                   strain_bars=args.strain_bars, tempo=args.tempo,
                                   time_signature=primer_meta.get("time_signature"), key=primer_meta.get("key"),
                                   program=args.program, mood=S.normalize_mood(args.mood), guidance=args.guidance)
+    from .labels import key_request
+
+    try:
+        score = {"style": args.style, "metre": args.metre, **key_request(args.key)}
+    except ValueError as exc:
+        print(f"error: --key: {exc}", file=sys.stderr)
+        return 2
+    settings.score = {k: v for k, v in score.items() if v} or None
     res = S.compose(model, primer, settings)
     if Path(args.out).suffix.lower() in SAVE_FORMATS:  # audio: rendered and loudness-normalised
         res = S.with_audio(res, S.render(res.all_events, res.tempo, res.program, legato=res.legato))
     out = S.export(res, args.out)
     print(json_line({"out": str(out), "events": len(res.events), "primer_events": len(primer), "seed": seed,
                      "copied": res.copied, "self_repeated": res.self_repeated, "repeat": args.repeat, "form": res.settings.form,
-                     "mood": settings.mood, **({"lufs": res.loudness["lufs"], "true_peak_dbfs": res.loudness["true_peak_dbfs"]}
+                     "mood": settings.mood, "score": res.settings.score, **({"lufs": res.loudness["lufs"], "true_peak_dbfs": res.loudness["true_peak_dbfs"]}
                         if res.loudness else {})}))
     return 0
+
+
+def _eval_condition(names):
+    if not names:
+        return None
+    return "labels" if [n.lower() for n in names] == ["labels"] else list(names)
 
 
 def _eval(args) -> int:
@@ -382,7 +406,8 @@ def _eval(args) -> int:
     for path, msg in getattr(corpus, "warnings", [])[:50]:
         print(f"warning: {path}: {msg}", file=sys.stderr)
     res = evaluate(model, corpus, beam=args.beam, on_progress=TextProgress("scoring"), use_copy=not args.no_copy,
-                   fight=not args.no_fight, cross_fit=args.cross_fit, dt_branches=args.dt_branches)
+                   fight=not args.no_fight, cross_fit=args.cross_fit, dt_branches=args.dt_branches,
+                   condition=_eval_condition(args.condition))
     ins = res.get("in_sample")
     if ins and ins["pieces"]:
         print(f"warning: {ins['pieces']} of {res['pieces']} pieces are in-sample for this model "

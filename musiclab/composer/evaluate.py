@@ -126,24 +126,66 @@ def score_sequences(net, H, C, first_logp, pos, items, chunk: int = 4096):
     return out
 
 
+class _Conditioned:
+    """A conditioned net seen as an unconditioned one: every call gets the same condition ids
+    (one per group, shape (1, 1, G), broadcast over rows and steps)."""
+
+    def __init__(self, net, ids):
+        import torch
+
+        self.net = net
+        self.cond = torch.tensor(list(ids), dtype=torch.long).reshape(1, 1, -1)
+
+    def __call__(self, x, state=None, pos=None):
+        return self.net(x, state, pos, self.cond)
+
+    def embed(self, x, pos=None):
+        return self.net.embed(x, pos, self.cond)
+
+    def boundary_states(self, x, pos, bounds):
+        return self.net.boundary_states(x, pos, bounds, self.cond)
+
+    def __getattr__(self, name):
+        return getattr(self.net, name)
+
+
+def piece_condition_spec(model, piece, condition):
+    """The condition ids one piece is scored with: ``condition`` None = none; ``"labels"`` =
+    what the piece's own file says (style, key, mode, metre; grouped models) or its file-name
+    prefix (mood models); anything else is passed to ``model.condition_ids``."""
+    if condition is None or not getattr(model, "conditions", None):
+        return None
+    from .train import is_grouped, piece_condition, piece_condition_ids
+
+    if condition == "labels":
+        if is_grouped(model.conditions):
+            ids = piece_condition_ids(model.conditions, piece.source, piece.name)
+        else:
+            ids = (piece_condition(model.conditions, piece.name),)
+    else:
+        ids = model.condition_ids(condition)
+    return ids if any(ids) else None
+
+
 def event_records(model, pieces, beam: int = 8, copy_support: int = 12, should_stop=None, on_progress=None,
-                  total_events: int = 0):
+                  total_events: int = 0, condition=None):
     """What scoring needs, computed once per corpus: for every piece, its event keys (None =
     not representable) and, per representable event, the LSTM log-prob of the true event and
     of a candidate set (the beam's top 5 plus the events the piece's own history suggests,
-    see :mod:`.selfcopy`)."""
+    see :mod:`.selfcopy`). ``condition`` (conditioned models): see :func:`piece_condition_spec`."""
     import torch
 
     from .model import state_rows
     from .selfcopy import piece_copy_stats
 
-    net = model.net
     ptr = model.arch == "event-lstm-ptr"
     out = []
     done_events = 0
     with torch.inference_mode():
         for piece in pieces:
             check_stop(should_stop)
+            ids = piece_condition_spec(model, piece, condition)
+            net = model.net if ids is None else _Conditioned(model.net, ids)
             keys = [enc.event_key(e) for e in piece.events]
             toks_per_event = [enc.encode_event(e) for e in piece.events]
             rec = {"keys": keys, "events": {}}
@@ -430,19 +472,22 @@ def _score_seed_model(model, pieces, should_stop, on_progress, total_events):
 
 
 def evaluate(model, corpus, beam: int = 8, should_stop: ShouldStop = None, on_progress: OnProgress = None,
-             use_copy: bool = True, fight: bool = False, cross_fit: bool = False, dt_branches: int = 4) -> dict:
+             use_copy: bool = True, fight: bool = False, cross_fit: bool = False, dt_branches: int = 4,
+             condition=None) -> dict:
     """Top-1/top-5/NLL of ``model`` on ``corpus`` (with its copy mixture unless ``use_copy`` is
     False). ``fight``: add ``in_sample`` (how many pieces the model trained on or chose its
     checkpoint/mixture on) and ``fair_fight`` (:func:`fair_fight`; ``cross_fit`` too).
     Timed models (:func:`timed_event_records`, ``dt_branches`` onsets in the marginal): the
-    same unit, plus ``onset`` (:func:`onset_summary`), ``representation`` and ``unit``."""
+    same unit, plus ``onset`` (:func:`onset_summary`), ``representation`` and ``unit``.
+    ``condition`` (sequential conditioned models): what the network is told per piece
+    (:func:`piece_condition_spec`; ``"labels"`` = each piece's own); None = unconditioned."""
     total = corpus.n_events
     pieces = corpus.pieces
     records = None
     timed = model.arch == "event-lstm-timed"
     if model.arch in enc.SEQUENTIAL_ARCHS:
         records = event_records(model, pieces, beam, should_stop=should_stop, on_progress=on_progress,
-                                total_events=total)
+                                total_events=total, condition=condition)
         n, n_repr, h1, h5, nll = combine(records, model.copy if use_copy else None)
     elif timed:
         records = timed_event_records(model, pieces, beam, dt_branches=dt_branches, should_stop=should_stop,
@@ -464,6 +509,10 @@ def evaluate(model, corpus, beam: int = 8, should_stop: ShouldStop = None, on_pr
         "oov_rate": 1 - n_repr / n if n else None,
         "baselines": {"trigram": base},
     }
+    if condition is not None and getattr(model, "conditions", None):
+        res["condition"] = ("each piece's own labels (its file's style, key signature, mode, metre)"
+                            if condition == "labels" else condition)
+        res["conditioned_pieces"] = sum(piece_condition_spec(model, p, condition) is not None for p in pieces)
     if model.arch == "event-lstm-ptr":
         res["network"] = ("LSTM + its learnt pointer over the piece's past (event-lstm-ptr): the 'lstm' rows (and "
                           "the figures with --no-copy) are this network alone, 'lstm_copy' adds the hand-fitted "

@@ -91,7 +91,9 @@ def generate(
 
     ``condition``: the name of one of the model's conditions (``model.conditions``, e.g. a
     mood quadrant ``"Q3"``); None = unconditioned; a model without conditions given one is a
-    :class:`~musiclab.errors.MusiclabError`. ``guidance``: see the module doc (1 = plain).
+    :class:`~musiclab.errors.MusiclabError`. A model with score conditions (style, key, mode,
+    metre) takes ``{group: value}`` (e.g. ``{"key": "G", "mode": "minor", "metre": "6/8"}``) or a
+    list of names (``["key:G", "metre:6/8"]``); a metre asked for is also the AABB form's bar. ``guidance``: see the module doc (1 = plain).
 
     ``form``: ``"free"`` (one event after another) or ``"aabb"``: the tune is built from
     strains of ``strain_bars`` bars, each written once and then played again (A A B B C C …,
@@ -130,7 +132,8 @@ def generate(
                                      repeat, limit, form=check_form(form), strain_bars=strain_bars,
                                      voices=_check_voices(model, voices), condition=cond,
                                      guidance=float(guidance),
-                                     pointer=model_pointer(model) if pointer is None else pointer)
+                                     pointer=model_pointer(model) if pointer is None else pointer,
+                                     bar=requested_bar(condition))
         else:
             index = {t: i + 2 for i, t in enumerate(model.seed_vocab)}
             ids = [0] + [index.get(seed_token(e), 1) for e in primer]
@@ -158,14 +161,43 @@ def generate(
     return out
 
 
-def _condition_id(model, condition) -> int:
-    """The net's id of ``condition`` (0 = none), or a clear error for a model without it."""
-    if condition is None or condition == "":
+def requested_bar(condition) -> Optional[float]:
+    """Quarters per bar of the metre a condition asks for (``{"metre": "6/8"}`` or a name
+    ``"metre:6/8"`` among a list): the AABB form's bar; None when no metre is asked for."""
+    names = []
+    if isinstance(condition, dict):
+        names = [f"{g}:{v}" for g, v in condition.items() if v not in (None, "")]
+    elif isinstance(condition, str):
+        names = [condition]
+    elif isinstance(condition, (list, tuple)):
+        names = [str(c) for c in condition if c not in (None, "")]
+    for n in names:
+        if n.startswith("metre:"):
+            try:
+                num, den = n[6:].split("/")
+                q = int(num) * 4.0 / int(den)
+            except (ValueError, ZeroDivisionError):
+                return None
+            return q if 0 < q <= 16 else None
+    return None
+
+
+def _condition_id(model, condition):
+    """The net's id of ``condition`` (0 = none), or a clear error for a model without it.
+    A model with grouped conditions (``model.condition_groups``) also takes a list of names or
+    a ``{group: value}`` dict and gets a tuple of ids, one per group (0 when none is given)."""
+    if condition is None or condition == "" or (isinstance(condition, (dict, list, tuple))
+                                                and not any(v not in (None, "") for v in
+                                                            (condition.values() if isinstance(condition, dict)
+                                                             else condition))):
         return 0
     fn = getattr(model, "condition_id", None)
     if fn is None or model.arch not in enc.EVENT_ARCHS:
         raise MusiclabError(f"Model '{getattr(model, 'name', '?')}' takes no condition input.")
-    return fn(condition)
+    if isinstance(condition, str) and len(model.condition_groups) <= 1:
+        return fn(condition)
+    ids = model.condition_ids(condition)
+    return ids if any(ids) else 0
 
 
 class _NpLSTM:
@@ -211,8 +243,8 @@ class _NpLSTM:
         x = self.emb[tok]
         if self.metre:
             x = x + self.pos4[pos % enc.BAR4] + self.pos3[pos % enc.BAR3]
-        if cond and self.cond is not None:
-            x = x + self.cond[cond]
+        if cond and self.cond is not None:  # an id, or one id per condition group (row 0 is zero)
+            x = x + (self.cond[cond] if isinstance(cond, (int, np.integer)) else self.cond[list(cond)].sum(0))
         new = []
         for (wi, wh, b), (h, c) in zip(self.layers, state):
             g = wi @ x + wh @ h + b
@@ -529,7 +561,7 @@ class _EventSampler:
         self.state = lstm.initial_state()
         self.logits = None
         self.pos = 0
-        self.cond = int(condition)
+        self.cond = condition if isinstance(condition, tuple) else int(condition)
         self.guidance = float(guidance)
         self.ptr_scale = min(max(float(pointer), 0.0), 1.0)
         # classifier-free guidance: an unconditioned twin state beside the conditioned one
@@ -706,7 +738,7 @@ def _bar_quarters(events) -> float:
 def _generate_event_np(model, primer, length, temperature, top_k, top_p, seed, should_stop, on_progress,
                        repeat: float = 1.0, limit: Optional[float] = None, form: str = "free",
                        strain_bars: int = 8, voices: Optional[str] = "melody", condition: int = 0,
-                       guidance: float = 1.0, pointer: float = 1.0):
+                       guidance: float = 1.0, pointer: float = 1.0, bar: Optional[float] = None):
     s = _EventSampler(model, primer, temperature, top_k, top_p, seed, repeat, limit, voices=voices,
                       condition=condition, guidance=guidance, pointer=pointer)
     out: list = []
@@ -721,20 +753,22 @@ def _generate_event_np(model, primer, length, temperature, top_k, top_p, seed, s
         while len(out) < length:
             push(s.sample())
         return out
-    _strains(s, primer, out, push, length, strain_bars)
+    _strains(s, primer, out, push, length, strain_bars, bar)
     return out[:length]
 
 
-def _strains(s: _EventSampler, primer, out, push, length: int, strain_bars: int) -> None:
+def _strains(s: _EventSampler, primer, out, push, length: int, strain_bars: int,
+             bar_hint: Optional[float] = None) -> None:
     """Form "AABB": strains of ``strain_bars`` bars, each written and then played again
     (A A B B C C …), every new strain primed by all that came before. The bar length is the
-    metre the first strain (or the primer) shows; a primed generation first completes the
+    metre asked for (``bar_hint``, quarters), else the one the first strain (or the primer)
+    shows; a primed generation first completes the
     primer's bar, then the strains start on the bar grid. From scratch, the first strain starts
     with the first note (rests before it, a pickup, are played once)."""
     bars = max(1, int(strain_bars))
     strain: list = []
     if primer:
-        bar = _bar_quarters(primer)
+        bar = bar_hint or _bar_quarters(primer)
         start = float(np.ceil((s.now() - 1e-9) / bar) * bar)
         while len(out) < length:  # the rest of the primer's bar
             ev = s.sample(boundary=start)
@@ -742,7 +776,7 @@ def _strains(s: _EventSampler, primer, out, push, length: int, strain_bars: int)
                 break
             push(ev)
     else:
-        bar = None
+        bar = bar_hint
         for _ in range(64):  # leading rests (a pickup): before the first strain
             ev = s.sample()
             if ev[0]:

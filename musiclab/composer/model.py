@@ -19,6 +19,10 @@
   every step's input. It is zero-initialised (:func:`add_conditions`), so a net given
   conditions computes exactly what it did before, and generating without a condition is the
   unconditioned model. Files without ``conditions`` (folk, jazz) load and run as before.
+  **Grouped conditions** (``meta["condition_kind"]`` ``"score"``): names ``group:value``
+  (``style:oneills``, ``key:G``, ``mode:minor``, ``metre:6/8``; :mod:`.labels`); a piece
+  gives at most one of each group, and the input is the sum of their embeddings (``cond``
+  of shape (B, T, G), 0 = that group not given).
 * ``event-lstm-ptr`` (preset ``pointer``): ``event-lstm-v2`` plus a learnt **pointer** over the
   piece's own past (:class:`PointerLSTM`): at every step a query from the top LSTM layer is
   matched against a key of every earlier position of the same piece (at most ``memory``
@@ -123,7 +127,7 @@ class EventLSTM(nn.Module):
                 c = c.expand(x.shape[0])
             if c.dim() == 1:
                 c = c.unsqueeze(1).expand(x.shape)
-            e = e + self.cond(c)
+            e = e + (self.cond(c).sum(-2) if c.dim() == 3 else self.cond(c))  # (B, T, G): one id per group
         return e
 
     def forward(self, x, state=None, pos=None, cond=None):
@@ -344,6 +348,49 @@ class ComposerModel:
     @property
     def condition_kind(self) -> str:
         return str(self.meta.get("condition_kind") or "condition")
+
+    @property
+    def condition_groups(self) -> list:
+        """The groups of the net's conditions in order (:func:`.labels.group_of`): ``[""]`` for
+        ungrouped ones (the mood quadrants), e.g. ``["style", "key", "mode", "metre"]``."""
+        from .labels import group_of
+
+        out: list = []
+        for c in self.conditions:
+            g = group_of(c)
+            if g not in out:
+                out.append(g)
+        return out
+
+    def condition_values(self, group: str) -> list:
+        """The values the net knows for ``group`` (``"key"`` -> ``["C", "Db", ...]``)."""
+        from .labels import group_of, value_of
+
+        return [value_of(c) for c in self.conditions if group_of(c) == group]
+
+    def condition_ids(self, spec) -> tuple:
+        """One id per condition group (0 = not given) for ``spec``: None, a name, a list of
+        names or a ``{group: value}`` dict (values may be None); at most one name per group."""
+        from .labels import group_of
+
+        groups = self.condition_groups
+        out = [0] * len(groups)
+        if spec is None or spec == "":
+            return tuple(out)
+        if isinstance(spec, dict):
+            names = [f"{g}:{v}" if g else str(v) for g, v in spec.items() if v not in (None, "")]
+        elif isinstance(spec, str):
+            names = [spec]
+        else:
+            names = [n for n in spec if n not in (None, "")]
+        for n in names:
+            i = self.condition_id(n)
+            g = groups.index(group_of(self.conditions[i - 1]))
+            if out[g]:
+                raise MusiclabError(f"Model '{self.name}': two conditions of one group asked for "
+                                    f"({self.conditions[out[g] - 1]!r}, {self.conditions[i - 1]!r}).")
+            out[g] = i
+        return tuple(out)
 
     def condition_id(self, name: Optional[str]) -> int:
         """The net's id of condition ``name`` (0 for None = unconditioned), or a clear error."""

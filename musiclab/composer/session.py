@@ -61,6 +61,10 @@ class GenerateSettings:
     # the requested mood: an EMOPIA quadrant name ("Q1" happy, "Q2" tense, "Q3" sad, "Q4" calm) for
     # models with a mood input (``model.conditions``); None = unconditioned
     mood: Optional[str] = None
+    # models with score conditions (``meta["condition_kind"]`` "score": style, key signature, mode,
+    # metre, see labels.py): {group: value}, e.g. {"style": "oneills", "key": "G", "mode": "minor",
+    # "metre": "6/8"}; a group left out (or None) is not asked for; None = unconditioned
+    score: Optional[dict] = None
     # > 1: push the mood harder (classifier-free guidance, see generate.py); None = the model's own
     # recommendation (``meta["guidance"]``, 1 when it has none)
     guidance: Optional[float] = None
@@ -171,15 +175,69 @@ def compose(model, primer: list, settings: GenerateSettings, should_stop: Should
         raise MusiclabError(f"Model '{model.name}' has no mood input: choose a model trained with one (emopia) "
                             f"or no mood." if not have else
                             f"Model '{model.name}' knows no mood {mood!r} (choose {', '.join(have)}).")
+    score = {g: v for g, v in (s.score or {}).items() if v not in (None, "")} or None
+    if score is not None:
+        if not model_score_groups(model):
+            raise MusiclabError(f"Model '{model.name}' takes no style, key or metre input: choose a model trained "
+                                f"with one (--conditions score) or leave them at 'any'.")
+        if mood is not None:
+            raise MusiclabError("Ask for a mood or for a style/key/metre, not both: no model takes both.")
+        model.condition_ids(score)  # a clear message for a value the model does not know
+        ts = ts or _metre_tuple(score.get("metre"))
+        if key is None and score.get("key"):
+            from .labels import key_name
+
+            key = key_name(score["key"], score.get("mode") or "major")
     events = generate(model, list(primer), int(s.length), temperature=s.temperature, top_k=s.top_k, top_p=s.top_p,
                       seed=int(s.seed), should_stop=should_stop, on_progress=on_progress, repeat=s.repeat,
-                      form=form, strain_bars=int(s.strain_bars), condition=mood,
+                      form=form, strain_bars=int(s.strain_bars), condition=mood if score is None else score,
                       guidance=model_guidance(model) if s.guidance is None else float(s.guidance),
                       pointer=s.pointer)
     return Result(events=events, primer=list(primer), seed=int(s.seed), model_name=model.name, tempo=s.tempo,
                   program=s.program, copied=copied_share(events, model.ngram_hashes),
                   self_repeated=self_repeated_share(events), time_signature=ts, key=key,
-                  settings=replace(s, mood=mood, form=form), legato=model_legato(model))
+                  settings=replace(s, mood=mood, form=form, score=score), legato=model_legato(model))
+
+
+def _metre_tuple(metre) -> Optional[tuple]:
+    try:
+        n, d = str(metre).split("/")
+        return int(n), int(d)
+    except (TypeError, ValueError):
+        return None
+
+
+def model_score_groups(model) -> dict:
+    """``{group: [values]}`` of a model with score conditions (style, key, mode, metre;
+    ``meta["condition_kind"]`` "score"); {} for any other model."""
+    meta = getattr(model, "meta", None) or {}
+    return score_groups(meta.get("conditions"), meta.get("condition_kind"))
+
+
+def score_groups(conds, kind) -> dict:
+    from .labels import group_of, value_of
+
+    if str(kind or "") != "score" or not isinstance(conds, list):
+        return {}
+    out: dict = {}
+    for c in conds:
+        if isinstance(c, str) and ":" in c:
+            out.setdefault(group_of(c), []).append(value_of(c))
+    return out
+
+
+def probe_conditions(name: str, should_stop: ShouldStop = None, on_progress: OnProgress = None) -> dict:
+    """What the model ``name`` can be asked for, read from its file's metadata without torch:
+    ``{"moods": [...], "score": {group: [values]}}`` (both empty for an unconditioned model
+    or a file that cannot be read; Generate reports that error itself)."""
+    from ..errors import MusiclabError
+    from ..models import read_meta, resolve_model
+
+    try:
+        meta = read_meta(resolve_model("composer", str(name)))
+    except MusiclabError:
+        return {"moods": [], "score": {}}
+    return {"moods": _moods_of(meta), "score": score_groups(meta.get("conditions"), meta.get("condition_kind"))}
 
 
 MOODS = {"Q1": "happy", "Q2": "tense", "Q3": "sad", "Q4": "calm"}
@@ -223,6 +281,10 @@ def probe_moods(name: str, should_stop: ShouldStop = None, on_progress: OnProgre
         meta = read_meta(resolve_model("composer", str(name)))
     except MusiclabError:
         return []
+    return _moods_of(meta)
+
+
+def _moods_of(meta: dict) -> list:
     conds = meta.get("conditions")
     if str(meta.get("condition_kind", "")) != "mood" or not isinstance(conds, list):
         return []

@@ -6,7 +6,10 @@ Conditioned models (``meta["conditions"]``, :func:`.model.add_conditions`): ever
 condition is read from its file name (:func:`piece_condition`: the prefix before the first
 ``_``, e.g. EMOPIA's ``Q3_…``) and fed with each of its sub-tokens; a share ``cond_dropout``
 of the training pieces (drawn anew every epoch) is fed as unconditioned, so generating
-without a condition stays the corpus's unconditioned model."""
+without a condition stays the corpus's unconditioned model. Grouped ("score") conditions
+(``--conditions score``: style, key signature, mode, metre, :func:`score_conditions`) are
+read from what the files say (:mod:`.labels`); each group is left out on its own for a share
+``cond_dropout`` of the pieces, and a transposed piece's key moves with it."""
 
 from __future__ import annotations
 
@@ -103,14 +106,67 @@ def piece_condition(conditions, name: str) -> int:
     return 0
 
 
+def is_grouped(conditions) -> bool:
+    """Whether condition names are grouped (``group:value``, :mod:`.labels`)."""
+    return bool(conditions) and any(":" in str(c) for c in conditions)
+
+
+def _groups(conditions) -> list:
+    from .labels import group_of
+
+    out: list = []
+    for c in conditions:
+        if group_of(c) not in out:
+            out.append(group_of(c))
+    return out
+
+
+def score_conditions(pieces, min_pieces: int = 20) -> list:
+    """Grouped condition names for ``pieces`` from their files' own labels
+    (:func:`.labels.piece_labels`): every style present, the 12 key signatures (transposition
+    moves a piece's key, so all are trained), both modes, and each metre at least
+    ``min_pieces`` pieces have."""
+    from collections import Counter
+
+    from .labels import MODES, PC_NAMES, piece_labels
+
+    styles, metres = Counter(), Counter()
+    for p in pieces:
+        lab = piece_labels(p.source, p.name)
+        if lab["style"]:
+            styles[lab["style"]] += 1
+        if lab["metre"]:
+            metres[lab["metre"]] += 1
+    out = [f"style:{s}" for s in sorted(styles)] + [f"key:{k}" for k in PC_NAMES] + [f"mode:{m}" for m in MODES]
+    out += [f"metre:{m}" for m in sorted(metres, key=lambda m: (int(m.split("/")[1]), int(m.split("/")[0])))
+            if metres[m] >= min_pieces]
+    return out
+
+
+def piece_condition_ids(conditions, source: str, name: str, shift: int = 0, labels: Optional[dict] = None) -> tuple:
+    """One id per condition group (0 = the piece's file does not say, or the net does not know
+    the value) of a piece transposed by ``shift`` semitones (its key moves with it)."""
+    from .labels import piece_labels, shift_key
+
+    lab = labels if labels is not None else piece_labels(source, name)
+    index = {c.lower(): i + 1 for i, c in enumerate(conditions)}
+    out = []
+    for g in _groups(conditions):
+        v = lab.get(g)
+        if g == "key":
+            v = shift_key(v, shift)
+        out.append(index.get(f"{g}:{v}".lower(), 0) if v is not None else 0)
+    return tuple(out)
+
+
 def _cond_batches(batches, stream, ids, batch: int, seq_len: int, rows: Optional[slice] = None):
     """``batches`` (of :func:`.stream.stream_batches` over ``stream``) with one more tensor:
-    the condition id of every input sub-token (``ids``: one per stream item), cut exactly as
-    the stream is."""
+    the condition id of every input sub-token (``ids``: one per stream item, or a tuple of one
+    per condition group: then (B, T, G)), cut exactly as the stream is."""
     import torch
 
     lens = np.diff(stream.starts)
-    full = np.repeat(np.asarray(ids, dtype=np.int64), lens)
+    full = np.repeat(np.asarray(ids, dtype=np.int64), lens, axis=0)
     from .stream import batch_geometry
 
     batch, n, mine = batch_geometry(len(stream), batch, seq_len, rows)
@@ -150,7 +206,9 @@ def evaluate_loss(model, pieces, seq_len: int = 256, batch: int = 16, should_sto
         st = Stream(items, timed=_rep(model) == "timed")
         batches = stream_batches(st, batch, seq_len, with_pos=True)
         if conds:
-            batches = _cond_batches(batches, st, [piece_condition(conds, it.name) for it in items], batch, seq_len)
+            ids = ([piece_condition_ids(conds, it.source, it.name) for it in items] if is_grouped(conds)
+                   else [piece_condition(conds, it.name) for it in items])
+            batches = _cond_batches(batches, st, ids, batch, seq_len)
     else:
         stream = _stream_seed(pieces, {t: i + 2 for i, t in enumerate(model.seed_vocab)})
         batches = _batches(stream, batch, seq_len)
@@ -257,7 +315,15 @@ def train_model(
         n_events = sum(len(p.events) for p in train_pieces)
     conds = list(model.meta.get("conditions") or []) if ev else []
     labels = {}
-    if conds:
+    grouped = is_grouped(conds)
+    if conds and grouped:  # each piece's labels from its file; ids per epoch (the key moves with the shift)
+        from .labels import piece_labels
+
+        labels = {id(it): piece_labels(it.source, it.name) for it in items}
+        base = [piece_condition_ids(conds, "", "", 0, labels[id(it)]) for it in items]
+        model.meta["condition_pieces"] = {c: sum(1 for v in base if i + 1 in v) for i, c in enumerate(conds)}
+        model.meta["cond_dropout"] = float(cond_dropout)
+    elif conds:
         labels = {id(it): piece_condition(conds, it.name) for it in items}
         model.meta["condition_pieces"] = {c: sum(1 for v in labels.values() if v == i + 1)
                                           for i, c in enumerate(conds)}
@@ -275,7 +341,13 @@ def train_model(
             stream = Stream(order, draw_shifts(order, rng if augment else None), timed=timed)
             rows = slice(w.rank, None, w.size) if w.distributed else None  # this rank's rows only
             batches = stream_batches(stream, batch, seq_len, with_pos=True, rows=rows)
-            if conds:  # each piece's condition, or none for a share drawn per epoch (own generator)
+            if conds and grouped:  # every group dropped on its own for a share of the pieces
+                crng = random.Random(f"{seed}:{epoch}:cond")
+                ids = [tuple(v if crng.random() >= cond_dropout else 0
+                             for v in piece_condition_ids(conds, "", "", sh, labels[id(it)]))
+                       for it, sh in zip(order, stream.shifts)]
+                batches = _cond_batches(batches, stream, ids, batch, seq_len, rows=rows)
+            elif conds:  # each piece's condition, or none for a share drawn per epoch (own generator)
                 crng = random.Random(f"{seed}:{epoch}:cond")
                 ids = [labels[id(it)] if crng.random() >= cond_dropout else 0 for it in order]
                 batches = _cond_batches(batches, stream, ids, batch, seq_len, rows=rows)
@@ -478,8 +550,15 @@ def prepare_model(preset: str, train_pieces: list, val_pieces: list, sources: li
 
         if model.arch not in _EVENT_ARCHS:
             raise MusiclabError(f"Conditions need an event model (preset {preset!r} is not one).")
+        if [str(c).lower() for c in conditions] == ["score"]:  # style, key, mode and metre from the files
+            conditions, condition_kind = score_conditions(train_pieces), "score"
         model = add_conditions(model, conditions, condition_kind)
-        got = [piece_condition(model.conditions, p.name) for p in train_pieces]
+        if is_grouped(model.conditions):
+            got = [any(piece_condition_ids(model.conditions, p.source, p.name)) for p in train_pieces]
+        else:
+            got = [piece_condition(model.conditions, p.name) for p in train_pieces]
+        if not any(got) and is_grouped(model.conditions):
+            raise MusiclabError("No training piece's file gives a style, key or metre the conditions name.")
         if not any(got):
             raise MusiclabError(f"No training piece's file name starts with one of the conditions "
                                 f"{', '.join(model.conditions)} and '_' (e.g. EMOPIA's Q1_…).")

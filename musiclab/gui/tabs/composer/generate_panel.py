@@ -16,8 +16,10 @@ from ....audio.synth import GM_CHOICES
 from dataclasses import replace
 
 from ....composer.session import (
-    MOODS, ComposerSession, GenerateSettings, Rendered, Result, compose, load_model, model_moods, probe_moods, render,
+    MOODS, ComposerSession, GenerateSettings, Rendered, Result, compose, load_model, model_moods, model_score_groups,
+    probe_conditions, render,
 )
+from ....composer.labels import PC_NAMES, STYLE_TITLES, key_name
 from .result_panel import ResultPanel
 
 REPEAT_TIP = ("How strongly the model repeats its own earlier phrases (the self-copy mixture fitted with the model):\n"
@@ -33,6 +35,25 @@ FORM_TIP = ("The model's own: what its card recommends (free form for the choral
 
 MOOD_TIP = ("The mood the piece should have: EMOPIA's four quadrants of the valence/arousal plane.\n"
             "Only models trained with a mood input offer it (emopia); 'none' = the model unconditioned.")
+
+
+SCORE_TIP = ("What the tune should be: a style (the collection it sounds like), a key and a metre.\n"
+             "Only models trained with these inputs offer them (folk); 'any' = not asked for.")
+#: the metres the Metre box offers (a model offers those it was trained on)
+METRES = ("2/4", "3/4", "4/4", "6/8", "9/8")
+_FIFTHS = ("C", "G", "D", "A", "E", "B", "F#", "Db", "Ab", "Eb", "Bb", "F")
+
+
+def score_for(want: dict, groups: Optional[dict]) -> Optional[dict]:
+    """The values of ``want`` ({group: value}, "" = any) that a model with condition
+    ``groups`` ({group: [values]}) takes; ``groups`` None (not known yet): all of them. A mode
+    goes with its key: dropped when the model does not know that key."""
+    out = {g: v for g, v in want.items() if v}
+    if groups is not None:
+        out = {g: v for g, v in out.items() if v in groups.get(g, [])}
+        if want.get("key") and "key" not in out:
+            out.pop("mode", None)
+    return out or None
 
 
 def _spin(lo, hi, value, suffix="", step=None, double=False):
@@ -99,6 +120,26 @@ class GeneratePanel(QGroupBox):
         self.mood_combo.setEnabled(False)
         self._moods: Optional[list] = None  # the selected model's moods; None = not known yet
         f.addRow("Mood", self.mood_combo)
+        self.style_combo = QComboBox()
+        self.style_combo.addItem("any", "")
+        for key, title in STYLE_TITLES.items():
+            self.style_combo.addItem(title, key)
+        self.key_combo = QComboBox()
+        self.key_combo.addItem("any", "")
+        self.key_combo.addItem("any major key", "|major")
+        self.key_combo.addItem("any minor key", "|minor")
+        for sig in _FIFTHS:
+            self.key_combo.addItem(f"{key_name(sig, 'major')} major", f"{sig}|major")
+            self.key_combo.addItem(f"{key_name(sig, 'minor')[:-1]} minor", f"{sig}|minor")
+        self.metre_combo = QComboBox()
+        self.metre_combo.addItem("any", "")
+        for m in METRES:
+            self.metre_combo.addItem(m, m)
+        for label, w in (("Style", self.style_combo), ("Key", self.key_combo), ("Metre", self.metre_combo)):
+            w.setToolTip(SCORE_TIP)
+            w.setEnabled(False)
+            f.addRow(label, w)
+        self._score: Optional[dict] = None  # the selected model's {group: values}; None = not known yet
         row = QHBoxLayout()
         self.seed_spin = _spin(0, 2**31 - 1, random.randrange(100000))
         self.seed_spin.setToolTip("Same seed + same settings = same result")
@@ -159,18 +200,40 @@ class GeneratePanel(QGroupBox):
         self.session.forget_model()
         name = self.model_combo.currentData() or ""
         self.set_moods(None)
+        self.set_score(None)
         if not name:
             self.set_moods([])
+            self.set_score({})
             return
-        job = self.svc.submit(probe_moods, name, label="Reading the model", latest="composer-model-moods")
-        job.on_result(lambda moods: self._probed(name, moods))
-        job.on_error(lambda _msg: self._probed(name, []))
+        job = self.svc.submit(probe_conditions, name, label="Reading the model", latest="composer-model-moods")
+        job.on_result(lambda what: self._probed(name, what))
+        job.on_error(lambda _msg: self._probed(name, {"moods": [], "score": {}}))
         job.on_cancel(self._settle)
 
-    def _probed(self, name: str, moods: list) -> None:
+    def _probed(self, name: str, what: dict) -> None:
         if (self.model_combo.currentData() or "") == name:
-            self.set_moods(moods)
+            self.set_moods(what.get("moods") or [])
+            self.set_score(what.get("score") or {})
         self._settle()
+
+    def set_score(self, groups: Optional[dict]) -> None:
+        """The style/key/mode/metre values the selected model takes (None: not known yet):
+        each box is enabled only when the model has that input; choices are kept either way."""
+        self._score = None if groups is None else {g: list(v) for g, v in groups.items()}
+        have = self._score or {}
+        for group, w in (("style", self.style_combo), ("key", self.key_combo), ("metre", self.metre_combo)):
+            ok = bool(have.get(group))
+            w.setEnabled(ok)
+            w.setToolTip(SCORE_TIP if ok or self._score is None else
+                         f"This model has no {group} input: choose a model trained with one (folk).")
+
+    def score(self) -> Optional[dict]:
+        """The requested style, key, mode and metre ({group: value}; None = none): those the
+        model knows, or all chosen while the model is not known yet (see :func:`score_for`)."""
+        sig, _, mode = str(self.key_combo.currentData() or "").partition("|")
+        want = {"style": self.style_combo.currentData() or "", "key": sig, "mode": mode,
+                "metre": self.metre_combo.currentData() or ""}
+        return score_for(want, self._score)
 
     def set_moods(self, moods: Optional[list]) -> None:
         """The moods the selected model takes (None: not known yet): the Mood box is enabled
@@ -225,7 +288,8 @@ class GeneratePanel(QGroupBox):
                                 top_k=self.topk_spin.value(), top_p=self.topp_spin.value(), seed=self.seed_spin.value(),
                                 repeat=self.repeat_spin.value() / 100.0, form=self.form(),
                                 tempo=self.tempo_spin.value(),
-                                program=int(self.instr_combo.currentData() or 0), mood=self.mood())
+                                program=int(self.instr_combo.currentData() or 0), mood=self.mood(),
+                                score=self.score())
 
     # -- the chain -------------------------------------------------------------------------
     def generate(self) -> None:
@@ -256,11 +320,14 @@ class GeneratePanel(QGroupBox):
         self.session.set_model(name, model)
         if (self.model_combo.currentData() or "") == name:
             self.set_moods(model_moods(model))
+            self.set_score(model_score_groups(model))
         self._compose(primer, settings)
 
     def _compose(self, primer: list, settings: GenerateSettings) -> None:
         if settings.mood and settings.mood not in model_moods(self.session.model):
             settings = replace(settings, mood=None)  # asked before the model was known: it takes none
+        if settings.score:  # chosen before the model was known: keep what it takes
+            settings = replace(settings, score=score_for(settings.score, model_score_groups(self.session.model)))
         self.view.set_status("Generating…")
         job = self.svc.submit(compose, self.session.model, primer, settings, label="Generating",
                               latest="composer-generate")

@@ -1,0 +1,230 @@
+"""Score conditions (style, key signature, mode, metre): the labels read from files, the
+grouped condition input (one embedding per group, summed; torch and the numpy sampler agree),
+training that moves a transposed piece's key with it, generation that asks for a metre and
+gets its bar in the AABB form, eval told each piece's labels, and the Generate panel's boxes."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from musiclab.errors import MusiclabError
+
+from conftest import data_file
+
+torch = pytest.importorskip("torch")
+
+
+def test_abc_and_midi_labels():
+    from musiclab.composer.labels import abc_key, abc_metre, key_name, piece_labels, scale_pcs, shift_key, tonic_pc
+
+    assert abc_key("G") == ("G", "major") and abc_key("Em") == ("G", "minor")
+    assert abc_key("Ador") == ("G", "minor") and abc_key("Dmix") == ("G", "major")
+    assert abc_key("Bb") == ("Bb", "major") and abc_key("F#m") == ("A", "minor")
+    assert abc_key("Gm") == ("Bb", "minor") and abc_key("none") == (None, None)
+    assert abc_metre("C|") == "4/4" and abc_metre("6/8") == "6/8" and abc_metre("2/2") == "4/4"
+    assert key_name("G", "minor") == "Em" and key_name("Bb", "major") == "Bb" and tonic_pc("Bb", "minor") == 7
+    assert shift_key("G", 2) == "A" and shift_key("B", 1) == "C" and shift_key(None, 3) is None
+    assert scale_pcs("G") == frozenset({7, 9, 11, 0, 2, 4, 6})
+    notts = sorted(data_file("midi", "nottingham").glob("*.mid"))
+    lab = piece_labels(str(notts[0]), notts[0].name)
+    assert lab["style"] == "nottingham" and lab["key"] in {"C", "G", "D", "A", "F", "E"} and lab["metre"]
+    assert lab["mode"] in ("major", "minor")
+
+
+def test_abc_labels_follow_the_tune_index(tmp_path):
+    from musiclab.composer.labels import piece_labels
+
+    d = tmp_path / "oneills1850"
+    d.mkdir()
+    f = d / "tunes.abc"
+    f.write_text("X: 1\nT: One\nM: 2/4\nL: 1/8\nK:Gm\nGABc|d2d2||\n\n"
+                 "X: 2\nT: Two\nM: 6/8\nL: 1/8\nK:D\nDFA dAF|[M:3/4]D6||\n\n"
+                 "X: 3\nT: Three\nM: C|\nL: 1/8\nK:Ador\nABcd efge||\n")
+    assert piece_labels(str(f), "tunes.abc#1") == {"style": "oneills", "key": "Bb", "mode": "minor", "metre": "2/4"}
+    assert piece_labels(str(f), "tunes.abc#2") == {"style": "oneills", "key": "D", "mode": "major", "metre": "6/8"}
+    assert piece_labels(str(f), "tunes.abc#3")["key"] == "G" and piece_labels(str(f), "tunes.abc#3")["metre"] == "4/4"
+    assert piece_labels(str(f), "tunes.abc#9") == {"style": "oneills", "key": None, "mode": None, "metre": None}
+
+
+def _score_model(seed=0):
+    from musiclab.composer.model import add_conditions, new_model
+
+    torch.manual_seed(seed)
+    names = ["style:nottingham", "style:oneills", "key:C", "key:G", "key:D", "mode:major", "mode:minor",
+             "metre:3/4", "metre:4/4", "metre:6/8"]
+    m = add_conditions(new_model("small"), names, "score")
+    with torch.no_grad():
+        m.net.cond.weight[1:] = torch.randn(len(names), m.net.cond.weight.shape[1]) * 2
+    m.net.eval()
+    return m
+
+
+def test_grouped_ids_and_clear_errors():
+    m = _score_model()
+    assert m.condition_groups == ["style", "key", "mode", "metre"]
+    assert m.condition_values("metre") == ["3/4", "4/4", "6/8"]
+    assert m.condition_ids({"key": "G", "metre": "6/8"}) == (0, 4, 0, 10)
+    assert m.condition_ids(["style:oneills", "mode:minor"]) == (2, 0, 7, 0)
+    assert m.condition_ids({"key": None}) == (0, 0, 0, 0)
+    with pytest.raises(MusiclabError):
+        m.condition_ids(["key:G", "key:D"])  # two of one group
+    with pytest.raises(MusiclabError):
+        m.condition_ids({"metre": "5/4"})  # a value it does not know
+
+
+def test_the_sum_of_group_embeddings_in_torch_and_numpy():
+    from musiclab.composer import encoding as enc
+    from musiclab.composer.generate import _NpLSTM
+
+    m = _score_model()
+    ids = m.condition_ids({"style": "nottingham", "key": "D", "metre": "3/4"})
+    toks = [enc.BOS, enc.P0 + 62, enc.D0 + 12, enc.P0 + 66, enc.D0 + 6, enc.REST, enc.D0 + 12]
+    x = torch.tensor([toks])
+    pos = torch.tensor([enc.positions(toks)])
+    with torch.no_grad():
+        full, _ = m.net(x, None, pos, torch.tensor(ids).reshape(1, 1, -1).expand(1, len(toks), -1))
+        w = m.net.cond.weight
+        by_hand = m.net.emb(x) + w[list(ids)].sum(0)
+        assert torch.allclose(m.net.embed(x, pos, torch.tensor(ids).reshape(1, 1, -1)) -
+                              m.net.embed(x, pos), by_hand - m.net.emb(x), atol=1e-5)
+        plain, _ = m.net(x, None, pos)
+    assert not torch.allclose(full, plain)
+    npl = _NpLSTM(m.net)
+    st = npl.initial_state()
+    plist = enc.positions(toks)
+    for t, tok in enumerate(toks):
+        lg, st = npl.step(tok, st, plist[t], ids)
+        r = full[0, t].numpy()
+        ok = r > -1e3
+        assert np.abs(lg[ok] - r[ok]).max() < 1e-3
+
+
+def test_generation_asks_for_a_metre_and_its_bar():
+    from musiclab.composer.generate import generate, requested_bar
+
+    assert requested_bar({"metre": "6/8"}) == 3.0 and requested_bar(["key:G", "metre:2/4"]) == 2.0
+    assert requested_bar({"key": "G"}) is None and requested_bar(None) is None
+    m = _score_model()
+    plain = generate(m, [], 60, temperature=1.0, seed=4, form="free")
+    assert generate(m, [], 60, temperature=1.0, seed=4, form="free", condition={"key": None}) == plain
+    asked = generate(m, [], 60, temperature=1.0, seed=4, form="free", condition={"key": "D", "metre": "3/4"})
+    assert asked != plain
+    import musiclab.composer.generate as G
+
+    calls = []
+    real = G._bar_quarters
+    G._bar_quarters = lambda evs: calls.append(len(evs)) or real(evs)
+    try:
+        generate(m, [], 80, temperature=1.0, seed=4, form="aabb", strain_bars=2, condition={"metre": "3/4"})
+        assert calls == []  # the bar asked for, not one estimated from the first strain
+        generate(m, [], 80, temperature=1.0, seed=4, form="aabb", strain_bars=2)
+        assert calls  # unconditioned: the first strain's metre decides
+    finally:
+        G._bar_quarters = real
+
+
+def test_training_moves_the_key_with_the_transposition(tmp_path):
+    from musiclab.composer.events import load_corpus
+    from musiclab.composer.model import load_composer
+    from musiclab.composer.train import piece_condition_ids, prepare_model, score_conditions, train_model
+
+    files = sorted(data_file("midi", "nottingham").glob("*.mid"))[:12]
+    pieces = load_corpus(files).pieces
+    conds = score_conditions(pieces, min_pieces=1)
+    assert conds[0] == "style:nottingham" and "key:G" in conds and "mode:minor" in conds
+    assert any(c.startswith("metre:") for c in conds)
+    p = pieces[0]
+    ids0 = piece_condition_ids(conds, p.source, p.name)
+    ids2 = piece_condition_ids(conds, p.source, p.name, shift=2)
+    assert ids0[0] == ids2[0] and ids0[2:] == ids2[2:]  # style, mode, metre stay
+    k0, k2 = conds[ids0[1] - 1], conds[ids2[1] - 1]
+    from musiclab.composer.labels import PC_NAMES
+
+    assert PC_NAMES.index(k2[4:]) == (PC_NAMES.index(k0[4:]) + 2) % 12  # the key moves 2 semitones up
+    m = prepare_model("small", pieces[:-2], pieces[-2:], [str(files[0].parent)], conditions=["score"])
+    assert m.meta["condition_kind"] == "score" and m.conditions == conds[: len(m.conditions)]
+    train_model(m, pieces[:-2], pieces[-2:], tmp_path / "m.pt", epochs=1, seq_len=32, batch=4, max_steps=3,
+                cond_dropout=0.0)
+    back = load_composer(tmp_path / "m.pt")
+    cp = back.meta["condition_pieces"]
+    assert cp["style:nottingham"] == 10 and sum(v for k, v in cp.items() if k.startswith("mode:")) == 10
+    w = back.net.cond.weight.detach().abs().sum(1).numpy()
+    assert w[conds.index("style:nottingham") + 1] > 0
+
+
+def test_eval_told_the_labels_scores_with_the_condition(tmp_path):
+    from musiclab.composer.events import load_corpus
+    from musiclab.composer.evaluate import evaluate, piece_condition_spec
+    from musiclab.composer.model import add_conditions, new_model
+
+    files = sorted(data_file("midi", "nottingham").glob("*.mid"))[:2]
+    corpus = load_corpus(files)
+    torch.manual_seed(0)
+    from musiclab.composer.train import score_conditions
+
+    m = add_conditions(new_model("small"), score_conditions(corpus.pieces, 1), "score")
+    m.net.eval()
+    plain = evaluate(m, corpus, use_copy=False)
+    told0 = evaluate(m, corpus, use_copy=False, condition="labels")  # zero embeddings: the same figures
+    assert told0["nll_per_event"] == pytest.approx(plain["nll_per_event"], rel=1e-5)
+    assert told0["conditioned_pieces"] == 2 and piece_condition_spec(m, corpus.pieces[0], "labels")
+    with torch.no_grad():
+        m.net.cond.weight[1:] += torch.randn_like(m.net.cond.weight[1:])
+    told = evaluate(m, corpus, use_copy=False, condition="labels")
+    assert told["nll_per_event"] != pytest.approx(plain["nll_per_event"], rel=1e-4)
+
+
+def test_compose_writes_the_asked_key_and_metre_and_refuses_a_mood_model():
+    from musiclab.composer import session as S
+
+    m = _score_model()
+    m.path = None
+    res = S.compose(m, [], S.GenerateSettings(length=40, seed=1, score={"key": "G", "mode": "minor",
+                                                                      "metre": "6/8"}))
+    assert res.key == "Em" and res.time_signature == (6, 8)
+    assert res.settings.score == {"key": "G", "mode": "minor", "metre": "6/8"}
+    assert S.model_score_groups(m)["key"] == ["C", "G", "D"]
+    from musiclab.composer.model import add_conditions, new_model
+
+    mood = add_conditions(new_model("small"), ["Q1", "Q2"], "mood")
+    with pytest.raises(MusiclabError):
+        S.compose(mood, [], S.GenerateSettings(length=10, score={"key": "G"}))
+    with pytest.raises(MusiclabError):
+        S.compose(m, [], S.GenerateSettings(length=10, score={"key": "Ab"}))
+
+
+def test_generate_panel_offers_style_key_metre_only_for_a_model_with_them(qtbot, tmp_path):
+    from conftest import tab_context
+
+    from musiclab.composer.model import save_composer
+    from musiclab.gui.tabs.composer import ComposerTab
+    from musiclab.gui.tabs.composer.generate_panel import score_for
+    from musiclab.paths import user_models_dir
+
+    assert score_for({"key": "Ab", "mode": "minor", "metre": "3/4"}, {"key": ["G"], "mode": ["minor"],
+                                                                      "metre": ["3/4"]}) == {"metre": "3/4"}
+    assert score_for({"key": "", "mode": "minor"}, {"mode": ["major", "minor"]}) == {"mode": "minor"}
+    assert score_for({"style": ""}, None) is None
+    mine = user_models_dir("composer") / "score-test.pt"
+    save_composer(_score_model(), mine)
+    ctx = tab_context(tmp_path)
+    tab = ComposerTab(ctx)
+    qtbot.addWidget(tab)
+    try:
+        g = tab.gen_box
+        g.refresh_models(select="jazz")
+        qtbot.waitUntil(lambda: g._score is not None, timeout=60000)
+        assert not g.key_combo.isEnabled() and not g.metre_combo.isEnabled()
+        g.key_combo.setCurrentIndex(g.key_combo.findData("G|minor"))
+        g.metre_combo.setCurrentIndex(g.metre_combo.findData("6/8"))
+        assert g.settings().score is None  # jazz takes none
+        g.model_combo.setCurrentIndex(g.model_combo.findData("score-test"))
+        qtbot.waitUntil(lambda: g._score is not None, timeout=60000)
+        assert g.key_combo.isEnabled() and g.style_combo.isEnabled()
+        assert g.settings().score == {"key": "G", "mode": "minor", "metre": "6/8"}
+        assert {"style", "key", "metre"} <= set(tab.persist())
+    finally:
+        mine.unlink()
+        for s in ctx.services:
+            s.shutdown()
