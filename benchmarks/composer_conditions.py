@@ -10,8 +10,11 @@ measured on the notes the MIDI writer plays:
   (``key_hit``). The unconditioned tunes measured against the same request are the floor;
   real held-out tunes measured against their own file's key are the ceiling (how often the
   estimator agrees with a real file's key signature).
-* **metre**: how often :func:`musiclab.composer.midifile.estimate_time_signature` (4/4, 3/4 or
-  6/8; 2/4 counts as 4/4) reads the requested metre; floor and ceiling as above.
+* **metre**: how often a metre reader (:class:`MetreReader`: logistic regression on how the
+  pitch line and onsets repeat after each lag, fitted on the model's own training tunes; 2/4 and
+  4/4 are one class) reads the requested metre; floor as above, ceiling = the reader on the real
+  held-out tunes of that metre. (The MIDI writer's accent-based estimator cannot read a jig
+  written as a stream of eighths without chords, so it is not used here.)
 * **style**: the tunes asked for each style judged (MGEval OA, :mod:`musiclab.composer.judge`)
   against each style's held-out tunes, written to MIDI by the same writer: the diagonal should
   win. The real held-out tunes of a style are not judged against themselves (no ceiling row).
@@ -42,10 +45,6 @@ KEYS = (("G", "major"), ("D", "major"), ("A", "major"), ("C", "major"), ("F", "m
 METRES = ("4/4", "3/4", "6/8", "2/4")
 
 
-def metre_class(m: str) -> str:
-    return {"2/4": "4/4", "4/4": "4/4", "3/4": "3/4", "6/8": "6/8"}.get(m, m)
-
-
 def notes_of(events) -> list:
     from musiclab.composer.generate import events_to_notes
 
@@ -67,11 +66,70 @@ def key_measures(notes, sig: str, mode: str) -> tuple[float, bool]:
     return inside, (t == tonic_pc(sig, mode) and m == mode)
 
 
-def metre_of(notes) -> str:
-    from musiclab.composer.midifile import estimate_time_signature
+METRE_CLASSES = {"2/4": "duple", "4/4": "duple", "3/4": "3/4", "6/8": "6/8", "9/8": "9/8"}
+LAGS = (0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 4.5, 6.0, 8.0, 9.0)
 
-    n, d = estimate_time_signature(notes)
-    return f"{n}/{d}"
+
+def rhythm_features(notes) -> np.ndarray:
+    """What says a melody's metre without relying on accents (a jig is a stream of eighths):
+    how well the pitch line and the onsets repeat after each lag (1/12-quarter grid, the top
+    note at each moment), the share of note lengths in a few classes, and how onsets gather
+    on the beats of 2-, 3- and 4.5-quarter bars (best phase)."""
+    if not notes:
+        return np.zeros(2 * len(LAGS) + 7 + 3)
+    arr = np.asarray(notes, dtype=np.float64)
+    st = np.round(arr[:, 0] * 12).astype(np.int64)
+    st -= st.min()
+    T = int(min(st.max() + 1, 12 * 400))
+    pitch = np.full(T, np.nan)
+    onset = np.zeros(T)
+    for s, l, p in zip(st, np.round(arr[:, 1] * 12).astype(np.int64), arr[:, 2]):
+        if s >= T:
+            continue
+        e = min(T, s + max(1, l))
+        seg = pitch[s:e]
+        pitch[s:e] = np.where(np.isnan(seg) | (seg < p), p, seg)
+        onset[s] = 1.0
+    f = []
+    for lag in LAGS:
+        k = int(round(lag * 12))
+        if k >= T:
+            f += [0.0, 0.0]
+            continue
+        a, b = pitch[:-k], pitch[k:]
+        ok = ~(np.isnan(a) | np.isnan(b))
+        f.append(float(np.mean(a[ok] == b[ok])) if ok.any() else 0.0)
+        f.append(float(np.sum(onset[:-k] * onset[k:]) / max(onset.sum(), 1.0)))
+    lens = arr[:, 1]
+    for lo, hi in ((0, 0.3), (0.3, 0.6), (0.6, 0.9), (0.9, 1.1), (1.1, 1.6), (1.6, 2.6), (2.6, 99)):
+        f.append(float(np.mean((lens >= lo) & (lens < hi))))
+    for bar in (24, 36, 54):
+        h = np.bincount(st % bar, minlength=bar).astype(np.float64)
+        f.append(float(h.max() / max(h.sum(), 1.0)))
+    return np.asarray(f)
+
+
+class MetreReader:
+    """A logistic regression from :func:`rhythm_features` to the metre class (2/4 and 4/4 are
+    one class, "duple": their notation is a convention), fitted on real tunes with labels."""
+
+    def __init__(self, pieces, labels, seed: int = 0):
+        from sklearn.linear_model import LogisticRegression
+        from sklearn.pipeline import make_pipeline
+        from sklearn.preprocessing import StandardScaler
+
+        X, y = [], []
+        for p, lab in zip(pieces, labels):
+            c = METRE_CLASSES.get(lab.get("metre"))
+            if c:
+                X.append(rhythm_features(notes_of(p.events)))
+                y.append(c)
+        self.n = len(y)
+        self.clf = make_pipeline(StandardScaler(), LogisticRegression(C=1.0, max_iter=2000, random_state=seed))
+        self.clf.fit(np.asarray(X), y)
+
+    def read(self, notes) -> str:
+        return str(self.clf.predict(rhythm_features(notes)[None, :])[0])
 
 
 def held_out_pieces(model, names_file):
@@ -86,6 +144,18 @@ def held_out_pieces(model, names_file):
     return [p for p in corpus.pieces if p.name in exact or (p.name.split("#", 1)[0] in exact)]
 
 
+def training_pieces(model, exclude: set, limit: int) -> list:
+    from musiclab.composer.events import find_score_files, load_corpus
+
+    val = {n.split("#", 1)[0] for n in (model.meta.get("val_piece_names") or [])} | {n.split("#", 1)[0] for n in exclude}
+    files = [f for f in find_score_files(model.meta.get("sources") or []) if f.name not in val]
+    pieces = load_corpus(files).pieces
+    if len(pieces) > limit:
+        idx = np.sort(np.random.default_rng(0).choice(len(pieces), limit, replace=False))
+        pieces = [pieces[i] for i in idx]
+    return pieces
+
+
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--model", required=True)
@@ -94,6 +164,9 @@ def main() -> int:
     ap.add_argument("--length", type=int, default=200)
     ap.add_argument("--what", default="key,metre,style")
     ap.add_argument("--held-out", default=None)
+    ap.add_argument("--reader-tunes", type=int, default=1500, help="training tunes the metre reader is fitted on")
+    ap.add_argument("--guidance", type=float, default=None,
+                    help="classifier-free guidance for the requests (default: the model's own, 1 = plain)")
     ap.add_argument("--style", default=None, help="the style every key/metre request also asks for (default none)")
     args = ap.parse_args()
     what = set(args.what.split(","))
@@ -118,7 +191,7 @@ def main() -> int:
             out = []
             for i in range(args.n):
                 st = S.GenerateSettings(length=args.length, temperature=0.9, top_p=0.95, seed=args.seed0 + i,
-                                        score=score)
+                                        score=score, guidance=args.guidance)
                 out.append(S.compose(model, [], st).events)
             cache[key] = out
         return cache[key]
@@ -127,6 +200,7 @@ def main() -> int:
     held = held_out_pieces(model, args.held_out)
     held_labels = [piece_labels(p.source, p.name) for p in held]
     res: dict = {"model": args.model, "n": args.n, "seed0": args.seed0, "length": args.length,
+                 "guidance": S.model_guidance(model) if args.guidance is None else args.guidance,
                  "held_out": len(held), "held_out_note": ("the model's own validation pieces (it chose its "
                                                           "checkpoint on them)" if not args.held_out else
                                                           args.held_out)}
@@ -154,19 +228,25 @@ def main() -> int:
                       "ceiling_key_hit": float(np.mean([r[1] for r in real])) if real else None,
                       "ceiling_tunes": len(real)}
     if "metre" in what:
+        # the metre is read by a classifier fitted on the model's own training tunes (up to
+        # --reader-tunes, seeded draw); its accuracy on the held-out tunes is the ceiling
+        train = training_pieces(model, {p.name for p in held}, args.reader_tunes)
+        reader = MetreReader(train, [piece_labels(p.source, p.name) for p in train])
         rows = []
         for m in METRES:
             if m not in groups.get("metre", []):
                 continue
-            got = [metre_of(notes_of(e)) == metre_class(m) for e in tunes(dict(base or {}, metre=m))]
-            flo = [metre_of(n) == metre_class(m) for n in uncond]
-            real = [metre_of(notes_of(p.events)) == metre_class(m) for p, lab in zip(held, held_labels)
+            want = METRE_CLASSES[m]
+            got = [reader.read(notes_of(e)) == want for e in tunes(dict(base or {}, metre=m))]
+            flo = [reader.read(n) == want for n in uncond]
+            real = [reader.read(notes_of(p.events)) == want for p, lab in zip(held, held_labels)
                     if lab["metre"] == m]
             rows.append({"metre": m, "hit": float(np.mean(got)), "floor": float(np.mean(flo)),
                          "ceiling": float(np.mean(real)) if real else None, "ceiling_tunes": len(real)})
         res["metre"] = {"rows": rows, "mean_hit": float(np.mean([r["hit"] for r in rows])),
                         "floor": float(np.mean([r["floor"] for r in rows])),
-                        "ceiling": float(np.mean([r["ceiling"] for r in rows if r["ceiling"] is not None]))}
+                        "ceiling": float(np.mean([r["ceiling"] for r in rows if r["ceiling"] is not None])),
+                        "reader": f"logistic regression on rhythm features, fitted on {reader.n} training tunes"}
     if "style" in what and groups.get("style"):
         from musiclab.composer.judge import judge_sets, load_features
 

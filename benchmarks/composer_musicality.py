@@ -70,6 +70,8 @@ def main() -> int:
                     help="pointer nets: the pointer's weight in sampling (default: the model's own)")
     ap.add_argument("--condition", nargs="+", default=None, metavar="GROUP:VALUE",
                     help="models with score conditions: what every tune is asked for (style:nottingham key:G ...)")
+    ap.add_argument("--guidance", type=float, default=None,
+                    help="with --condition: classifier-free guidance (default: the model's own)")
     ap.add_argument("--save", default=None, help="also keep the generated MIDI files here")
     args = ap.parse_args()
 
@@ -101,6 +103,8 @@ def main() -> int:
                 st.pointer = args.pointer
             if args.condition:
                 st.score = dict(c.split(":", 1) for c in args.condition)
+            if args.guidance is not None:
+                st.guidance = args.guidance
             t = time.perf_counter()
             res = S.compose(model, [], st)
             times.append(time.perf_counter() - t)
@@ -121,7 +125,7 @@ def main() -> int:
     out = {
         "model": args.model, "protocol": protocol,
         "settings": {k: getattr(args, k) for k in ("n", "seed0", "length", "temperature", "top_p", "repeat",
-                                                   "form", "strain_bars", "best_of", "pointer", "condition")},
+                                                   "form", "strain_bars", "best_of", "pointer", "condition", "guidance")},
         "mean_oa": round(gen["mean_oa"], 4), "ceiling": round(ceil["mean_oa"], 4) if ceil else None,
         "ratio": round(gen["mean_oa"] / ceil["mean_oa"], 4) if ceil else None,
         "oa": {k: round(gen["oa"][k], 3) for k in FEATURES},

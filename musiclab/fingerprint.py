@@ -54,6 +54,10 @@ def resolve_trained_on(entries: Iterable[str], base: Optional[Path] = None) -> l
     for e in entries:
         p = Path(e)
         cands = [p] if p.is_absolute() else [(r / p) for r in roots]
+        if str(e).startswith("music21-corpus/"):  # music21's own corpus, wherever it is installed
+            from .composer.events import corpus_path
+
+            cands = [corpus_path(e)]
         parts = p.parts
         if len(parts) > 3 and parts[:3] == ("..", "shared", "data"):  # MUSICLAB_DATA may move it
             cands.append(shared_data_dir().joinpath(*parts[3:]))

@@ -228,3 +228,46 @@ def test_generate_panel_offers_style_key_metre_only_for_a_model_with_them(qtbot,
         mine.unlink()
         for s in ctx.services:
             s.shutdown()
+
+
+def test_fit_conditions_moves_only_the_condition_embeddings():
+    from musiclab.composer.events import load_corpus
+    from musiclab.composer.model import add_conditions, new_model
+    from musiclab.composer.train import fit_conditions, score_conditions
+
+    files = sorted(data_file("midi", "nottingham").glob("*.mid"))[:10]
+    pieces = load_corpus(files).pieces
+    torch.manual_seed(0)
+    m = add_conditions(new_model("small"), score_conditions(pieces, 1), "score")
+    before = {k: v.clone() for k, v in m.net.state_dict().items()}
+    rep = fit_conditions(m, pieces[:8], pieces[8:], head=48, epochs=2, lr=5e-2, batch=4, cond_dropout=0.0)
+    after = m.net.state_dict()
+    changed = [k for k in before if not torch.equal(before[k], after[k])]
+    assert changed == ["cond.weight"]
+    assert float(after["cond.weight"][0].abs().sum()) == 0.0  # row 0, "not given", stays zero
+    assert rep["epochs"] == 2 and rep["val_told"] <= rep["history"][0]["val_told"] + 1e-9
+    assert m.meta["condition_fit"]["head"] == 48 and all(p.requires_grad for p in m.net.parameters())
+    with pytest.raises(MusiclabError):
+        fit_conditions(new_model("small"), pieces[:2], pieces[2:3])
+
+
+def test_any_key_is_drawn_from_the_style_keys():
+    from musiclab.composer import session as S
+    from musiclab.composer.train import key_prior
+
+    prior = key_prior([{"style": "nottingham", "key": "G", "mode": "major"},
+                       {"style": "nottingham", "key": "D", "mode": "minor"},
+                       {"style": "oneills", "key": "C", "mode": "major"}, {"style": None, "key": None}])
+    assert prior == {"": {"G|major": 1, "D|minor": 1, "C|major": 1}, "nottingham": {"G|major": 1, "D|minor": 1},
+                     "oneills": {"C|major": 1}}
+    m = _score_model()
+    m.meta["key_prior"] = prior
+    assert S.draw_key(m, {"style": "oneills"}, 3) == {"key": "C", "mode": "major"}
+    assert S.draw_key(m, {"style": "nottingham", "mode": "minor"}, 5) == {"key": "D", "mode": "minor"}
+    drawn = {S.draw_key(m, {"style": "nottingham"}, s)["key"] for s in range(30)}
+    assert drawn == {"G", "D"}
+    assert S.draw_key(m, None, 1) == S.draw_key(m, None, 1)  # seeded
+    res = S.compose(m, [], S.GenerateSettings(length=20, seed=2, score={"style": "oneills"}))
+    assert res.settings.score == {"style": "oneills", "key": "C", "mode": "major"} and res.key == "C"
+    del m.meta["key_prior"]
+    assert S.draw_key(m, None, 1) is None

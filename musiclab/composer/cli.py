@@ -82,6 +82,24 @@ def add_parser(subparsers) -> None:
     f.add_argument("--threads", type=int, default=1)
     f.set_defaults(func=_fit_copy)
 
+    fc = sub.add_parser("fit-conditions", help="teach a model's style/key/metre input how tunes begin "
+                                                 "(only the condition embeddings learn, on the first bars)")
+    fc.add_argument("--model", required=True, help="model name or path (trained with --conditions score)")
+    fc.add_argument("--midi", nargs="+", required=True, help="its training files/folders")
+    fc.add_argument("--val-list", required=True, metavar="FILE",
+                    help="the pieces to keep out and choose the epoch on (e.g. the list the model trained with)")
+    fc.add_argument("--out", required=True)
+    fc.add_argument("--head", type=int, default=128, help="sub-tokens of each piece's opening that are scored")
+    fc.add_argument("--epochs", type=int, default=4)
+    fc.add_argument("--lr", type=float, default=2e-2)
+    fc.add_argument("--cond-dropout", type=float, default=0.3)
+    fc.add_argument("--guidance", type=float, default=None,
+                    help="the classifier-free guidance to recommend in the file (meta['guidance'])")
+    fc.add_argument("--workers", type=int, default=1)
+    fc.add_argument("--threads", type=int, default=1)
+    fc.add_argument("--seed", type=int, default=0)
+    fc.set_defaults(func=_fit_conditions)
+
     g = sub.add_parser("generate", help="generate a continuation and write MIDI or audio")
     g.add_argument("--model", default="folk", help="model name (folk, jazz) or path")
     g.add_argument("--length", type=int, default=200, help="events to generate")
@@ -519,6 +537,34 @@ def _mood_judge(args) -> int:
         print(f"{s_['pieces']} pieces with a requested quadrant: quadrant hit {s_['quadrant_hit']:.3f}, "
               f"arousal half {s_['arousal_hit']:.3f}, valence half {s_['valence_hit']:.3f}")
     return 0 if res["pieces"] else 1
+
+
+def _fit_conditions(args) -> int:
+    import torch
+
+    from ..jobs import TextProgress, json_line
+    from ..models import resolve_model
+    from .events import load_corpus
+    from .model import load_composer, save_composer
+    from .train import fit_conditions
+
+    torch.set_num_threads(max(1, args.threads))
+    model = load_composer(resolve_model("composer", args.model), with_train_state=True)
+    corpus = load_corpus(args.midi, workers=args.workers, on_progress=TextProgress("reading MIDI"))
+    va_names = _name_list(args.val_list)
+    val = [p for p in corpus.pieces if _base(p.name) in va_names]
+    train = [p for p in corpus.pieces if _base(p.name) not in va_names]
+    print(f"{len(train)} training pieces, {len(val)} validation pieces", file=sys.stderr)
+    rep = fit_conditions(model, train, val, head=args.head, epochs=args.epochs, lr=args.lr,
+                         cond_dropout=args.cond_dropout, seed=args.seed, on_progress=TextProgress("fitting"))
+    for h in rep.pop("history"):
+        print(json_line(h), file=sys.stderr)
+    if args.guidance is not None:
+        model.meta["guidance"] = float(args.guidance)
+    model.meta.setdefault("commands", []).append(" ".join(["musiclab-cli"] + sys.argv[1:]) if sys.argv else "")
+    save_composer(model, args.out, train_state=model.extra.get("train_state"))
+    print(json_line({"out": str(args.out), **rep}))
+    return 0
 
 
 def _fit_copy(args) -> int:

@@ -669,6 +669,11 @@ def _resolve_source(s: str):
 
     from ..paths import resources_dir, shared_data_dir
 
+    from .events import M21_PREFIX, corpus_path
+
+    if str(s).startswith(M21_PREFIX):
+        c = corpus_path(s)
+        return c if c.exists() else None
     p = Path(s)
     cands = [p]
     if not p.is_absolute():

@@ -384,9 +384,25 @@ def _to_piece(source: str, name: str, evs: list) -> Piece:
                                 else (tuple(e[0]), e[1], e[2]) for e in evs])
 
 
+M21_PREFIX = "music21-corpus/"
+
+
+def corpus_path(p) -> Path:
+    """A path as a model file or command names it: ``music21-corpus/NAME`` is that folder of
+    music21's own corpus (wherever music21 is installed, e.g. ``music21-corpus/oneills1850``);
+    anything else is the path itself."""
+    s = str(p).replace("\\", "/")
+    if s.startswith(M21_PREFIX):
+        import music21
+
+        return Path(music21.__file__).resolve().parent / "corpus" / s[len(M21_PREFIX):]
+    return Path(p)
+
+
 def find_score_files(paths: Iterable) -> list[Path]:
-    """Files as given; folders expanded (recursively, sorted) to the score files inside."""
-    return expand_paths(paths, SCORE_EXTS)
+    """Files as given; folders expanded (recursively, sorted) to the score files inside
+    (``music21-corpus/NAME``: :func:`corpus_path`)."""
+    return expand_paths([corpus_path(p) for p in paths], SCORE_EXTS)
 
 
 def load_corpus(

@@ -576,7 +576,7 @@ def reference_for_model(meta: dict, should_stop: ShouldStop = None, on_progress:
     ceiling)`` where ceiling is :meth:`Reference.single_ceiling`."""
     from ..fingerprint import resolve_trained_on
 
-    roots = resolve_trained_on(meta.get("sources") or [])
+    roots = [r for r in resolve_trained_on(meta.get("sources") or []) if midi_files([r])]  # the judge reads MIDI
     if not roots:
         raise JudgeError("The model's training corpus is not on this machine, so there is nothing to compare with.")
     key = (tuple(str(r) for r in roots), max_files)

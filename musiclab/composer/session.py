@@ -176,6 +176,10 @@ def compose(model, primer: list, settings: GenerateSettings, should_stop: Should
                             f"or no mood." if not have else
                             f"Model '{model.name}' knows no mood {mood!r} (choose {', '.join(have)}).")
     score = {g: v for g, v in (s.score or {}).items() if v not in (None, "")} or None
+    if model_score_groups(model) and not (score or {}).get("key") and mood is None:
+        drawn = draw_key(model, score, int(s.seed))  # "any key": one the style's tunes are in
+        if drawn:
+            score = {**(score or {}), **drawn}
     if score is not None:
         if not model_score_groups(model):
             raise MusiclabError(f"Model '{model.name}' takes no style, key or metre input: choose a model trained "
@@ -197,6 +201,29 @@ def compose(model, primer: list, settings: GenerateSettings, should_stop: Should
                   program=s.program, copied=copied_share(events, model.ngram_hashes),
                   self_repeated=self_repeated_share(events), time_signature=ts, key=key,
                   settings=replace(s, mood=mood, form=form, score=score), legato=model_legato(model))
+
+
+def draw_key(model, score: Optional[dict], seed: int) -> Optional[dict]:
+    """A key for a model with a key input when none is asked for: drawn (seeded by the
+    generation's seed) from how often each key is the key of the training tunes of the style
+    asked for, or of all of them (``meta["key_prior"]``, written by ``fit-conditions``),
+    keeping a mode that was asked for. None when the file has no prior (the net then chooses)."""
+    prior = (getattr(model, "meta", None) or {}).get("key_prior")
+    if not isinstance(prior, dict):
+        return None
+    style = (score or {}).get("style") or ""
+    counts = prior.get(style) or prior.get("") or {}
+    mode = (score or {}).get("mode")
+    keys = model.condition_values("key")
+    items = [(k, float(n)) for k, n in counts.items() if isinstance(k, str) and "|" in k
+             and isinstance(n, (int, float)) and n > 0 and k.split("|")[0] in keys
+             and (mode is None or k.split("|")[1] == mode)]
+    if not items:
+        return None
+    w = np.array([n for _, n in items])
+    k = items[int(np.random.default_rng([int(seed) % (2**32), 7919]).choice(len(items), p=w / w.sum()))][0]
+    sig, m = k.split("|")
+    return {"key": sig, "mode": m}
 
 
 def _metre_tuple(metre) -> Optional[tuple]:

@@ -625,3 +625,132 @@ def train_on_corpus(
             res["copy_error"] = str(exc)
     res["train_pieces"], res["val_pieces"] = len(train), len(val)
     return res
+
+
+def key_prior(labels) -> dict:
+    """How often each key (``"G|major"``) is the key of the training pieces, per style and over
+    all (``""``), untransposed: what "any key" means when generating (:func:`.session.draw_key`),
+    since transposition augmentation taught the net every key equally."""
+    out: dict = {"": {}}
+    for lab in labels:
+        if not (lab.get("key") and lab.get("mode")):
+            continue
+        k = f"{lab['key']}|{lab['mode']}"
+        styles = [""] + ([lab["style"]] if lab.get("style") else [])
+        for st in styles:
+            d = out.setdefault(st, {})
+            d[k] = d.get(k, 0) + 1
+    return out
+
+
+def _head_batch(items, shifts, ids, head: int):
+    """(x, y, pos, cond) of the first ``head`` + 1 sub-tokens of each piece (padded; targets of
+    padding ignored): BOS first, each piece transposed by its shift; ``cond`` (B, 1, G)."""
+    import torch
+
+    rows = [it.tokens(sh)[: head + 1] for it, sh in zip(items, shifts)]
+    T = max(len(r) for r in rows)
+    x = torch.full((len(rows), T), enc.PAD, dtype=torch.long)
+    for i, r in enumerate(rows):
+        x[i, : len(r)] = torch.from_numpy(np.asarray(r, dtype=np.int64))
+    pos = torch.tensor([enc.positions(r.tolist()) + [0] * (T - len(r)) for r in rows], dtype=torch.long)
+    y = x[:, 1:].clone()
+    y[y == enc.PAD] = -100
+    y[y == enc.BOS] = -100
+    cond = torch.tensor(ids, dtype=torch.long).reshape(len(rows), 1, -1)
+    return x[:, :-1], y, pos[:, :-1], cond
+
+
+def fit_conditions(model, train_pieces: list, val_pieces: list, head: int = 64, epochs: int = 30, lr: float = 1e-2,
+                   batch: int = 64, cond_dropout: float = 0.3, augment: bool = True, seed: int = 0,
+                   time_budget: Optional[float] = None, should_stop: ShouldStop = None,
+                   on_progress: OnProgress = None) -> dict:
+    """Teach a model's condition input what the opening of a piece should be, everything else
+    frozen (grouped, "score" conditions; :func:`score_conditions`). After the first bars the
+    music itself tells the network its key and metre, so training the whole net leaves the
+    condition embeddings small (their only use is at the start); here only ``cond`` learns,
+    on the first ``head`` sub-tokens of every piece (transposed with its key, each group left
+    out for a share ``cond_dropout``), so what was asked for decides how a tune begins and the
+    rest follows from it. Keeps the best epoch by validation loss on the openings (each
+    piece told its own labels); returns a report with the validation loss told and untold."""
+    import torch
+    import torch.nn.functional as F
+
+    conds = list(model.meta.get("conditions") or [])
+    if not is_grouped(conds) or not hasattr(model.net, "cond"):
+        raise MusiclabError(f"Model '{model.name}' has no style/key/metre input (train it with --conditions score).")
+    from .labels import piece_labels
+
+    net = model.net
+    items = from_pieces(train_pieces, _rep(model))
+    vitems = from_pieces(val_pieces, _rep(model))
+    labels = {id(it): piece_labels(it.source, it.name) for it in items + vitems}
+    G = len(_groups(conds))
+    for p in net.parameters():
+        p.requires_grad_(False)
+    w = net.cond.weight
+    w.requires_grad_(True)
+    opt = torch.optim.Adam([w], lr=lr)
+    rng = random.Random(seed)
+
+    def val_loss(told: bool) -> float:
+        net.eval()
+        tot = n = 0.0
+        with torch.inference_mode():
+            for s in range(0, len(vitems), batch):
+                part = vitems[s : s + batch]
+                ids = [piece_condition_ids(conds, "", "", 0, labels[id(it)]) if told else (0,) * G for it in part]
+                x, y, pos, c = _head_batch(part, [0] * len(part), ids, head)
+                lp, _ = net(x, None, pos, c)
+                tot += float(F.cross_entropy(lp.reshape(-1, lp.shape[-1]), y.reshape(-1), ignore_index=-100,
+                                             reduction="sum"))
+                n += float((y != -100).sum())
+        return tot / max(n, 1.0)
+
+    untold = val_loss(False)
+    best, best_w = val_loss(True), w.detach().clone()
+    history = [{"epoch": 0, "val_told": best, "val_untold": untold}]
+    t0 = time.monotonic()
+    steps = max(1, math.ceil(len(items) / batch)) * epochs
+    done = 0
+    for epoch in range(epochs):
+        net.eval()  # no dropout: the frozen net as it generates
+        order = list(items)
+        rng.shuffle(order)
+        shifts = draw_shifts(order, rng if augment else None)
+        tl = tn = 0.0
+        for s in range(0, len(order), batch):
+            check_stop(should_stop)
+            part, sh = order[s : s + batch], shifts[s : s + batch]
+            ids = [tuple(v if rng.random() >= cond_dropout else 0
+                         for v in piece_condition_ids(conds, "", "", k, labels[id(it)])) for it, k in zip(part, sh)]
+            x, y, pos, c = _head_batch(part, sh, ids, head)
+            lp, _ = net(x, None, pos, c)
+            loss = F.cross_entropy(lp.reshape(-1, lp.shape[-1]), y.reshape(-1), ignore_index=-100)
+            opt.zero_grad()
+            loss.backward()
+            w.grad[0] = 0.0  # row 0 is "not given": stays zero
+            opt.step()
+            tl += float(loss.detach())
+            tn += 1
+            done += 1
+            report(on_progress, done, steps, f"epoch {epoch + 1}/{epochs}, loss {tl / tn:.3f}")
+        vl = val_loss(True)
+        history.append({"epoch": epoch + 1, "train": tl / max(tn, 1), "val_told": vl, "val_untold": untold})
+        if vl < best - 1e-5:
+            best, best_w = vl, w.detach().clone()
+        if time_budget and time.monotonic() - t0 > time_budget:
+            break
+    with torch.no_grad():
+        w.copy_(best_w)
+    w.requires_grad_(False)
+    for p in net.parameters():
+        p.requires_grad_(True)
+    if hasattr(model, "_np_cache"):
+        del model._np_cache
+    model.meta["key_prior"] = key_prior([labels[id(it)] for it in items])
+    rep = {"head": head, "epochs": len(history) - 1, "lr": lr, "cond_dropout": cond_dropout,
+           "val_pieces": len(vitems), "train_pieces": len(items), "val_told": best, "val_untold": untold,
+           "seconds": time.monotonic() - t0}
+    model.meta["condition_fit"] = rep
+    return {**rep, "history": history}
