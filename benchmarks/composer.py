@@ -26,6 +26,9 @@ def main() -> int:
     ap.add_argument("--events", type=int, default=500)
     ap.add_argument("--train-steps", type=int, default=20)
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--condition", nargs="+", default=None, metavar="GROUP:VALUE",
+                    help="score models: also time AABB generation asked for these (with the model's guidance: two "
+                         "LSTM states per step)")
     ap.add_argument("--judge-files", type=int, default=100,
                     help="Nottingham files for the musicality-report timing (0 = skip it)")
     args = ap.parse_args()
@@ -62,6 +65,18 @@ def main() -> int:
                 write_output(ev, Path(td) / "bench.mid")
                 rs.append(time.perf_counter() - t)
             forms[label] = round(sorted(rs)[1], 4)
+        if args.condition:
+            from musiclab.composer.session import model_guidance
+
+            asked = dict(c.split(":", 1) for c in args.condition)
+            rs = []
+            for seed in range(3):
+                t = time.perf_counter()
+                ev = generate(model, [], args.events, temperature=1.0, top_p=0.95, seed=seed, form="aabb",
+                              condition=asked, guidance=model_guidance(model))
+                write_output(ev, Path(td) / "bench.mid")
+                rs.append(time.perf_counter() - t)
+            forms["aabb_conditioned"] = round(sorted(rs)[1], 4)
 
     # training throughput of the default preset on real tunes
     files = sorted((shared_data_dir() / "midi" / "nottingham").glob("*.mid"))[:30]

@@ -269,5 +269,26 @@ def test_any_key_is_drawn_from_the_style_keys():
     assert S.draw_key(m, None, 1) == S.draw_key(m, None, 1)  # seeded
     res = S.compose(m, [], S.GenerateSettings(length=20, seed=2, score={"style": "oneills"}))
     assert res.settings.score == {"style": "oneills", "key": "C", "mode": "major"} and res.key == "C"
+    primed = S.compose(m, list(res.events[:8]), S.GenerateSettings(length=10, seed=2, score={"style": "oneills"}))
+    assert primed.settings.score == {"style": "oneills"}  # a primer has its own key: none is drawn
     del m.meta["key_prior"]
     assert S.draw_key(m, None, 1) is None
+
+
+def test_the_shipped_fiddle_model_takes_style_key_and_metre():
+    from musiclab.composer import session as S
+    from musiclab.composer.generate import events_to_notes
+    from musiclab.composer.labels import scale_pcs
+    from musiclab.models import list_models, resolve_model
+
+    assert "fiddle" in list_models("composer")
+    assert Path(resolve_model("composer", "fiddle")).with_suffix(".md").is_file()
+    what = S.probe_conditions("fiddle")
+    assert what["moods"] == [] and what["score"]["style"] == ["nottingham", "oneills", "ryans"]
+    assert {"2/4", "3/4", "4/4", "6/8", "9/8"} == set(what["score"]["metre"]) and len(what["score"]["key"]) == 12
+    m = S.load_model("fiddle")
+    assert m.meta["guidance"] == 3.0 and m.meta["key_prior"]["nottingham"]["G|major"] > 100
+    res = S.compose(m, [], S.GenerateSettings(length=120, seed=3, score={"style": "nottingham", "key": "Eb"}))
+    notes = events_to_notes(res.events)
+    inside = sum(n[1] for n in notes if n[2] % 12 in scale_pcs("Eb")) / sum(n[1] for n in notes)
+    assert inside > 0.8 and res.key == "Eb"  # a key the Nottingham tunes are almost never in

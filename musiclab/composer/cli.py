@@ -123,7 +123,7 @@ def add_parser(subparsers) -> None:
                    help="with --mood: > 1 pushes the mood harder (classifier-free guidance); 1 = plain; "
                         "default: the model's recommendation (emopia: 6)")
     g.add_argument("--style", default=None, metavar="NAME",
-                   help="models with style/key/metre inputs (folk): the collection it should sound like "
+                   help="models with style/key/metre inputs (fiddle): the collection it should sound like "
                         "(nottingham, oneills, ryans)")
     g.add_argument("--key", default=None, metavar="KEY",
                    help="models with a key input: G, Em, F#m, Bb ... or just major / minor")

@@ -93,7 +93,8 @@ def generate(
     mood quadrant ``"Q3"``); None = unconditioned; a model without conditions given one is a
     :class:`~musiclab.errors.MusiclabError`. A model with score conditions (style, key, mode,
     metre) takes ``{group: value}`` (e.g. ``{"key": "G", "mode": "minor", "metre": "6/8"}``) or a
-    list of names (``["key:G", "metre:6/8"]``); a metre asked for is also the AABB form's bar. ``guidance``: see the module doc (1 = plain).
+    list of names (``["key:G", "metre:6/8"]``); a metre asked for is also the AABB form's bar.
+    ``guidance``: see the module doc (1 = plain).
 
     ``form``: ``"free"`` (one event after another) or ``"aabb"``: the tune is built from
     strains of ``strain_bars`` bars, each written once and then played again (A A B B C C …,

@@ -176,8 +176,8 @@ def compose(model, primer: list, settings: GenerateSettings, should_stop: Should
                             f"or no mood." if not have else
                             f"Model '{model.name}' knows no mood {mood!r} (choose {', '.join(have)}).")
     score = {g: v for g, v in (s.score or {}).items() if v not in (None, "")} or None
-    if model_score_groups(model) and not (score or {}).get("key") and mood is None:
-        drawn = draw_key(model, score, int(s.seed))  # "any key": one the style's tunes are in
+    if model_score_groups(model) and not primer and not (score or {}).get("key") and mood is None:
+        drawn = draw_key(model, score, int(s.seed))  # "any key" from scratch: one the style's tunes are in
         if drawn:
             score = {**(score or {}), **drawn}
     if score is not None:

@@ -38,7 +38,8 @@ MOOD_TIP = ("The mood the piece should have: EMOPIA's four quadrants of the vale
 
 
 SCORE_TIP = ("What the tune should be: a style (the collection it sounds like), a key and a metre.\n"
-             "Only models trained with these inputs offer them (folk); 'any' = not asked for.")
+             "Only models trained with these inputs offer them (fiddle); 'any' = not asked for\n"
+             "(any key: one the style's tunes are in, drawn with the seed).")
 #: the metres the Metre box offers (a model offers those it was trained on)
 METRES = ("2/4", "3/4", "4/4", "6/8", "9/8")
 _FIFTHS = ("C", "G", "D", "A", "E", "B", "F#", "Db", "Ab", "Eb", "Bb", "F")
@@ -225,7 +226,7 @@ class GeneratePanel(QGroupBox):
             ok = bool(have.get(group))
             w.setEnabled(ok)
             w.setToolTip(SCORE_TIP if ok or self._score is None else
-                         f"This model has no {group} input: choose a model trained with one (folk).")
+                         f"This model has no {group} input: choose a model trained with one (fiddle).")
 
     def score(self) -> Optional[dict]:
         """The requested style, key, mode and metre ({group: value}; None = none): those the

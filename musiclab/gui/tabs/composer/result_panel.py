@@ -36,14 +36,34 @@ def result_text(result: Result, status: str = "") -> str:
             length += f" at {lufs:.1f} LUFS (true peak {result.loudness['true_peak_dbfs']:.1f} dBFS)"
     else:
         length = status or "audio not rendered yet"
+    asked = _asked_text(getattr(getattr(result, "settings", None), "score", None))
     text = (f"<b>{result.model_name}</b>: {len(result.events)} events generated after a {len(result.primer)}-event "
-            f"primer, seed {result.seed}, {length}. "
+            f"primer{asked}, seed {result.seed}, {length}. "
             f"<b>Copied</b>: {cop_s} of its 8-event n-grams occur verbatim in the training data")
     if result.self_repeated is not None:
         text += f"; <b>repeats itself</b>: {result.self_repeated:.0%} of them occurred earlier in this result."
     else:
         text += "."
     return text
+
+
+def _asked_text(score) -> str:
+    """", asked for O'Neill's (Irish), E minor, 6/8" (style, key and metre of a score model's request)."""
+    if not score:
+        return ""
+    from ....composer.labels import STYLE_TITLES, key_name
+
+    parts = []
+    if score.get("style"):
+        parts.append(STYLE_TITLES.get(score["style"], score["style"]))
+    if score.get("key"):
+        k = key_name(score["key"], score.get("mode") or "major")
+        parts.append(f"{k[:-1]} minor" if k.endswith("m") else f"{k} major")
+    elif score.get("mode"):
+        parts.append(f"a {score['mode']} key")
+    if score.get("metre"):
+        parts.append(score["metre"])
+    return ", asked for " + ", ".join(parts) if parts else ""
 
 
 FEATURE_WORDS = {
