@@ -222,6 +222,9 @@ def test_generate_panel_offers_style_key_metre_only_for_a_model_with_them(qtbot,
         g.model_combo.setCurrentIndex(g.model_combo.findData("score-test"))
         qtbot.waitUntil(lambda: g._score is not None, timeout=60000)
         assert g.key_combo.isEnabled() and g.style_combo.isEnabled()
+        model = g.style_combo.model()
+        assert model.item(g.style_combo.findData("nottingham")).isEnabled()
+        assert not model.item(g.style_combo.findData("jazz")).isEnabled()  # not a style this model knows
         assert g.settings().score == {"key": "G", "mode": "minor", "metre": "6/8"}
         assert {"style", "key", "metre"} <= set(tab.persist())
     finally:

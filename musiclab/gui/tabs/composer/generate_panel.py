@@ -19,7 +19,7 @@ from ....composer.session import (
     MOODS, ComposerSession, GenerateSettings, Rendered, Result, compose, load_model, model_moods, model_score_groups,
     probe_conditions, render,
 )
-from ....composer.labels import PC_NAMES, STYLE_TITLES, key_name
+from ....composer.labels import STYLE_TITLES, key_name
 from .result_panel import ResultPanel
 
 REPEAT_TIP = ("How strongly the model repeats its own earlier phrases (the self-copy mixture fitted with the model):\n"
@@ -225,6 +225,11 @@ class GeneratePanel(QGroupBox):
         for group, w in (("style", self.style_combo), ("key", self.key_combo), ("metre", self.metre_combo)):
             ok = bool(have.get(group))
             w.setEnabled(ok)
+            if group != "key" and self._score is not None:  # only the values this model knows can be picked
+                for i in range(1, w.count()):
+                    item = w.model().item(i)
+                    if item is not None:
+                        item.setEnabled(not ok or w.itemData(i) in have[group])
             w.setToolTip(SCORE_TIP if ok or self._score is None else
                          f"This model has no {group} input: choose a model trained with one (fiddle).")
 
