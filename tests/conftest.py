@@ -2,6 +2,7 @@
 
 import os
 import tempfile
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -120,6 +121,27 @@ def tab_context(tmp_path):
     ctx.log = []  # every (text, is_error) the tab notified
     ctx.message.connect(lambda text, err: ctx.log.append((text, err)))
     return ctx
+
+
+@contextmanager
+def composer_tab_with_model(qtbot, tmp_path, name: str, model):
+    """A Composer tab under test with ``model`` saved as the user's model ``name`` for as long
+    as the block runs (the file and the tab's services are removed afterwards)."""
+    from musiclab.composer.model import save_composer
+    from musiclab.gui.tabs.composer import ComposerTab
+    from musiclab.paths import user_models_dir
+
+    mine = user_models_dir("composer") / f"{name}.pt"
+    save_composer(model, mine)
+    ctx = tab_context(tmp_path)
+    tab = ComposerTab(ctx)
+    qtbot.addWidget(tab)
+    try:
+        yield tab
+    finally:
+        mine.unlink()
+        for s in ctx.services:
+            s.shutdown()
 
 
 @pytest.fixture

@@ -271,18 +271,9 @@ def test_cli_generate_with_mood(tmp_path, capsys):
 
 # --------------------------------------------------------------------------- the Generate panel
 def test_mood_box_enabled_only_for_a_model_with_moods(qtbot, tmp_path):
-    from conftest import tab_context
+    from conftest import composer_tab_with_model
 
-    from musiclab.composer.model import save_composer
-    from musiclab.gui.tabs.composer import ComposerTab
-    from musiclab.paths import user_models_dir
-
-    mine = user_models_dir("composer") / "mood-test.pt"
-    save_composer(_tiny(), mine)
-    ctx = tab_context(tmp_path)
-    tab = ComposerTab(ctx)
-    qtbot.addWidget(tab)
-    try:
+    with composer_tab_with_model(qtbot, tmp_path, "mood-test", _tiny()) as tab:
         g = tab.gen_box
         g.refresh_models(select="folk")
         qtbot.waitUntil(lambda: g._moods is not None, timeout=60000)
@@ -296,7 +287,3 @@ def test_mood_box_enabled_only_for_a_model_with_moods(qtbot, tmp_path):
         tab.resize(1100, 900)
         tab.show()
         tab.grab().save(str(tmp_path / "mood.png"))
-    finally:
-        mine.unlink()
-        for s in ctx.services:
-            s.shutdown()

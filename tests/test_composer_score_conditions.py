@@ -195,23 +195,15 @@ def test_compose_writes_the_asked_key_and_metre_and_refuses_a_mood_model():
 
 
 def test_generate_panel_offers_style_key_metre_only_for_a_model_with_them(qtbot, tmp_path):
-    from conftest import tab_context
+    from conftest import composer_tab_with_model
 
-    from musiclab.composer.model import save_composer
-    from musiclab.gui.tabs.composer import ComposerTab
     from musiclab.gui.tabs.composer.generate_panel import score_for
-    from musiclab.paths import user_models_dir
 
     assert score_for({"key": "Ab", "mode": "minor", "metre": "3/4"}, {"key": ["G"], "mode": ["minor"],
                                                                       "metre": ["3/4"]}) == {"metre": "3/4"}
     assert score_for({"key": "", "mode": "minor"}, {"mode": ["major", "minor"]}) == {"mode": "minor"}
     assert score_for({"style": ""}, None) is None
-    mine = user_models_dir("composer") / "score-test.pt"
-    save_composer(_score_model(), mine)
-    ctx = tab_context(tmp_path)
-    tab = ComposerTab(ctx)
-    qtbot.addWidget(tab)
-    try:
+    with composer_tab_with_model(qtbot, tmp_path, "score-test", _score_model()) as tab:
         g = tab.gen_box
         g.refresh_models(select="jazz")
         qtbot.waitUntil(lambda: g._score is not None, timeout=60000)
@@ -227,10 +219,6 @@ def test_generate_panel_offers_style_key_metre_only_for_a_model_with_them(qtbot,
         assert not model.item(g.style_combo.findData("jazz")).isEnabled()  # not a style this model knows
         assert g.settings().score == {"key": "G", "mode": "minor", "metre": "6/8"}
         assert {"style", "key", "metre"} <= set(tab.persist())
-    finally:
-        mine.unlink()
-        for s in ctx.services:
-            s.shutdown()
 
 
 def test_fit_conditions_moves_only_the_condition_embeddings():

@@ -172,13 +172,14 @@ def requested_bar(condition) -> Optional[float]:
         names = [condition]
     elif isinstance(condition, (list, tuple)):
         names = [str(c) for c in condition if c not in (None, "")]
+    from .labels import metre_tuple
+
     for n in names:
         if n.startswith("metre:"):
-            try:
-                num, den = n[6:].split("/")
-                q = int(num) * 4.0 / int(den)
-            except (ValueError, ZeroDivisionError):
+            nd = metre_tuple(n[6:])
+            if nd is None or nd[1] == 0:
                 return None
+            q = nd[0] * 4.0 / nd[1]
             return q if 0 < q <= 16 else None
     return None
 

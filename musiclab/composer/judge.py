@@ -576,19 +576,24 @@ def reference_for_model(meta: dict, should_stop: ShouldStop = None, on_progress:
     ceiling)`` where ceiling is :meth:`Reference.single_ceiling`."""
     from ..fingerprint import resolve_trained_on
 
-    roots = [r for r in resolve_trained_on(meta.get("sources") or []) if midi_files([r])]  # the judge reads MIDI
+    missing = JudgeError("The model's training corpus is not on this machine, so there is nothing to compare with.")
+    roots = resolve_trained_on(meta.get("sources") or [])
     if not roots:
-        raise JudgeError("The model's training corpus is not on this machine, so there is nothing to compare with.")
+        raise missing
     key = (tuple(str(r) for r in roots), max_files)
-    if key not in _REF_CACHE:
-        files = midi_files(roots)
+    if key not in _REF_CACHE:  # folders are searched once per process
+        per_root = [(r, midi_files([r])) for r in roots]
+        per_root = [(r, fs) for r, fs in per_root if fs]  # the judge reads MIDI: folders without any say nothing
+        if not per_root:
+            raise missing
+        files = [f for _, fs in per_root for f in fs]
         if len(files) > max_files:
             idx = np.sort(np.random.default_rng(0).choice(len(files), max_files, replace=False))
             files = [files[i] for i in idx]
         ref = build_reference(files, should_stop=should_stop, on_progress=on_progress)
-        _REF_CACHE[key] = (ref, ref.single_ceiling())
-    ref, ceiling = _REF_CACHE[key]
-    return ref, ", ".join(r.name for r in roots) + f" ({len(ref)} tunes)", ceiling
+        _REF_CACHE[key] = (ref, ref.single_ceiling(), [r for r, _ in per_root])
+    ref, ceiling, used = _REF_CACHE[key]
+    return ref, ", ".join(r.name for r in used) + f" ({len(ref)} tunes)", ceiling
 
 
 def judge_result(meta: dict, notes: Iterable, beats_per_bar: float = 4.0, should_stop: ShouldStop = None,

@@ -27,8 +27,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Optional
 
-PC_NAMES = ("C", "Db", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")
-MINOR_NAMES = ("Cm", "C#m", "Dm", "Ebm", "Em", "Fm", "F#m", "Gm", "G#m", "Am", "Bbm", "Bm")
+from .midifile import MAJOR_KEYS as PC_NAMES, MINOR_KEYS as MINOR_NAMES  # the key names the MIDI writer uses
+
 GROUPS = ("style", "key", "mode", "metre")
 MODES = ("major", "minor")
 #: corpus folder (a part of the file's path) -> style name
@@ -75,16 +75,21 @@ def scale_pcs(key: str) -> frozenset:
     return frozenset((pc + s) % 12 for s in (0, 2, 4, 5, 7, 9, 11))
 
 
+def metre_tuple(metre) -> Optional[tuple]:
+    """``"6/8"`` -> ``(6, 8)``; None for anything that is not ``"n/d"``."""
+    try:
+        n, d = str(metre).split("/")
+        return int(n), int(d)
+    except (TypeError, ValueError):
+        return None
+
+
 def metre_name(num: int, den: int) -> Optional[str]:
     if num <= 0 or den <= 0:
         return None
     if (num, den) == (2, 2):
         return "4/4"
     return f"{int(num)}/{int(den)}"
-
-
-def _sig_from_sharps(sharps: int) -> str:
-    return PC_NAMES[(7 * int(sharps)) % 12]
 
 
 def _midi_key(name: Optional[str]) -> tuple[Optional[str], Optional[str]]:
@@ -212,6 +217,15 @@ def key_request(text: Optional[str]) -> dict:
 def group_of(condition: str) -> str:
     """``"key:G"`` -> ``"key"``; a name without a group (the mood quadrants) -> ``""``."""
     return condition.split(":", 1)[0] if ":" in condition else ""
+
+
+def groups_of(conditions) -> list:
+    """The groups of condition names in the order they first appear (``[""]`` for ungrouped ones)."""
+    out: list = []
+    for c in conditions:
+        if group_of(c) not in out:
+            out.append(group_of(c))
+    return out
 
 
 def value_of(condition: str) -> str:

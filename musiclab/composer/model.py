@@ -353,14 +353,9 @@ class ComposerModel:
     def condition_groups(self) -> list:
         """The groups of the net's conditions in order (:func:`.labels.group_of`): ``[""]`` for
         ungrouped ones (the mood quadrants), e.g. ``["style", "key", "mode", "metre"]``."""
-        from .labels import group_of
+        from .labels import groups_of
 
-        out: list = []
-        for c in self.conditions:
-            g = group_of(c)
-            if g not in out:
-                out.append(g)
-        return out
+        return groups_of(self.conditions)
 
     def condition_values(self, group: str) -> list:
         """The values the net knows for ``group`` (``"key"`` -> ``["C", "Db", ...]``)."""

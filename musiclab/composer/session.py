@@ -187,9 +187,10 @@ def compose(model, primer: list, settings: GenerateSettings, should_stop: Should
         if mood is not None:
             raise MusiclabError("Ask for a mood or for a style/key/metre, not both: no model takes both.")
         model.condition_ids(score)  # a clear message for a value the model does not know
-        ts = ts or _metre_tuple(score.get("metre"))
+        from .labels import key_name, metre_tuple
+
+        ts = ts or metre_tuple(score.get("metre"))
         if key is None and score.get("key"):
-            from .labels import key_name
 
             key = key_name(score["key"], score.get("mode") or "major")
     events = generate(model, list(primer), int(s.length), temperature=s.temperature, top_k=s.top_k, top_p=s.top_p,
@@ -224,14 +225,6 @@ def draw_key(model, score: Optional[dict], seed: int) -> Optional[dict]:
     k = items[int(np.random.default_rng([int(seed) % (2**32), 7919]).choice(len(items), p=w / w.sum()))][0]
     sig, m = k.split("|")
     return {"key": sig, "mode": m}
-
-
-def _metre_tuple(metre) -> Optional[tuple]:
-    try:
-        n, d = str(metre).split("/")
-        return int(n), int(d)
-    except (TypeError, ValueError):
-        return None
 
 
 def model_score_groups(model) -> dict:

@@ -111,16 +111,6 @@ def is_grouped(conditions) -> bool:
     return bool(conditions) and any(":" in str(c) for c in conditions)
 
 
-def _groups(conditions) -> list:
-    from .labels import group_of
-
-    out: list = []
-    for c in conditions:
-        if group_of(c) not in out:
-            out.append(group_of(c))
-    return out
-
-
 def score_conditions(pieces, min_pieces: int = 20) -> list:
     """Grouped condition names for ``pieces`` from their files' own labels
     (:func:`.labels.piece_labels`): every style present, the 12 key signatures (transposition
@@ -146,12 +136,12 @@ def score_conditions(pieces, min_pieces: int = 20) -> list:
 def piece_condition_ids(conditions, source: str, name: str, shift: int = 0, labels: Optional[dict] = None) -> tuple:
     """One id per condition group (0 = the piece's file does not say, or the net does not know
     the value) of a piece transposed by ``shift`` semitones (its key moves with it)."""
-    from .labels import piece_labels, shift_key
+    from .labels import groups_of, piece_labels, shift_key
 
     lab = labels if labels is not None else piece_labels(source, name)
     index = {c.lower(): i + 1 for i, c in enumerate(conditions)}
     out = []
-    for g in _groups(conditions):
+    for g in groups_of(conditions):
         v = lab.get(g)
         if g == "key":
             v = shift_key(v, shift)
@@ -679,13 +669,13 @@ def fit_conditions(model, train_pieces: list, val_pieces: list, head: int = 64, 
     conds = list(model.meta.get("conditions") or [])
     if not is_grouped(conds) or not hasattr(model.net, "cond"):
         raise MusiclabError(f"Model '{model.name}' has no style/key/metre input (train it with --conditions score).")
-    from .labels import piece_labels
+    from .labels import groups_of, piece_labels
 
     net = model.net
     items = from_pieces(train_pieces, _rep(model))
     vitems = from_pieces(val_pieces, _rep(model))
     labels = {id(it): piece_labels(it.source, it.name) for it in items + vitems}
-    G = len(_groups(conds))
+    G = len(groups_of(conds))
     for p in net.parameters():
         p.requires_grad_(False)
     w = net.cond.weight
