@@ -9,7 +9,8 @@ measured on the notes the MIDI writer plays:
   estimate (:func:`musiclab.composer.judge.estimate_key`) names the requested key
   (``key_hit``). The unconditioned tunes measured against the same request are the floor;
   real held-out tunes measured against their own file's key are the ceiling (how often the
-  estimator agrees with a real file's key signature).
+  estimator agrees with a real file's key signature). ``by_mode`` gives the same for the major
+  and the minor requests apart (the ceiling from the real major / minor tunes).
 * **metre**: how often a metre reader (:class:`MetreReader`: logistic regression on how the
   pitch line and onsets repeat after each lag, fitted on the model's own training tunes; 2/4 and
   4/4 are one class) reads the requested metre; floor as above, ceiling = the reader on the real
@@ -217,8 +218,11 @@ def main() -> int:
                          "key_hit": float(np.mean([g[1] for g in got])),
                          "floor_in_scale": float(np.mean([f[0] for f in flo])),
                          "floor_key_hit": float(np.mean([f[1] for f in flo]))})
-        real = [key_measures(notes_of(p.events), lab["key"], lab["mode"]) for p, lab in zip(held, held_labels)
-                if lab["key"] and lab["mode"]]
+        real_by_mode = {"major": [], "minor": []}
+        for p, lab in zip(held, held_labels):
+            if lab["key"] and lab["mode"] in real_by_mode:
+                real_by_mode[lab["mode"]].append(key_measures(notes_of(p.events), lab["key"], lab["mode"]))
+        real = real_by_mode["major"] + real_by_mode["minor"]
         res["key"] = {"rows": rows,
                       "mean_in_scale": float(np.mean([r["in_scale"] for r in rows])),
                       "mean_key_hit": float(np.mean([r["key_hit"] for r in rows])),
@@ -226,7 +230,15 @@ def main() -> int:
                       "floor_key_hit": float(np.mean([r["floor_key_hit"] for r in rows])),
                       "ceiling_in_scale": float(np.mean([r[0] for r in real])) if real else None,
                       "ceiling_key_hit": float(np.mean([r[1] for r in real])) if real else None,
-                      "ceiling_tunes": len(real)}
+                      "ceiling_tunes": len(real),
+                      "by_mode": {m: {"key_hit": float(np.mean([r["key_hit"] for r in rows if r["key"].endswith(m)])),
+                                      "in_scale": float(np.mean([r["in_scale"] for r in rows if r["key"].endswith(m)])),
+                                      "floor_key_hit": float(np.mean([r["floor_key_hit"] for r in rows
+                                                                      if r["key"].endswith(m)])),
+                                      "ceiling_key_hit": (float(np.mean([r[1] for r in real_by_mode[m]]))
+                                                          if real_by_mode[m] else None),
+                                      "ceiling_tunes": len(real_by_mode[m])}
+                                  for m in ("major", "minor") if any(r["key"].endswith(m) for r in rows)}}
     if "metre" in what:
         # the metre is read by a classifier fitted on the model's own training tunes (up to
         # --reader-tunes, seeded draw); its accuracy on the held-out tunes is the ceiling

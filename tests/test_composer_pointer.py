@@ -154,6 +154,30 @@ def test_the_numpy_sampler_matches_the_torch_net(corpus):
     assert np.allclose(lg_again, snaps[80][0], atol=1e-5)
 
 
+@pytest.mark.parametrize("pointer", [True, False])
+def test_fed_sub_tokens_skip_only_the_logits(corpus, pointer):
+    """``step(..., logits=False)`` (sub-tokens fed, not sampled) returns no logits but the same
+    state: the next sampled step's logits are those of a run that computed every step's."""
+    from musiclab.composer.generate import _NpLSTM
+    from musiclab.composer.model import new_model
+
+    torch.manual_seed(1)
+    net = tiny_ptr(memory=30).net if pointer else new_model("small").net
+    npl = _NpLSTM(net)
+    toks, _, _ = piece_tensors(corpus.pieces[4])
+    plist = enc.positions(toks)
+    full, lazy = npl.initial_state(), npl.initial_state()
+    for t, tok in enumerate(toks[:120]):
+        lg_full, full = npl.step(tok, full, plist[t])
+        need = t % 4 == 3
+        lg_lazy, lazy = npl.step(tok, lazy, plist[t], logits=need)
+        if need:
+            assert np.allclose(lg_lazy, lg_full, atol=1e-6)
+        else:
+            assert lg_lazy is None
+    assert all(np.allclose(a[0], b[0]) for a, b in zip(full[:2], lazy[:2]))
+
+
 def test_eval_scores_events_with_the_same_probabilities_as_the_whole_piece(corpus):
     """The beam's log-prob of the true event (from boundary states carrying the keys) equals the
     sum of the whole-piece pass's sub-token log-probs."""

@@ -240,6 +240,18 @@ def test_fit_conditions_moves_only_the_condition_embeddings():
     assert m.meta["condition_fit"]["head"] == 48 and all(p.requires_grad for p in m.net.parameters())
     with pytest.raises(MusiclabError):
         fit_conditions(new_model("small"), pieces[:2], pieces[2:3])
+    # balanced on mode: every epoch holds as many tunes of the rarer mode as of the commoner
+    from musiclab.composer.labels import piece_labels
+
+    every = sorted(data_file("midi", "nottingham").glob("*.mid"))
+    minor = [f for f in every if piece_labels(str(f), f.name)["mode"] == "minor"][:2]
+    mixed = load_corpus(files[:5] + minor).pieces
+    modes = [piece_labels(p.source, p.name)["mode"] for p in mixed]
+    assert modes.count("minor") == 2 and modes.count("major") == 5
+    rep = fit_conditions(m, mixed, pieces[8:], head=48, epochs=1, lr=5e-2, batch=4, balance="mode")
+    assert rep["balance"] == "mode" and rep["pieces_per_epoch"] == 10
+    with pytest.raises(MusiclabError, match="balance"):
+        fit_conditions(m, pieces[:8], pieces[8:], epochs=1, balance="tempo")
 
 
 def test_any_key_is_drawn_from_the_style_keys():

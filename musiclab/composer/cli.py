@@ -98,6 +98,9 @@ def add_parser(subparsers) -> None:
     fc.add_argument("--workers", type=int, default=1)
     fc.add_argument("--threads", type=int, default=1)
     fc.add_argument("--seed", type=int, default=0)
+    fc.add_argument("--balance", default=None, metavar="GROUP",
+                    help="draw the tunes of each value of this group equally often (e.g. mode: as many minor "
+                         "tunes as major ones)")
     fc.set_defaults(func=_fit_conditions)
 
     g = sub.add_parser("generate", help="generate a continuation and write MIDI or audio")
@@ -556,7 +559,8 @@ def _fit_conditions(args) -> int:
     train = [p for p in corpus.pieces if _base(p.name) not in va_names]
     print(f"{len(train)} training pieces, {len(val)} validation pieces", file=sys.stderr)
     rep = fit_conditions(model, train, val, head=args.head, epochs=args.epochs, lr=args.lr,
-                         cond_dropout=args.cond_dropout, seed=args.seed, on_progress=TextProgress("fitting"))
+                         cond_dropout=args.cond_dropout, seed=args.seed, balance=args.balance,
+                         on_progress=TextProgress("fitting"))
     for h in rep.pop("history"):
         print(json_line(h), file=sys.stderr)
     if args.guidance is not None:

@@ -211,14 +211,24 @@ class _NpLSTM:
         self.metre = bool(getattr(net, "metre", False))
         if self.metre:
             self.pos4, self.pos3 = sd["pos4.weight"], sd["pos3.weight"]
+        # per layer W_ih, W_hh and one bias, their gate rows put in the order i, f, o, g (torch's:
+        # i, f, g, o) so that one sigmoid covers three gates. (Not one [W_ih | W_hh] product:
+        # OpenBLAS splits a matrix-vector product that large over threads, which is 4x slower
+        # when the other cores are busy.)
+        H = net.hidden
+        order = np.r_[0 : 2 * H, 3 * H : 4 * H, 2 * H : 3 * H]
         self.layers = []
         for i in range(net.layers):
-            self.layers.append((sd[f"lstm.weight_ih_l{i}"], sd[f"lstm.weight_hh_l{i}"],
-                                sd[f"lstm.bias_ih_l{i}"] + sd[f"lstm.bias_hh_l{i}"]))
+            self.layers.append(tuple(np.ascontiguousarray(a[order]) for a in (
+                sd[f"lstm.weight_ih_l{i}"], sd[f"lstm.weight_hh_l{i}"],
+                sd[f"lstm.bias_ih_l{i}"] + sd[f"lstm.bias_hh_l{i}"])))
+        self._cond_rows: dict = {}  # a tuple of condition ids -> the sum of their rows
         self.W, self.b = sd["out.weight"], sd["out.bias"]
         self.cond = sd.get("cond.weight")  # (conditions + 1, emb), row 0 zero; None: no condition input
         self.timed = bool(getattr(net, "timed", False))
-        self.mask = np.where(enc.allowed_matrix("timed" if self.timed else "sequential"), 0.0, -1e4).astype(np.float32)
+        allowed = enc.allowed_matrix("timed" if self.timed else "sequential")
+        self.mask = np.where(allowed, 0.0, -1e4).astype(np.float32)
+        self.allowed = np.asarray(allowed, dtype=np.float64)
         self.H = net.hidden
         self.ptr = "wq.weight" in sd  # a pointer net (model.PointerLSTM)
         if self.ptr:
@@ -237,33 +247,36 @@ class _NpLSTM:
             st.append((None, 0, None))
         return st
 
-    def step(self, tok, state, pos: int = 0, cond: int = 0, ptr_scale: float = 1.0):
+    def step(self, tok, state, pos: int = 0, cond: int = 0, ptr_scale: float = 1.0, logits: bool = True):
         """One input sub-token (with the metrical onset ``pos`` of the event it leads to, see
         :func:`.encoding.positions`, and the condition id ``cond``, 0 = none) -> masked logits
         (a pointer net: masked log-probabilities), new state. ``ptr_scale`` (pointer nets): the
-        weight of the pointer's vote, 1 = as trained, 0 = the LSTM part alone."""
+        weight of the pointer's vote, 1 = as trained, 0 = the LSTM part alone. ``logits=False``:
+        only the new state (None for the logits), for sub-tokens fed rather than sampled."""
         x = self.emb[tok]
         if self.metre:
             x = x + self.pos4[pos % enc.BAR4] + self.pos3[pos % enc.BAR3]
         if cond and self.cond is not None:  # an id, or one id per condition group (row 0 is zero)
-            x = x + (self.cond[cond] if isinstance(cond, (int, np.integer)) else self.cond[list(cond)].sum(0))
+            if isinstance(cond, (int, np.integer)):
+                x = x + self.cond[cond]
+            else:
+                row = self._cond_rows.get(cond)
+                if row is None:
+                    row = self._cond_rows[cond] = self.cond[list(cond)].sum(0)
+                x = x + row
+        H = self.H
         new = []
         for (wi, wh, b), (h, c) in zip(self.layers, state):
             g = wi @ x + wh @ h + b
-            H = self.H
-            i = 1 / (1 + np.exp(-g[:H]))
-            f = 1 / (1 + np.exp(-g[H : 2 * H]))
-            gg = np.tanh(g[2 * H : 3 * H])
-            o = 1 / (1 + np.exp(-g[3 * H :]))
-            c = f * c + i * gg
-            h = o * np.tanh(c)
+            s = 1.0 / (1.0 + np.exp(-g[: 3 * H]))  # input, forget, output gates
+            c = s[H : 2 * H] * c + s[:H] * np.tanh(g[3 * H :])
+            h = s[2 * H :] * np.tanh(c)
             new.append((h, c))
             x = h
         if not self.ptr:
-            return self.W @ x + self.b + self.mask[tok], new
+            return (self.W @ x + self.b + self.mask[tok] if logits else None), new
         y = self.W @ x + self.b
         V, d = self.V, self.d
-        logits = y[:V] + self.mask[tok]
         # the pointer (model.PointerLSTM.forward, one step): the pending key's next sub-token is tok
         mem, n, kp = state[-1]
         if tok == enc.BOS or mem is None:
@@ -274,6 +287,11 @@ class _NpLSTM:
         lo = max(0, n - self.memory)
         k = y[V : V + d]
         k = k / max(float(np.sqrt(k @ k)), 1e-12)
+        new.append((mem, n, k))
+        if not logits:
+            return None, new
+        logits = y[:V] + self.mask[tok]
+        pv = np.exp(logits - logits.max())
         if n > lo:
             q = y[V + d : V + 2 * d]
             sc = (mem.K[lo:n] @ q) * (self.tau / max(float(np.sqrt(q @ q)), 1e-12))
@@ -281,12 +299,11 @@ class _NpLSTM:
             a /= a.sum()
             g = 1.0 / (1.0 + np.exp(-float(y[V + 2 * d])))
             g = 1.0 - ptr_scale * (1.0 - g)
-            pv = np.exp(logits - logits.max())
             p = (g / pv.sum()) * pv + (1.0 - g) * np.bincount(mem.V[lo:n], weights=a, minlength=V)
-            logits = np.log(np.maximum(p, 1e-30)) + self.mask[tok]
-        m = logits.max()
-        logits = (logits - m - np.log(np.exp(logits - m).sum())).astype(np.float32)  # log-probabilities
-        new.append((mem, n, k))
+            p *= self.allowed[tok]  # masked continuations the pointer voted for are dropped
+        else:
+            p = pv
+        logits = (np.log(np.maximum(p / p.sum(), 1e-30)) + self.mask[tok]).astype(np.float32)  # log-probabilities
         return logits, new
 
 
@@ -570,8 +587,7 @@ class _EventSampler:
         self.ustate = lstm.initial_state() \
             if (self.cond and abs(self.guidance - 1.0) > 1e-6) else None
         rep = "timed" if self.timed else "sequential"
-        for tok in enc.encode_piece(primer, representation=rep):
-            self._step(tok)
+        self._feed_tokens(enc.encode_piece(primer, representation=rep))
         self.clock = _Silence(primer)
         self.voices = _Voices(primer, voices) if (voices and not self.timed) else None
         self.copy = getattr(model, "copy", None) if not self.timed else None
@@ -582,12 +598,20 @@ class _EventSampler:
                 self.tracker.push(enc.event_key(ev))
         self.steps = np.arange(enc.MAX_DUR_K + 1)
 
-    def _step(self, tok: int) -> None:
+    def _step(self, tok: int, need: bool = True) -> None:
+        """Feed one sub-token; ``need=False``: another one follows before anything is sampled,
+        so its logits are not computed."""
         self.pos = enc.next_pos(tok, self.pos, self.timed)
-        self.logits, self.state = self.lstm.step(tok, self.state, self.pos, self.cond, self.ptr_scale)
+        self.logits, self.state = self.lstm.step(tok, self.state, self.pos, self.cond, self.ptr_scale, need)
         if self.ustate is not None:
-            u, self.ustate = self.lstm.step(tok, self.ustate, self.pos, 0, self.ptr_scale)
-            self.logits = u + self.guidance * (self.logits - u)  # masks (-1e4) stay masked for g >= 0
+            u, self.ustate = self.lstm.step(tok, self.ustate, self.pos, 0, self.ptr_scale, need)
+            if need:
+                self.logits = u + self.guidance * (self.logits - u)  # masks (-1e4) stay masked for g >= 0
+
+    def _feed_tokens(self, toks) -> None:
+        toks = list(toks)
+        for i, tok in enumerate(toks):
+            self._step(tok, need=i == len(toks) - 1)
 
     def _snapshot(self):
         return self.logits, self.state, self.pos, self.ustate
@@ -617,8 +641,7 @@ class _EventSampler:
             return None
         if self.timed:
             toks = [enc.DT0 + (enc.dt_index(ev) or 0)] + toks
-        for tok in toks:
-            self._step(tok)
+        self._feed_tokens(toks)
         if self.tracker is not None:
             self.tracker.push(enc.event_key(ev), original=original)
         return self._out(ev)
@@ -668,8 +691,7 @@ class _EventSampler:
                         key = None  # it would run past the end of the strain
                 if key is not None:
                     pitches, k = key
-                    for tok in enc.key_tokens(key):
-                        self._step(tok)
+                    self._feed_tokens(enc.key_tokens(key))
                     tracker.push(key, original=False)
                     return self._out(self._make(pitches, k, None))
         snap = self._snapshot()

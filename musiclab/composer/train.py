@@ -653,8 +653,8 @@ def _head_batch(items, shifts, ids, head: int):
 
 def fit_conditions(model, train_pieces: list, val_pieces: list, head: int = 64, epochs: int = 30, lr: float = 1e-2,
                    batch: int = 64, cond_dropout: float = 0.3, augment: bool = True, seed: int = 0,
-                   time_budget: Optional[float] = None, should_stop: ShouldStop = None,
-                   on_progress: OnProgress = None) -> dict:
+                   balance: Optional[str] = None, time_budget: Optional[float] = None,
+                   should_stop: ShouldStop = None, on_progress: OnProgress = None) -> dict:
     """Teach a model's condition input what the opening of a piece should be, everything else
     frozen (grouped, "score" conditions; :func:`score_conditions`). After the first bars the
     music itself tells the network its key and metre, so training the whole net leaves the
@@ -662,7 +662,10 @@ def fit_conditions(model, train_pieces: list, val_pieces: list, head: int = 64, 
     on the first ``head`` sub-tokens of every piece (transposed with its key, each group left
     out for a share ``cond_dropout``), so what was asked for decides how a tune begins and the
     rest follows from it. Keeps the best epoch by validation loss on the openings (each
-    piece told its own labels); returns a report with the validation loss told and untold."""
+    piece told its own labels); returns a report with the validation loss told and untold.
+    ``balance`` (a group, e.g. ``"mode"``): every epoch draws the pieces of each value of that
+    group equally often (the rarer values' pieces repeated, each once before any twice), so a
+    value few tunes have (minor: 13 % of the fiddle tunes) is learnt as well as the common one."""
     import torch
     import torch.nn.functional as F
 
@@ -700,12 +703,29 @@ def fit_conditions(model, train_pieces: list, val_pieces: list, head: int = 64, 
     untold = val_loss(False)
     best, best_w = val_loss(True), w.detach().clone()
     history = [{"epoch": 0, "val_told": best, "val_untold": untold}]
+    by_value: dict = {}
+    if balance:
+        if balance not in groups_of(conds):
+            raise MusiclabError(f"Cannot balance on '{balance}': the model's condition groups are "
+                                f"{', '.join(groups_of(conds))}.")
+        for it in items:
+            v = labels[id(it)].get(balance)
+            if v is not None:
+                by_value.setdefault(v, []).append(it)
+    per_value = max((len(v) for v in by_value.values()), default=0)
+    epoch_len = len(items) + sum(per_value - len(v) for v in by_value.values())
     t0 = time.monotonic()
-    steps = max(1, math.ceil(len(items) / batch)) * epochs
+    steps = max(1, math.ceil(epoch_len / batch)) * epochs
     done = 0
     for epoch in range(epochs):
         net.eval()  # no dropout: the frozen net as it generates
         order = list(items)
+        for v in by_value.values():  # the rarer values' pieces again, up to the commonest's count
+            extra = per_value - len(v)
+            while extra > 0:
+                more = rng.sample(v, min(extra, len(v)))
+                order += more
+                extra -= len(more)
         rng.shuffle(order)
         shifts = draw_shifts(order, rng if augment else None)
         tl = tn = 0.0
@@ -739,7 +759,8 @@ def fit_conditions(model, train_pieces: list, val_pieces: list, head: int = 64, 
     if hasattr(model, "_np_cache"):
         del model._np_cache
     model.meta["key_prior"] = key_prior([labels[id(it)] for it in items])
-    rep = {"head": head, "epochs": len(history) - 1, "lr": lr, "cond_dropout": cond_dropout,
+    rep = {"head": head, "epochs": len(history) - 1, "lr": lr, "cond_dropout": cond_dropout, "balance": balance,
+           "pieces_per_epoch": len(order) if history[1:] else len(items),
            "val_pieces": len(vitems), "train_pieces": len(items), "val_told": best, "val_untold": untold,
            "seconds": time.monotonic() - t0}
     model.meta["condition_fit"] = rep
