@@ -19,6 +19,8 @@ measured on the notes the MIDI writer plays:
 * **style**: the tunes asked for each style judged (MGEval OA, :mod:`musiclab.composer.judge`)
   against each style's held-out tunes, written to MIDI by the same writer: the diagonal should
   win. The real held-out tunes of a style are not judged against themselves (no ceiling row).
+  ``chord_share``: the share of events with two or more pitches in the tunes asked for each
+  style, how many of them have any, and the share in that style's real held-out tunes.
 
     .venv/bin/python benchmarks/composer_conditions.py --model cache/composer-work/folk-score.pt \
         [--n 10] [--seed0 0] [--what key,metre,style] [--held-out FILE]
@@ -168,6 +170,8 @@ def main() -> int:
     ap.add_argument("--reader-tunes", type=int, default=1500, help="training tunes the metre reader is fitted on")
     ap.add_argument("--guidance", type=float, default=None,
                     help="classifier-free guidance for the requests (default: the model's own, 1 = plain)")
+    ap.add_argument("--key-bias", nargs="+", default=None, metavar="MODE=A",
+                    help="override the model's key bias (meta['key_bias'], e.g. minor=0.5; needs its key profile)")
     ap.add_argument("--style", default=None, help="the style every key/metre request also asks for (default none)")
     args = ap.parse_args()
     what = set(args.what.split(","))
@@ -180,6 +184,12 @@ def main() -> int:
     from musiclab.composer.labels import piece_labels
 
     model = S.load_model(args.model)
+    if args.key_bias:
+        from musiclab.composer.cli import parse_key_bias
+        from musiclab.composer.model import check_key_profile
+
+        model.meta["key_bias"] = parse_key_bias(args.key_bias)
+        check_key_profile(model.meta, str(args.model))
     groups = S.model_score_groups(model)
     if not groups:
         raise SystemExit(f"{args.model} has no score conditions")
@@ -202,6 +212,7 @@ def main() -> int:
     held_labels = [piece_labels(p.source, p.name) for p in held]
     res: dict = {"model": args.model, "n": args.n, "seed0": args.seed0, "length": args.length,
                  "guidance": S.model_guidance(model) if args.guidance is None else args.guidance,
+                 "key_bias": model.meta.get("key_bias"),
                  "held_out": len(held), "held_out_note": ("the model's own validation pieces (it chose its "
                                                           "checkpoint on them)" if not args.held_out else
                                                           args.held_out)}
@@ -288,7 +299,16 @@ def main() -> int:
             gn, gf, _ = load_features([d])
             table["(none)"] = {r: round(judge_sets(gn, gf, feats[r][0], feats[r][1], holdout=0,
                                                    per_piece=False)["generated"]["mean_oa"], 4) for r in styles}
-        res["style"] = {"oa": table, "reference_tunes": {s: len(feats[s][1]) for s in styles},
+
+        def chord_share(tunes_):
+            n = sum(len(ev) for ev in tunes_)
+            return round(sum(1 for ev in tunes_ for e in ev if len(e[0]) >= 2) / max(n, 1), 4)
+
+        chords = {s: {"asked": chord_share(tunes({"style": s})),
+                      "tunes_with_chords": sum(any(len(e[0]) >= 2 for e in ev) for ev in tunes({"style": s})),
+                      "real": chord_share([p.events for p, lab in zip(held, held_labels) if lab["style"] == s])}
+                  for s in styles}
+        res["style"] = {"oa": table, "chord_share": chords, "reference_tunes": {s: len(feats[s][1]) for s in styles},
                         "diagonal_wins": sum(max(table[s], key=table[s].get) == s for s in styles),
                         "styles": len(styles)}
     res["seconds"] = round(time.perf_counter() - t_start, 1)

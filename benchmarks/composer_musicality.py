@@ -13,6 +13,9 @@ Protocols (say which one a figure comes from):
   against all of R (the same as two ``judge`` calls with ``--holdout 0``), e.g. R = the model's
   training tunes, C = its validation tunes (never trained on).
 
+``--only mode=minor`` keeps, of the reference and the ceiling, the real tunes whose files are
+labelled so (e.g. tunes asked for a minor key judged against real minor tunes).
+
 Tunes go through the MIDI writer and the judge's MIDI reader, as with the CLI. Prints JSON as
 its last line: mean OA, ceiling, ratio, per-feature OA of both, silent/one-note tunes, and the
 generation time per tune.
@@ -70,8 +73,13 @@ def main() -> int:
                     help="pointer nets: the pointer's weight in sampling (default: the model's own)")
     ap.add_argument("--condition", nargs="+", default=None, metavar="GROUP:VALUE",
                     help="models with score conditions: what every tune is asked for (style:nottingham key:G ...)")
+    ap.add_argument("--key-bias", nargs="+", default=None, metavar="MODE=A",
+                    help="override the model's key bias (meta['key_bias'], e.g. minor=0.5; needs its key profile)")
     ap.add_argument("--guidance", type=float, default=None,
                     help="with --condition: classifier-free guidance (default: the model's own)")
+    ap.add_argument("--only", nargs="+", default=None, metavar="GROUP=VALUE",
+                    help="judge against the real tunes (reference and ceiling) whose files say so only, e.g. "
+                         "mode=minor (labels as musiclab.composer.labels reads them)")
     ap.add_argument("--save", default=None, help="also keep the generated MIDI files here")
     args = ap.parse_args()
 
@@ -83,11 +91,28 @@ def main() -> int:
     from musiclab.composer.judge import FEATURES, judge_sets, load_features
 
     model = S.load_model(args.model)
+    if args.key_bias:
+        from musiclab.composer.cli import parse_key_bias
+        from musiclab.composer.model import check_key_profile
+
+        model.meta["key_bias"] = parse_key_bias(args.key_bias)
+        check_key_profile(model.meta, str(args.model))
     if args.split_from_model:
         args.reference, args.ceiling = model_split(model)
     if not args.reference:
         ap.error("--reference or --split-from-model")
-    rn, rf, _ = load_features(args.reference)
+    want = dict(o.split("=", 1) for o in args.only) if args.only else {}
+
+    def only(names, feats):
+        if not want:
+            return names, feats
+        from musiclab.composer.labels import piece_labels
+
+        keep = [i for i, n in enumerate(names)
+                if all(piece_labels(n, Path(n).name).get(g) == v for g, v in want.items())]
+        return [names[i] for i in keep], [feats[i] for i in keep]
+
+    rn, rf = only(*load_features(args.reference)[:2])
     times, pitches_per_tune = [], []
     with tempfile.TemporaryDirectory() as td:
         out_dir = Path(args.save) if args.save else Path(td)
@@ -112,7 +137,7 @@ def main() -> int:
             (out_dir / f"gen{i:02d}.mid").write_bytes(events_to_midi_bytes(res.all_events, tempo=120.0))
         gn, gf, gs = load_features([out_dir])
     if args.ceiling:
-        cn, cf, _ = load_features(args.ceiling)
+        cn, cf = only(*load_features(args.ceiling)[:2])
         gen = judge_sets(gn, gf, rn, rf, holdout=0, per_piece=False)["generated"]
         ceil = judge_sets(cn, cf, rn, rf, holdout=0, per_piece=False)["generated"]
         protocol = (f"model split: {len(rf)} training tunes, ceiling {len(cf)} validation tunes"
@@ -125,7 +150,8 @@ def main() -> int:
     out = {
         "model": args.model, "protocol": protocol,
         "settings": {k: getattr(args, k) for k in ("n", "seed0", "length", "temperature", "top_p", "repeat",
-                                                   "form", "strain_bars", "best_of", "pointer", "condition", "guidance")},
+                                                   "form", "strain_bars", "best_of", "pointer", "condition", "guidance",
+                                                   "key_bias", "only")},
         "mean_oa": round(gen["mean_oa"], 4), "ceiling": round(ceil["mean_oa"], 4) if ceil else None,
         "ratio": round(gen["mean_oa"] / ceil["mean_oa"], 4) if ceil else None,
         "oa": {k: round(gen["oa"][k], 3) for k in FEATURES},

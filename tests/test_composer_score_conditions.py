@@ -3,6 +3,7 @@ grouped condition input (one embedding per group, summed; torch and the numpy sa
 training that moves a transposed piece's key with it, generation that asks for a metre and
 gets its bar in the AABB form, eval told each piece's labels, and the Generate panel's boxes."""
 
+from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
@@ -295,3 +296,127 @@ def test_the_shipped_fiddle_model_takes_style_key_and_metre():
     notes = events_to_notes(res.events)
     inside = sum(n[1] for n in notes if n[2] % 12 in scale_pcs("Eb")) / sum(n[1] for n in notes)
     assert inside > 0.8 and res.key == "Eb"  # a key the Nottingham tunes are almost never in
+
+
+def test_key_profile_and_the_minor_key_bias(tmp_path):
+    """The key profile is counted from real tunes up from their signature's tonic; a key bias
+    for the asked mode moves the pitches towards it (E minor, asked as G + minor: more E and B)
+    without changing how often a pitch rather than a rest comes; no bias, the same events as
+    before; a malformed profile or bias in a file is refused."""
+    from musiclab.composer import generate as G
+    from musiclab.composer.events import load_corpus
+    from musiclab.composer.labels import piece_labels
+    from musiclab.composer.model import check_key_profile, load_composer, save_composer
+    from musiclab.composer.train import key_profile
+    from musiclab.errors import ModelFileError
+
+    files = sorted(data_file("midi", "nottingham").glob("*.mid"))[:12]
+    pieces = load_corpus(files).pieces
+    prof = key_profile(pieces, [piece_labels(p.source, p.name) for p in pieces])
+    assert set(prof) == {"major"} and abs(sum(prof["major"]) - 1) < 1e-9
+    do, re_, di = prof["major"][0], prof["major"][2], prof["major"][1]
+    assert do > di * 10 and re_ > di * 10  # scale degrees over chromatic neighbours
+
+    m = _score_model()
+    minor = [0.17, 0.003, 0.11, 0.002, 0.2, 0.03, 0.012, 0.11, 0.02, 0.22, 0.001, 0.12]
+    m.meta["key_profile"] = {"major": prof["major"], "minor": minor}
+    cid = G._condition_id(m, {"key": "G", "mode": "minor"})
+    plain = G.generate(m, [], 60, seed=3, condition={"key": "G", "mode": "minor"})
+    assert G.key_bias_vector(m, cid) is None  # a profile but no bias: nothing changes
+    m.meta["key_bias"] = {"minor": 2.0}
+    v = G.key_bias_vector(m, cid)
+    assert v.shape == (128,) and v[64] > v[67] > v[63]  # E (la of G) over G (do) over Eb
+    assert G.key_bias_vector(m, G._condition_id(m, {"key": "G", "mode": "major"})) is None  # no major bias
+
+    def pitch_classes(bias):
+        m.meta["key_bias"] = {"minor": bias}
+        s = G._EventSampler(m, [], 1.0, 0, 1.0, 0, condition=cid)
+        lg = s.logits.astype(np.float64)
+        p = np.exp(lg - lg.max())
+        p /= p.sum()
+        pcs = np.bincount(np.arange(128) % 12, weights=p[2:130], minlength=12)
+        return pcs / pcs.sum(), p[2:130].sum()
+
+    (pc0, mass0), (pc2, mass2) = pitch_classes(0.0), pitch_classes(2.0)
+    assert pc2[4] + pc2[11] > pc0[4] + pc0[11] + 0.1  # E and B
+    assert abs(mass2 - mass0) < 1e-5  # pitch against rest/duration: the net's own odds
+    m.meta["key_bias"] = {"minor": 0.0}
+    assert G.generate(m, [], 60, seed=3, condition={"key": "G", "mode": "minor"}) == plain
+
+    for bad in ({"key_profile": {"minor": [0.1] * 11}}, {"key_profile": {"dorian": [0.1] * 12}},
+                {"key_profile": {"minor": [0.0] + [0.1] * 11}}, {"key_bias": {"minor": 1.0}},
+                {"key_profile": {"major": [0.1] * 12}, "key_bias": {"minor": 1.0}},
+                {"key_profile": {"minor": [0.1] * 12}, "key_bias": {"minor": 9.0}},
+                {"style_chords": {"oneills": 2.0}}, {"style_chords": [0.1]}):
+        with pytest.raises(ModelFileError):
+            check_key_profile(bad, "x.pt")
+    m.meta["key_bias"] = {"minor": float("nan")}
+    path = tmp_path / "bad.pt"
+    save_composer(m, path)
+    with pytest.raises(ModelFileError, match="key bias"):
+        load_composer(path)
+
+
+def test_a_melody_only_style_gets_no_chords():
+    """Asked for a style whose training tunes have no chords, every generated event is one
+    note or a rest; another style keeps its chords; the shares are counted from real tunes."""
+    from musiclab.composer import generate as G
+    from musiclab.composer.events import load_corpus
+    from musiclab.composer.labels import piece_labels
+    from musiclab.composer.train import style_chords
+
+    files = sorted(data_file("midi", "nottingham").glob("*.mid"))[:6]
+    pieces = load_corpus(files).pieces
+    share = style_chords(pieces, [piece_labels(p.source, p.name) for p in pieces])
+    assert set(share) == {"nottingham"} and 0.05 < share["nottingham"] < 0.6  # melody + chords
+
+    m = _score_model()
+    with torch.no_grad():  # a net that likes chords: pitch after pitch
+        m.net.out.bias[2:130] += 3.0
+    m.meta["style_chords"] = {"nottingham": share["nottingham"], "oneills": 0.0}
+
+    def chords(style):
+        evs = G.generate(m, [], 120, seed=1, condition={"style": style}, form="free")
+        return sum(1 for e in evs if len(e[0]) >= 2)
+
+    assert chords("nottingham") > 10
+    assert chords("oneills") == 0
+    m.meta["style_chords"] = {"nottingham": share["nottingham"]}  # a style the file has no share for
+    assert chords("oneills") > 10
+
+
+def test_a_style_keeps_to_its_pitch_range_and_strains_still_end():
+    """Asked for a style with a pitch range (counted from real tunes, widened by the
+    transposition augmentation), no note falls outside it; melody-only AABB tunes keep time
+    (every strain ends: no run of zero-length notes at a strain's end)."""
+    from musiclab.composer import generate as G
+    from musiclab.composer.events import load_corpus
+    from musiclab.composer.labels import piece_labels
+    from musiclab.composer.train import style_range
+
+    files = sorted(data_file("midi", "nottingham").glob("*.mid"))[:6]
+    pieces = load_corpus(files).pieces
+    rng = style_range(pieces, [piece_labels(p.source, p.name) for p in pieces])
+    ps = [q for p in pieces for ev in p.events for q in ev[0]]
+    assert rng["nottingham"][0] <= min(ps) - 5 + 3 and rng["nottingham"][1] >= max(ps) + 6 - 3
+
+    m = _score_model()
+    m.meta["style_range"] = {"oneills": [60, 72]}
+    m.meta["style_chords"] = {"oneills": 0.0}
+    evs = G.generate(m, [], 150, seed=2, condition={"style": "oneills"}, form="free")
+    assert all(60 <= q <= 72 for e in evs for q in e[0]) and any(e[0] for e in evs)
+    free = G.generate(m, [], 150, seed=2, condition={"style": "nottingham"}, form="free")
+    assert any(q < 60 or q > 72 for e in free for q in e[0])
+    with pytest.raises(Exception):
+        from musiclab.composer.model import check_key_profile
+
+        check_key_profile({"style_range": {"oneills": [80, 60]}}, "x.pt")
+    # one 1/12 quarter before a strain's end, a net that likes zero-length notes still moves on
+    from musiclab.composer import encoding as enc
+
+    with torch.no_grad():
+        m.net.out.bias[enc.D0] += 30.0
+    s = G._EventSampler(m, [], 1.0, 0, 1.0, 0, voices="melody", condition=G._condition_id(m, {"style": "oneills"}))
+    s.feed(((64,), "E4", "11/12"))
+    got = [s.sample(boundary=1.0) for _ in range(3)]
+    assert got[0] is not None and Fraction(got[0][2]) == Fraction(1, 12) and got[1] is None

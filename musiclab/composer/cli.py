@@ -101,6 +101,9 @@ def add_parser(subparsers) -> None:
     fc.add_argument("--balance", default=None, metavar="GROUP",
                     help="draw the tunes of each value of this group equally often (e.g. mode: as many minor "
                          "tunes as major ones)")
+    fc.add_argument("--key-bias", nargs="+", default=None, metavar="MODE=A",
+                    help="how strongly generation tilts the pitches towards the asked key's profile, per mode "
+                         "(e.g. minor=0.5; meta['key_bias']; 0 = not at all)")
     fc.set_defaults(func=_fit_conditions)
 
     g = sub.add_parser("generate", help="generate a continuation and write MIDI or audio")
@@ -542,13 +545,31 @@ def _mood_judge(args) -> int:
     return 0 if res["pieces"] else 1
 
 
+def parse_key_bias(items) -> dict:
+    """``["minor=0.5", "major=0"]`` -> ``{"minor": 0.5, "major": 0.0}``, or a clear error."""
+    from ..errors import MusiclabError
+
+    out = {}
+    for it in items:
+        mode, _, val = str(it).partition("=")
+        mode = mode.strip().lower()
+        try:
+            a = float(val)
+        except ValueError:
+            a = float("nan")
+        if mode not in ("major", "minor") or not (0 <= a <= 4):
+            raise MusiclabError(f"--key-bias takes MODE=A with MODE major or minor and A from 0 to 4, not '{it}'.")
+        out[mode] = a
+    return out
+
+
 def _fit_conditions(args) -> int:
     import torch
 
     from ..jobs import TextProgress, json_line
     from ..models import resolve_model
     from .events import load_corpus
-    from .model import load_composer, save_composer
+    from .model import check_key_profile, load_composer, save_composer
     from .train import fit_conditions
 
     torch.set_num_threads(max(1, args.threads))
@@ -565,6 +586,9 @@ def _fit_conditions(args) -> int:
         print(json_line(h), file=sys.stderr)
     if args.guidance is not None:
         model.meta["guidance"] = float(args.guidance)
+    if args.key_bias:
+        model.meta["key_bias"] = parse_key_bias(args.key_bias)
+        check_key_profile(model.meta, str(args.out))
     model.meta.setdefault("commands", []).append(" ".join(["musiclab-cli"] + sys.argv[1:]) if sys.argv else "")
     save_composer(model, args.out, train_state=model.extra.get("train_state"))
     print(json_line({"out": str(args.out), **rep}))

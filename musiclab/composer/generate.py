@@ -20,7 +20,16 @@ Conditions: a model with a condition input (``model.conditions``, e.g. the mood 
 ``Q1``..``Q4`` of ``emopia``) takes ``condition=`` (a name; None = unconditioned): its
 embedding is fed with every sub-token, the primer's included. ``guidance`` > 1 pushes the
 sampled distribution further from the unconditioned one (classifier-free guidance: logits
-``u + g·(c − u)`` from two LSTM states, conditioned ``c`` and unconditioned ``u``).
+``u + g·(c − u)`` from two LSTM states, conditioned ``c`` and unconditioned ``u``). A model
+with a key profile (``meta["key_profile"]``, :func:`.train.key_profile`) and a key bias for
+the asked mode (``meta["key_bias"]``, e.g. ``{"minor": 0.5}``) also tilts every pitch
+sub-token towards the asked key: log-probabilities + ``a·log(profile share of its pitch
+class)``, renormalised among the pitches so the chance of a pitch against a rest or a
+duration stays the net's (:func:`key_bias_vector`). The net alone follows a major key but
+hardly a minor one (it writes the relative major in the right signature). A style whose
+training tunes are melody only (``meta["style_chords"]``) gets events of one pitch
+(:func:`melody_only`), and every style keeps to the pitch range of its tunes
+(``meta["style_range"]``, :func:`style_pitch_mask`).
 
 Form: ``form="aabb"`` builds the tune from strains of ``strain_bars`` bars, each written once
 and played again (:func:`_strains`); ``"free"`` writes one event after another.
@@ -182,6 +191,75 @@ def requested_bar(condition) -> Optional[float]:
             q = nd[0] * 4.0 / nd[1]
             return q if 0 < q <= 16 else None
     return None
+
+
+def asked_value(model, cond, group: str) -> Optional[str]:
+    """The value of ``group`` (``"style"``, ``"key"`` ...) that condition ids ``cond`` (a tuple
+    per group, see :func:`_condition_id`) ask for; None when it is not asked."""
+    groups = list(getattr(model, "condition_groups", []) or [])
+    if not isinstance(cond, tuple) or group not in groups or not cond[groups.index(group)]:
+        return None
+    from .labels import value_of
+
+    return value_of(model.conditions[cond[groups.index(group)] - 1])
+
+
+def key_bias_vector(model, cond) -> Optional[np.ndarray]:
+    """The pitch-class tilt for condition ids ``cond`` (a tuple per group, see
+    :func:`_condition_id`): 128 values, one per MIDI pitch, ``a·(log share − mean log share)``
+    of the asked mode's key profile rotated to the asked key signature; None when the model
+    has no profile or bias for it, or key or mode is not asked."""
+    meta = getattr(model, "meta", None) or {}
+    prof, bias = meta.get("key_profile"), meta.get("key_bias")
+    key, mode = (asked_value(model, cond, "key"), asked_value(model, cond, "mode")) if prof and bias else (None, None)
+    if not key or not mode:
+        return None
+    from .labels import PC_NAMES
+
+    a = float(bias.get(mode, 0.0) or 0.0)
+    if a <= 0 or mode not in prof or key not in PC_NAMES:
+        return None
+    lp = np.log(np.asarray(prof[mode], dtype=np.float64))
+    lp -= lp.mean()
+    t = PC_NAMES.index(key)
+    return (a * lp[(np.arange(128) - t) % 12]).astype(np.float32)
+
+
+#: below this share of events with two or more pitches, a collection is melody only
+MELODY_ONLY_SHARE = 0.005
+#: melody only: chords drawn again at most this often per event, then a pitch is closed at once
+_CHORD_TRIES = 8
+
+
+def melody_only(model, cond) -> bool:
+    """Whether the style asked for in condition ids ``cond`` is a melody-only collection: its
+    training tunes (``meta["style_chords"]``, :func:`.train.style_chords`) have almost no
+    event of two or more pitches (O'Neill's and Ryan's have none). Its tunes are then written
+    one note at a time: the net, told the style, still writes chords into some of them (5 and 6
+    of 10 tunes asked for O'Neill's and Ryan's, seeds 100-109). An event the net draws as a chord
+    is drawn again from where it began (up to :data:`_CHORD_TRIES` times; then the first pitch
+    is closed with a duration)."""
+    shares = (getattr(model, "meta", None) or {}).get("style_chords")
+    style = asked_value(model, cond, "style") if shares else None
+    share = shares.get(style) if style else None
+    return share is not None and float(share) < MELODY_ONLY_SHARE
+
+
+def style_pitch_mask(model, cond) -> Optional[np.ndarray]:
+    """For the style asked for in ``cond``: 0 on the pitch sub-tokens within the style's range
+    (``meta["style_range"]``, :func:`.train.style_range`), -1e9 on those outside, 0 on every
+    other sub-token; None when no style is asked or the file has no range for it. The net,
+    asked for a fiddle collection, still wrote about 1 % of its notes below G3 (bass notes of
+    Nottingham's accompaniment, down to D2; real O'Neill's and Ryan's tunes: 0.01 %)."""
+    ranges = (getattr(model, "meta", None) or {}).get("style_range")
+    style = asked_value(model, cond, "style") if ranges else None
+    r = ranges.get(style) if style else None
+    if not r:
+        return None
+    mask = np.zeros(enc.vocab_size(getattr(model, "representation", "sequential")), np.float32)
+    mask[enc.P0 : enc.P0 + int(r[0])] = -1e9
+    mask[enc.P0 + int(r[1]) + 1 : enc.REST] = -1e9
+    return mask
 
 
 def _condition_id(model, condition):
@@ -586,6 +664,9 @@ class _EventSampler:
         # classifier-free guidance: an unconditioned twin state beside the conditioned one
         self.ustate = lstm.initial_state() \
             if (self.cond and abs(self.guidance - 1.0) > 1e-6) else None
+        self.key_bias = key_bias_vector(model, self.cond)
+        self.melody_only = melody_only(model, self.cond)
+        self.range_mask = style_pitch_mask(model, self.cond)
         rep = "timed" if self.timed else "sequential"
         self._feed_tokens(enc.encode_piece(primer, representation=rep))
         self.clock = _Silence(primer)
@@ -607,6 +688,14 @@ class _EventSampler:
             u, self.ustate = self.lstm.step(tok, self.ustate, self.pos, 0, self.ptr_scale, need)
             if need:
                 self.logits = u + self.guidance * (self.logits - u)  # masks (-1e4) stay masked for g >= 0
+        if need and self.key_bias is not None:
+            lg = self.logits = np.array(self.logits, dtype=np.float32)
+            seg = lg[enc.P0 : enc.P0 + 128]
+            m = float(seg.max())
+            before = m + np.log(np.exp(seg - m).sum())
+            seg = seg + self.key_bias
+            m = float(seg.max())
+            lg[enc.P0 : enc.P0 + 128] = seg - (m + np.log(np.exp(seg - m).sum())) + before
 
     def _feed_tokens(self, toks) -> None:
         toks = list(toks)
@@ -667,6 +756,8 @@ class _EventSampler:
                 if voices is None:
                     return None
                 chord_only = True
+        if chord_only and self.melody_only:
+            return None  # only a chord under the last note could still come
         tracker = self.tracker
         if tracker is not None and not (timed and at is not None):
             L, ids, p = tracker.distribution(self.copy.beta, originals_only=True)
@@ -698,10 +789,14 @@ class _EventSampler:
         cur: list[int] = []
         dt_steps: Optional[int] = None
         onset = self.now()
+        tries = 0  # melody only: chords drawn and thrown away (then a chord's first note is closed)
         while True:
             lg = self.logits
             n_pitch = sum(1 for t in cur if enc.P0 <= t < enc.REST)
-            if n_pitch >= 11 and cur[-1] < enc.REST:  # close an over-long chord with a duration
+            if self.range_mask is not None:
+                lg = lg + self.range_mask[: lg.shape[0]]
+            most = 1 if (self.melody_only and tries >= _CHORD_TRIES) else 11
+            if n_pitch >= most and cur[-1] < enc.REST:  # close a (too long) chord with a duration
                 lg = lg.copy()
                 lg[: enc.D0] = -1e9
                 lg[enc.DT0:] = -1e9
@@ -713,6 +808,9 @@ class _EventSampler:
                 if 1 <= room < enc.MAX_DUR_K:  # melody durations that end within the strain
                     lg = lg.copy()
                     lg[enc.D0 + room + 1 : enc.D0 + enc.MAX_DUR_K + 1] = -1e9
+                if room >= 1:  # and move on: a line of zero-length notes would never reach the end
+                    lg = lg.copy()
+                    lg[enc.D0] = -1e9
             if timed and not cur and at is not None:
                 tok = enc.DT0 + int(min(max(round((at - clock.last) * enc.DUR_STEPS), 0), enc.MAX_DUR_K))
             else:
@@ -729,6 +827,12 @@ class _EventSampler:
             self._step(tok)
             if enc.is_dur(tok):
                 pitches, k = enc.decode_event(cur)
+                if self.melody_only and len(pitches) >= 2 and tries < _CHORD_TRIES:
+                    # draw again from where the event began: an event of one pitch or a rest, as
+                    # the net would write it (a chord cut to its first, lowest, note is a bass note)
+                    self._restore(snap)
+                    cur, dt_steps, onset, tries = [], None, self.now(), tries + 1
+                    continue
                 ev = self._make(pitches, k, dt_steps)
                 if tracker is not None:
                     tracker.push(enc.event_key(ev))

@@ -494,9 +494,44 @@ def load_composer(name_or_path: str | Path, with_train_state: bool = False) -> C
         if hp["arch"] not in EVENT_ARCHS:
             raise ModelFileError(f"'{p.name}': a copy mixture needs an event model, not {hp['arch']!r}.")
         m.copy = CopyParams.from_meta(meta["copy"], p.name)
+    check_key_profile(meta, p.name)
     if with_train_state and isinstance(obj.get("train_state"), dict):
         m.extra["train_state"] = obj["train_state"]
     return m
+
+
+def check_key_profile(meta: dict, filename: str = "model") -> None:
+    """A model file's ``key_profile`` (per mode, 12 positive shares: how the training tunes'
+    note time falls on the pitch classes above their key signature's major tonic) and
+    ``key_bias`` (per mode, how strongly generation leans on it, 0-4) are checked: None is
+    fine, anything else malformed is a :class:`ModelFileError`; so is a malformed
+    ``style_chords`` (per style, the share of events that are chords) or ``style_range`` (per
+    style, the lowest and highest pitch)."""
+    chords = meta.get("style_chords")
+    if chords is not None and not (isinstance(chords, dict) and all(
+            isinstance(k, str) and isinstance(v, (int, float)) and 0 <= v <= 1 for k, v in chords.items())):
+        raise ModelFileError(f"'{filename}' has invalid style chord shares (a style -> share from 0 to 1 expected).")
+    rng = meta.get("style_range")
+    if rng is not None and not (isinstance(rng, dict) and all(
+            isinstance(k, str) and isinstance(v, (list, tuple)) and len(v) == 2
+            and all(isinstance(x, int) and 0 <= x <= 127 for x in v) and v[0] <= v[1] for k, v in rng.items())):
+        raise ModelFileError(f"'{filename}' has invalid style pitch ranges (a style -> [lowest, highest] MIDI "
+                             f"pitch expected).")
+    prof, bias = meta.get("key_profile"), meta.get("key_bias")
+    if prof is not None:
+        ok = isinstance(prof, dict) and all(
+            m in ("major", "minor") and isinstance(v, (list, tuple)) and len(v) == 12
+            and all(isinstance(x, (int, float)) and math.isfinite(x) and x > 0 for x in v)
+            for m, v in prof.items())
+        if not ok:
+            raise ModelFileError(f"'{filename}' has an invalid key profile (per mode, 12 positive numbers expected).")
+    if bias is not None:
+        ok = isinstance(bias, dict) and all(
+            m in ("major", "minor") and isinstance(v, (int, float)) and math.isfinite(v) and 0 <= v <= 4
+            for m, v in bias.items())
+        if not ok or (bias and prof is None) or any(m not in (prof or {}) for m, v in bias.items() if v):
+            raise ModelFileError(f"'{filename}' has an invalid key bias (per mode, 0-4, for a mode its key "
+                                 f"profile has).")
 
 
 def new_model(preset: str, seed_vocab: Optional[list] = None, **meta_extra) -> ComposerModel:

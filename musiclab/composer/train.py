@@ -18,6 +18,7 @@ import math
 import random
 import time
 from dataclasses import dataclass
+from fractions import Fraction
 from pathlib import Path
 from typing import Optional
 
@@ -633,6 +634,58 @@ def key_prior(labels) -> dict:
     return out
 
 
+def key_profile(pieces, labels) -> dict:
+    """Per mode, how the note time of ``pieces`` (untransposed; ``labels``: each piece's
+    :func:`.labels.piece_labels`) falls on the 12 pitch classes counted up from its key
+    signature's major tonic (0 = do, 9 = la), as shares (one quarter added to every class, so
+    none is zero): the key profile generation tilts towards (:func:`.generate.key_bias_vector`).
+    Pieces without a key or mode are left out; a mode no piece has is absent."""
+    from .labels import PC_NAMES
+
+    hist: dict = {}
+    for p, lab in zip(pieces, labels):
+        if not (lab.get("key") in PC_NAMES and lab.get("mode") in ("major", "minor")):
+            continue
+        h = hist.setdefault(lab["mode"], np.zeros(12))
+        t = PC_NAMES.index(lab["key"])
+        for ev in p.events:
+            d = float(Fraction(ev[2])) if len(ev) > 2 else 0.0
+            for q in ev[0]:
+                h[(int(q) - t) % 12] += d
+    return {m: [float(x) for x in (h + 0.25) / (h + 0.25).sum()] for m, h in sorted(hist.items())}
+
+
+def style_chords(pieces, labels) -> dict:
+    """Per style, the share of the events of ``pieces`` that sound two or more pitches (the
+    chords of Nottingham's accompaniment; O'Neill's and Ryan's melodies have none)."""
+    n: dict = {}
+    for p, lab in zip(pieces, labels):
+        st = lab.get("style")
+        if not st:
+            continue
+        c = n.setdefault(st, [0, 0])
+        c[0] += sum(1 for ev in p.events if len(ev[0]) >= 2)
+        c[1] += len(p.events)
+    return {st: c[0] / c[1] for st, c in sorted(n.items()) if c[1]}
+
+
+def style_range(pieces, labels, shifts: tuple = (-5, 6), share: float = 0.001) -> dict:
+    """Per style, the pitches its tunes use as the network learnt them: from the ``share``
+    quantile to the ``1 - share`` quantile of the note pitches of ``pieces``, widened by the
+    transposition augmentation's ``shifts`` (:func:`.stream.draw_shifts`). O'Neill's and Ryan's
+    fiddle tunes: 52-91 and 52-92, MIDI pitch."""
+    by: dict = {}
+    for p, lab in zip(pieces, labels):
+        if lab.get("style"):
+            by.setdefault(lab["style"], []).extend(q for ev in p.events for q in ev[0])
+    out = {}
+    for st, ps in sorted(by.items()):
+        if ps:
+            lo, hi = np.quantile(np.asarray(ps, dtype=np.float64), [share, 1.0 - share])
+            out[st] = [int(max(0, np.floor(lo) + shifts[0])), int(min(127, np.ceil(hi) + shifts[1]))]
+    return out
+
+
 def _head_batch(items, shifts, ids, head: int):
     """(x, y, pos, cond) of the first ``head`` + 1 sub-tokens of each piece (padded; targets of
     padding ignored): BOS first, each piece transposed by its shift; ``cond`` (B, 1, G)."""
@@ -759,6 +812,10 @@ def fit_conditions(model, train_pieces: list, val_pieces: list, head: int = 64, 
     if hasattr(model, "_np_cache"):
         del model._np_cache
     model.meta["key_prior"] = key_prior([labels[id(it)] for it in items])
+    train_labels = [piece_labels(p.source, p.name) for p in train_pieces]
+    model.meta["key_profile"] = key_profile(train_pieces, train_labels)
+    model.meta["style_chords"] = style_chords(train_pieces, train_labels)
+    model.meta["style_range"] = style_range(train_pieces, train_labels)
     rep = {"head": head, "epochs": len(history) - 1, "lr": lr, "cond_dropout": cond_dropout, "balance": balance,
            "pieces_per_epoch": len(order) if history[1:] else len(items),
            "val_pieces": len(vitems), "train_pieces": len(items), "val_told": best, "val_untold": untold,
