@@ -20,7 +20,8 @@ measured on the notes the MIDI writer plays:
   against each style's held-out tunes, written to MIDI by the same writer: the diagonal should
   win. The real held-out tunes of a style are not judged against themselves (no ceiling row).
   ``chord_share``: the share of events with two or more pitches in the tunes asked for each
-  style, how many of them have any, and the share in that style's real held-out tunes.
+  style, how many of them have any, and the share in that style's real held-out tunes; beside
+  it the share of notes below G3 and the lowest note, asked and real.
 
     .venv/bin/python benchmarks/composer_conditions.py --model cache/composer-work/folk-score.pt \
         [--n 10] [--seed0 0] [--what key,metre,style] [--held-out FILE]
@@ -304,10 +305,18 @@ def main() -> int:
             n = sum(len(ev) for ev in tunes_)
             return round(sum(1 for ev in tunes_ for e in ev if len(e[0]) >= 2) / max(n, 1), 4)
 
-        chords = {s: {"asked": chord_share(tunes({"style": s})),
-                      "tunes_with_chords": sum(any(len(e[0]) >= 2 for e in ev) for ev in tunes({"style": s})),
-                      "real": chord_share([p.events for p, lab in zip(held, held_labels) if lab["style"] == s])}
-                  for s in styles}
+        def low(tunes_):  # the share of notes below G3 (a fiddle's lowest string) and the lowest note
+            ps = [q for ev in tunes_ for e in ev for q in e[0]]
+            return (round(sum(1 for q in ps if q < 55) / max(len(ps), 1), 4), min(ps) if ps else None)
+
+        chords = {}
+        for s in styles:
+            real = [p.events for p, lab in zip(held, held_labels) if lab["style"] == s]
+            chords[s] = {"asked": chord_share(tunes({"style": s})),
+                         "tunes_with_chords": sum(any(len(e[0]) >= 2 for e in ev) for ev in tunes({"style": s})),
+                         "real": chord_share(real),
+                         "below_g3_asked": low(tunes({"style": s}))[0], "lowest_asked": low(tunes({"style": s}))[1],
+                         "below_g3_real": low(real)[0], "lowest_real": low(real)[1]}
         res["style"] = {"oa": table, "chord_share": chords, "reference_tunes": {s: len(feats[s][1]) for s in styles},
                         "diagonal_wins": sum(max(table[s], key=table[s].get) == s for s in styles),
                         "styles": len(styles)}

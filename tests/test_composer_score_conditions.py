@@ -420,3 +420,25 @@ def test_a_style_keeps_to_its_pitch_range_and_strains_still_end():
     s.feed(((64,), "E4", "11/12"))
     got = [s.sample(boundary=1.0) for _ in range(3)]
     assert got[0] is not None and Fraction(got[0][2]) == Fraction(1, 12) and got[1] is None
+
+
+def test_the_musicality_panel_judges_against_the_asked_collection(tmp_path):
+    """A tune asked for a melody-only collection kept as ABC (no MIDI) is judged against that
+    collection's tunes read as events; asked for nothing, against the MIDI of the sources."""
+    from musiclab.composer.judge import judge_result, reference_for_model
+
+    d = tmp_path / "ryansMammoth"
+    d.mkdir()
+    tunes = ["GABc dcBA|GABc d2d2|edcB AGFE|D2F2 A4|", "DFAd fdAF|GBdg bgdB|AceA cBAG|F2D2 D4|",
+             "cBAG FEDC|DEFG ABcd|edcB AGFE|D4 D4|", "EFGA BcBA|GFED EFGA|B2c2 d2e2|f8|"]
+    for i, body in enumerate(tunes):
+        (d / f"Tune{i}.abc").write_text(f"X: 1\nT: Tune {i}\nM: 4/4\nL: 1/8\nK:D\n{body}\n")
+    notts = data_file("midi", "nottingham")
+    meta = {"sources": [str(notts), str(d)], "style_chords": {"nottingham": 0.2, "ryans": 0.0}}
+    ref, desc, ceiling = reference_for_model(meta, style="ryans")
+    assert desc == "ryansMammoth (4 tunes)" and len(ref) == 4 and ceiling is not None
+    _, desc_none, _ = reference_for_model(meta)
+    assert desc_none.startswith("nottingham (")
+    notes = [(i * 0.5, 0.5, 62 + (i * 5) % 12) for i in range(64)]
+    rep = judge_result(meta, notes, style="ryans")
+    assert rep["reference_name"] == "ryansMammoth (4 tunes)" and 0 < rep["mean_oa"] <= 1

@@ -235,8 +235,8 @@ def melody_only(model, cond) -> bool:
     """Whether the style asked for in condition ids ``cond`` is a melody-only collection: its
     training tunes (``meta["style_chords"]``, :func:`.train.style_chords`) have almost no
     event of two or more pitches (O'Neill's and Ryan's have none). Its tunes are then written
-    one note at a time: the net, told the style, still writes chords into some of them (5 and 6
-    of 10 tunes asked for O'Neill's and Ryan's, seeds 100-109). An event the net draws as a chord
+    one note at a time: the net, told the style, still wrote chords into some of them (3 and 2
+    of 10 tunes asked for O'Neill's and Ryan's, seeds 0-9, ``benchmarks/composer_conditions.py``). An event the net draws as a chord
     is drawn again from where it began (up to :data:`_CHORD_TRIES` times; then the first pitch
     is closed with a duration)."""
     shares = (getattr(model, "meta", None) or {}).get("style_chords")
@@ -249,8 +249,8 @@ def style_pitch_mask(model, cond) -> Optional[np.ndarray]:
     """For the style asked for in ``cond``: 0 on the pitch sub-tokens within the style's range
     (``meta["style_range"]``, :func:`.train.style_range`), -1e9 on those outside, 0 on every
     other sub-token; None when no style is asked or the file has no range for it. The net,
-    asked for a fiddle collection, still wrote about 1 % of its notes below G3 (bass notes of
-    Nottingham's accompaniment, down to D2; real O'Neill's and Ryan's tunes: 0.01 %)."""
+    asked for O'Neill's or Ryan's, still wrote 17 % and 8 % of its notes below G3, down to C2
+    (Nottingham's accompaniment; seeds 0-9, chords included; their real tunes: none)."""
     ranges = (getattr(model, "meta", None) or {}).get("style_range")
     style = asked_value(model, cond, "style") if ranges else None
     r = ranges.get(style) if style else None

@@ -569,41 +569,95 @@ PANEL_REFERENCE_MAX = 300  # reference tunes a panel reads (seeded draw): a few 
 
 
 def reference_for_model(meta: dict, should_stop: ShouldStop = None, on_progress: OnProgress = None,
-                        max_files: int = PANEL_REFERENCE_MAX) -> tuple[Reference, str, Optional[float]]:
+                        max_files: int = PANEL_REFERENCE_MAX,
+                        style: Optional[str] = None) -> tuple[Reference, str, Optional[float]]:
     """The reference a model's result is judged against: the MIDI of its training sources
     (``meta["sources"]``, resolved like :func:`musiclab.fingerprint.resolve_trained_on`), at most
-    ``max_files`` of them (seeded draw), cached per process. Returns ``(reference, description,
-    ceiling)`` where ceiling is :meth:`Reference.single_ceiling`."""
+    ``max_files`` of them (seeded draw), cached per process. ``style`` (a score model's style
+    asked for, e.g. ``"ryans"``): only the collection of that style (:func:`.labels.style_of`);
+    a collection without MIDI (music21's ABC corpus) is read as musiclab's events, melody
+    placed one note after another (so only for melody-only collections), at most
+    :data:`PANEL_ABC_MAX` files of it (parsing ABC is slow the first time; the events are
+    cached after). Returns ``(reference, description, ceiling)`` where ceiling is
+    :meth:`Reference.single_ceiling`."""
     from ..fingerprint import resolve_trained_on
 
     missing = JudgeError("The model's training corpus is not on this machine, so there is nothing to compare with.")
     roots = resolve_trained_on(meta.get("sources") or [])
+    melody_abc = False
+    if style:
+        from .labels import style_of
+
+        mine = [r for r in roots if style_of(str(r)) == style]
+        chords = (meta.get("style_chords") or {}).get(style)
+        melody_abc = chords is not None and float(chords) < 0.005
+        roots = mine or roots
     if not roots:
         raise missing
-    key = (tuple(str(r) for r in roots), max_files)
+    key = (tuple(str(r) for r in roots), max_files, melody_abc)
     if key not in _REF_CACHE:  # folders are searched once per process
         per_root = [(r, midi_files([r])) for r in roots]
-        per_root = [(r, fs) for r, fs in per_root if fs]  # the judge reads MIDI: folders without any say nothing
-        if not per_root:
-            raise missing
-        files = [f for _, fs in per_root for f in fs]
-        if len(files) > max_files:
-            idx = np.sort(np.random.default_rng(0).choice(len(files), max_files, replace=False))
-            files = [files[i] for i in idx]
-        ref = build_reference(files, should_stop=should_stop, on_progress=on_progress)
-        _REF_CACHE[key] = (ref, ref.single_ceiling(), [r for r, _ in per_root])
+        midi_roots = [(r, fs) for r, fs in per_root if fs]  # the judge reads MIDI
+        if midi_roots or not melody_abc:
+            if not midi_roots:  # folders without any say nothing
+                raise missing
+            files = [f for _, fs in midi_roots for f in fs]
+            if len(files) > max_files:
+                idx = np.sort(np.random.default_rng(0).choice(len(files), max_files, replace=False))
+                files = [files[i] for i in idx]
+            ref = build_reference(files, should_stop=should_stop, on_progress=on_progress)
+            used = [r for r, _ in midi_roots]
+        else:
+            ref = _events_reference(roots, min(max_files, PANEL_ABC_MAX), should_stop, on_progress)
+            used = list(roots)
+        _REF_CACHE[key] = (ref, ref.single_ceiling(), used)
     ref, ceiling, used = _REF_CACHE[key]
     return ref, ", ".join(r.name for r in used) + f" ({len(ref)} tunes)", ceiling
 
 
+#: score files of a collection without MIDI (ABC) a panel reads (seeded draw)
+PANEL_ABC_MAX = 120
+
+
+def _events_reference(roots, max_files: int, should_stop: ShouldStop = None,
+                      on_progress: OnProgress = None) -> Reference:
+    """A :class:`Reference` from the score files under ``roots`` read as musiclab's events
+    (:func:`.events.load_corpus`; at most ``max_files`` files and :data:`PANEL_REFERENCE_MAX`
+    tunes, seeded draws), each event sounding where the one before it ended: right for
+    melody-only tunes."""
+    from .events import find_score_files, load_corpus
+    from .generate import events_to_notes
+
+    files = find_score_files(roots)
+    if len(files) > max_files:
+        idx = np.sort(np.random.default_rng(0).choice(len(files), max_files, replace=False))
+        files = [files[i] for i in idx]
+    pieces = load_corpus(files, should_stop=should_stop, on_progress=on_progress).pieces
+    if len(pieces) > PANEL_REFERENCE_MAX:  # O'Neill's: a few files of many tunes each
+        idx = np.sort(np.random.default_rng(0).choice(len(pieces), PANEL_REFERENCE_MAX, replace=False))
+        pieces = [pieces[i] for i in idx]
+    names, feats = [], []
+    for p in pieces:
+        check_stop(should_stop)
+        try:
+            feats.append(piece_features(tune_from_notes(events_to_notes(p.events), p.name)))
+            names.append(p.name)
+        except JudgeError:
+            continue
+    if len(feats) < 2:
+        raise JudgeError("The model's training corpus is not on this machine, so there is nothing to compare with.")
+    return Reference(names, feats)
+
+
 def judge_result(meta: dict, notes: Iterable, beats_per_bar: float = 4.0, should_stop: ShouldStop = None,
-                 on_progress: OnProgress = None) -> dict:
+                 on_progress: OnProgress = None, style: Optional[str] = None) -> dict:
     """A generated tune (``(onset, duration, pitch)`` notes in quarters) against its model's
-    corpus: the :meth:`Reference.judge_tune` report plus ``ceiling`` (real tunes of that corpus
-    judged the same way), ``reference`` (its description) and ``weakest`` (the three features
-    whose OA is lowest, with their OA)."""
+    corpus (``style``: the collection of the style it was asked for, see
+    :func:`reference_for_model`): the :meth:`Reference.judge_tune` report plus ``ceiling``
+    (real tunes of that corpus judged the same way), ``reference`` (its description) and
+    ``weakest`` (the three features whose OA is lowest, with their OA)."""
     try:
-        ref, desc, ceiling = reference_for_model(meta, should_stop, on_progress)
+        ref, desc, ceiling = reference_for_model(meta, should_stop, on_progress, style=style)
     except JudgeError as exc:  # no corpus here, or too few readable tunes: said on the panel, not an error
         return {"reason": str(exc), "mean_oa": None, "oa": {}, "features": None, "weakest": []}
     rep = ref.judge_notes(notes, beats_per_bar)

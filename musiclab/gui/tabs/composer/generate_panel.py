@@ -357,8 +357,9 @@ class GeneratePanel(QGroupBox):
         from ....composer.judge import judge_result
 
         self.view.show_musicality(None, "<b>Musicality</b>: comparing with the model's corpus…")
+        style = ((getattr(result.settings, "score", None) or {}).get("style")) or None
         job = self.judge_svc.submit(judge_result, dict(self.session.model.meta), events_to_notes(result.events),
-                                    label="Judging musicality", latest="composer-judge")
+                                    label="Judging musicality", latest="composer-judge", style=style)
         job.on_result(lambda rep: self._judged(result, rep))
         job.on_error(lambda msg: self.view.show_musicality(None, f"<b>Musicality</b>: not judged ({msg})"))
 
