@@ -586,11 +586,12 @@ def reference_for_model(meta: dict, should_stop: ShouldStop = None, on_progress:
     roots = resolve_trained_on(meta.get("sources") or [])
     melody_abc = False
     if style:
+        from .generate import MELODY_ONLY_SHARE
         from .labels import style_of
 
         mine = [r for r in roots if style_of(str(r)) == style]
         chords = (meta.get("style_chords") or {}).get(style)
-        melody_abc = chords is not None and float(chords) < 0.005
+        melody_abc = chords is not None and float(chords) < MELODY_ONLY_SHARE
         roots = mine or roots
     if not roots:
         raise missing
