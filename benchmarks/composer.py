@@ -56,8 +56,14 @@ def main() -> int:
     # where they sound; the baseline in this run: free, the seed's one-after-another placement)
     forms = {}
     with tempfile.TemporaryDirectory() as td:
-        for label, kw in (("free_seed_placement", {"form": "free", "voices": False}), ("free", {"form": "free"}),
-                          ("aabb", {"form": "aabb"})):
+        runs_by = [("free_seed_placement", {"form": "free", "voices": False}), ("free", {"form": "free"}),
+                   ("aabb", {"form": "aabb"})]
+        if args.condition:
+            from musiclab.composer.session import model_guidance
+
+            asked = dict(c.split(":", 1) for c in args.condition)
+            runs_by.append(("aabb_conditioned", {"form": "aabb", "condition": asked, "guidance": model_guidance(model)}))
+        for label, kw in runs_by:
             rs = []
             for seed in range(3):
                 t = time.perf_counter()
@@ -65,18 +71,6 @@ def main() -> int:
                 write_output(ev, Path(td) / "bench.mid")
                 rs.append(time.perf_counter() - t)
             forms[label] = round(sorted(rs)[1], 4)
-        if args.condition:
-            from musiclab.composer.session import model_guidance
-
-            asked = dict(c.split(":", 1) for c in args.condition)
-            rs = []
-            for seed in range(3):
-                t = time.perf_counter()
-                ev = generate(model, [], args.events, temperature=1.0, top_p=0.95, seed=seed, form="aabb",
-                              condition=asked, guidance=model_guidance(model))
-                write_output(ev, Path(td) / "bench.mid")
-                rs.append(time.perf_counter() - t)
-            forms["aabb_conditioned"] = round(sorted(rs)[1], 4)
 
     # training throughput of the default preset on real tunes
     files = sorted((shared_data_dir() / "midi" / "nottingham").glob("*.mid"))[:30]

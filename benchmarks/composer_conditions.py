@@ -311,12 +311,14 @@ def main() -> int:
 
         chords = {}
         for s in styles:
+            asked = tunes({"style": s})
             real = [p.events for p, lab in zip(held, held_labels) if lab["style"] == s]
-            chords[s] = {"asked": chord_share(tunes({"style": s})),
-                         "tunes_with_chords": sum(any(len(e[0]) >= 2 for e in ev) for ev in tunes({"style": s})),
+            (below_a, lowest_a), (below_r, lowest_r) = low(asked), low(real)
+            chords[s] = {"asked": chord_share(asked),
+                         "tunes_with_chords": sum(any(len(e[0]) >= 2 for e in ev) for ev in asked),
                          "real": chord_share(real),
-                         "below_g3_asked": low(tunes({"style": s}))[0], "lowest_asked": low(tunes({"style": s}))[1],
-                         "below_g3_real": low(real)[0], "lowest_real": low(real)[1]}
+                         "below_g3_asked": below_a, "lowest_asked": lowest_a,
+                         "below_g3_real": below_r, "lowest_real": lowest_r}
         res["style"] = {"oa": table, "chord_share": chords, "reference_tunes": {s: len(feats[s][1]) for s in styles},
                         "diagonal_wins": sum(max(table[s], key=table[s].get) == s for s in styles),
                         "styles": len(styles)}

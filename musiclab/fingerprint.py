@@ -46,6 +46,7 @@ def resolve_trained_on(entries: Iterable[str], base: Optional[Path] = None) -> l
     """Folders/files a model's ``trained_on`` metadata names, resolved against the repository
     root (where relative paths like ``../shared/data/...`` were written) and the working folder;
     only those that exist."""
+    from .composer.events import M21_PREFIX, corpus_path
     from .paths import resources_dir, shared_data_dir
 
     roots = [base] if base is not None else []
@@ -54,9 +55,7 @@ def resolve_trained_on(entries: Iterable[str], base: Optional[Path] = None) -> l
     for e in entries:
         p = Path(e)
         cands = [p] if p.is_absolute() else [(r / p) for r in roots]
-        if str(e).startswith("music21-corpus/"):  # music21's own corpus, wherever it is installed
-            from .composer.events import corpus_path
-
+        if str(e).startswith(M21_PREFIX):  # music21's own corpus, wherever it is installed
             cands = [corpus_path(e)]
         parts = p.parts
         if len(parts) > 3 and parts[:3] == ("..", "shared", "data"):  # MUSICLAB_DATA may move it

@@ -494,6 +494,13 @@ def split_holdout(n: int, holdout: int, seed: int = 0) -> np.ndarray:
     return np.sort(np.random.default_rng(seed).choice(n, holdout, replace=False))
 
 
+def _seeded_subset(items: list, k: int) -> list:
+    """``items`` itself when it holds at most ``k``, else ``k`` of them in their order (seed 0)."""
+    if len(items) <= k:
+        return items
+    return [items[i] for i in np.sort(np.random.default_rng(0).choice(len(items), k, replace=False))]
+
+
 def default_holdout(n: int) -> int:
     """Held-out tunes for the ceiling when none is asked for: a fifth, at most 50, none below 10."""
     return min(50, n // 5) if n >= 10 else 0
@@ -602,10 +609,7 @@ def reference_for_model(meta: dict, should_stop: ShouldStop = None, on_progress:
         if midi_roots or not melody_abc:
             if not midi_roots:  # folders without any say nothing
                 raise missing
-            files = [f for _, fs in midi_roots for f in fs]
-            if len(files) > max_files:
-                idx = np.sort(np.random.default_rng(0).choice(len(files), max_files, replace=False))
-                files = [files[i] for i in idx]
+            files = _seeded_subset([f for _, fs in midi_roots for f in fs], max_files)
             ref = build_reference(files, should_stop=should_stop, on_progress=on_progress)
             used = [r for r, _ in midi_roots]
         else:
@@ -629,14 +633,9 @@ def _events_reference(roots, max_files: int, should_stop: ShouldStop = None,
     from .events import find_score_files, load_corpus
     from .generate import events_to_notes
 
-    files = find_score_files(roots)
-    if len(files) > max_files:
-        idx = np.sort(np.random.default_rng(0).choice(len(files), max_files, replace=False))
-        files = [files[i] for i in idx]
+    files = _seeded_subset(find_score_files(roots), max_files)
     pieces = load_corpus(files, should_stop=should_stop, on_progress=on_progress).pieces
-    if len(pieces) > PANEL_REFERENCE_MAX:  # O'Neill's: a few files of many tunes each
-        idx = np.sort(np.random.default_rng(0).choice(len(pieces), PANEL_REFERENCE_MAX, replace=False))
-        pieces = [pieces[i] for i in idx]
+    pieces = _seeded_subset(pieces, PANEL_REFERENCE_MAX)  # O'Neill's: a few files of many tunes each
     names, feats = [], []
     for p in pieces:
         check_stop(should_stop)

@@ -65,6 +65,12 @@ def key_name(key: str, mode: str) -> str:
     return MINOR_NAMES[(pc + 9) % 12] if mode == "minor" else PC_NAMES[pc]
 
 
+def key_title(key: str, mode: str) -> str:
+    """``("G", "minor")`` -> ``"E minor"``, ``("G", "major")`` -> ``"G major"`` (for people)."""
+    name = key_name(key, mode)
+    return f"{name[:-1]} minor" if mode == "minor" else f"{name} major"
+
+
 def tonic_pc(key: str, mode: str) -> int:
     return (PC_NAMES.index(key) + (9 if mode == "minor" else 0)) % 12
 

@@ -191,7 +191,6 @@ def compose(model, primer: list, settings: GenerateSettings, should_stop: Should
 
         ts = ts or metre_tuple(score.get("metre"))
         if key is None and score.get("key"):
-
             key = key_name(score["key"], score.get("mode") or "major")
     events = generate(model, list(primer), int(s.length), temperature=s.temperature, top_k=s.top_k, top_p=s.top_p,
                       seed=int(s.seed), should_stop=should_stop, on_progress=on_progress, repeat=s.repeat,

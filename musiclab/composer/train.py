@@ -811,8 +811,8 @@ def fit_conditions(model, train_pieces: list, val_pieces: list, head: int = 64, 
         p.requires_grad_(True)
     if hasattr(model, "_np_cache"):
         del model._np_cache
-    model.meta["key_prior"] = key_prior([labels[id(it)] for it in items])
-    train_labels = [piece_labels(p.source, p.name) for p in train_pieces]
+    train_labels = [labels[id(it)] for it in items]  # items are train_pieces, one for one
+    model.meta["key_prior"] = key_prior(train_labels)
     model.meta["key_profile"] = key_profile(train_pieces, train_labels)
     model.meta["style_chords"] = style_chords(train_pieces, train_labels)
     model.meta["style_range"] = style_range(train_pieces, train_labels)

@@ -19,7 +19,7 @@ from ....composer.session import (
     MOODS, ComposerSession, GenerateSettings, Rendered, Result, compose, load_model, model_moods, model_score_groups,
     probe_conditions, render,
 )
-from ....composer.labels import STYLE_TITLES, key_name
+from ....composer.labels import STYLE_TITLES, key_title
 from .result_panel import ResultPanel
 
 REPEAT_TIP = ("How strongly the model repeats its own earlier phrases (the self-copy mixture fitted with the model):\n"
@@ -130,8 +130,8 @@ class GeneratePanel(QGroupBox):
         self.key_combo.addItem("any major key", "|major")
         self.key_combo.addItem("any minor key", "|minor")
         for sig in _FIFTHS:
-            self.key_combo.addItem(f"{key_name(sig, 'major')} major", f"{sig}|major")
-            self.key_combo.addItem(f"{key_name(sig, 'minor')[:-1]} minor", f"{sig}|minor")
+            self.key_combo.addItem(key_title(sig, "major"), f"{sig}|major")
+            self.key_combo.addItem(key_title(sig, "minor"), f"{sig}|minor")
         self.metre_combo = QComboBox()
         self.metre_combo.addItem("any", "")
         for m in METRES:

@@ -51,14 +51,13 @@ def _asked_text(score) -> str:
     """", asked for O'Neill's (Irish), E minor, 6/8" (style, key and metre of a score model's request)."""
     if not score:
         return ""
-    from ....composer.labels import STYLE_TITLES, key_name
+    from ....composer.labels import STYLE_TITLES, key_title
 
     parts = []
     if score.get("style"):
         parts.append(STYLE_TITLES.get(score["style"], score["style"]))
     if score.get("key"):
-        k = key_name(score["key"], score.get("mode") or "major")
-        parts.append(f"{k[:-1]} minor" if k.endswith("m") else f"{k} major")
+        parts.append(key_title(score["key"], score.get("mode") or "major"))
     elif score.get("mode"):
         parts.append(f"a {score['mode']} key")
     if score.get("metre"):
