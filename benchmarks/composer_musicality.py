@@ -77,6 +77,8 @@ def main() -> int:
                     help="override the model's key bias (meta['key_bias'], e.g. minor=0.5; needs its key profile)")
     ap.add_argument("--guidance", type=float, default=None,
                     help="with --condition: classifier-free guidance (default: the model's own)")
+    ap.add_argument("--no-cadence", action="store_true",
+                    help="form aabb: strains do not close on the tonic (the generation before 2026-12-02)")
     ap.add_argument("--only", nargs="+", default=None, metavar="GROUP=VALUE",
                     help="judge against the real tunes (reference and ceiling) whose files say so only, e.g. "
                          "mode=minor (labels as musiclab.composer.labels reads them)")
@@ -130,6 +132,8 @@ def main() -> int:
                 st.score = dict(c.split(":", 1) for c in args.condition)
             if args.guidance is not None:
                 st.guidance = args.guidance
+            if args.no_cadence:
+                st.cadence = False
             t = time.perf_counter()
             res = S.compose(model, [], st)
             times.append(time.perf_counter() - t)
@@ -151,7 +155,7 @@ def main() -> int:
         "model": args.model, "protocol": protocol,
         "settings": {k: getattr(args, k) for k in ("n", "seed0", "length", "temperature", "top_p", "repeat",
                                                    "form", "strain_bars", "best_of", "pointer", "condition", "guidance",
-                                                   "key_bias", "only")},
+                                                   "key_bias", "only", "no_cadence")},
         "mean_oa": round(gen["mean_oa"], 4), "ceiling": round(ceil["mean_oa"], 4) if ceil else None,
         "ratio": round(gen["mean_oa"] / ceil["mean_oa"], 4) if ceil else None,
         "oa": {k: round(gen["oa"][k], 3) for k in FEATURES},

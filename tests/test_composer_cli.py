@@ -41,7 +41,7 @@ def test_train_eval_generate(tmp_path, capsys):
 
     mid = tmp_path / "gen.mid"
     rc = main(["composer", "generate", "--model", str(model), "--length", "50", "--temperature", "0.9",
-               "--seed", "3", "--out", str(mid)])
+               "--seed", "3", "--form", "free", "--out", str(mid)])
     g = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert rc == 0 and g["seed"] == 3 and g["events"] == 50
     assert len(mido.MidiFile(str(mid)).tracks[0]) > 50

@@ -30,13 +30,17 @@ def test_aabb_from_scratch_repeats_each_strain_a_strain_later(folk):
     from musiclab.composer.generate import _bar_quarters, events_to_notes, generate
 
     ev = generate(folk, [], 300, temperature=0.9, top_p=0.95, seed=3, form="aabb")
-    assert len(ev) == 300 and all(len(e) == 4 for e in ev)  # placed: every event has its onset
+    assert 200 < len(ev) < 400 and all(len(e) == 4 for e in ev)  # placed: every event has its onset
     assert ev == generate(folk, [], 300, temperature=0.9, top_p=0.95, seed=3, form="aabb")
     notes = events_to_notes(ev)
     first = min(s for s, _, _ in notes)  # the first strain starts with the first note
     bar = _bar_quarters(ev)
     assert bar in (3.0, 4.0)
     L = 8 * bar
+    # the tune ends where a strain's repeat ends (its last note held to the bar line after it)
+    end = max(s + d for s, d, _ in notes)
+    strains = [k for k in range(1, 16) if abs(end - -(-(first + k * L) // bar) * bar) < 1e-6]
+    assert strains and abs(end / bar - round(end / bar)) < 1e-6, (end, first, L)
     a = _notes_by_onset(ev, first, first + L)
     a2 = _notes_by_onset(ev, first + L, first + 2 * L)
     b = _notes_by_onset(ev, first + 2 * L, first + 3 * L)
@@ -60,7 +64,7 @@ def test_aabb_after_a_primer_starts_strains_on_the_bar_grid(folk):
     piece = load_corpus([data_file("midi", "nottingham", "ashover1.mid")]).pieces[0]
     primer = piece.events[:21]
     ev = generate(folk, primer, 250, temperature=0.9, top_p=0.95, seed=1, form="aabb")
-    assert len(ev) == 250
+    assert 150 < len(ev) < 350
     times = onsets(primer + ev)
     assert times == sorted(times)
     end = max(t + float(Fraction(e[2])) for t, e in zip(times[: len(primer)], primer) if len(e[0]) < 2)
@@ -82,7 +86,7 @@ def test_timed_model_repeats_at_exact_onsets():
 
     m = new_model("timed-small")  # untrained weights: the form must hold whatever it samples
     ev = generate(m, [], 160, temperature=1.0, seed=2, form="aabb", strain_bars=2)
-    assert len(ev) == 160 and all(len(e) == 4 for e in ev)
+    assert len(ev) >= 80 and all(len(e) == 4 for e in ev)
     t = onsets(ev)
     assert all(b >= a - 1e-9 for a, b in zip(t, t[1:]))
     lead = next(i for i, e in enumerate(ev) if e[0])  # rests before the first note: a pickup
@@ -163,7 +167,7 @@ def test_session_form_setting(folk):
     a = compose(folk, [], GenerateSettings(length=120, seed=4, form="aabb"))
     assert auto.events == a.events
     f = compose(folk, [], GenerateSettings(length=120, seed=4, form="free"))
-    assert len(a.events) == len(f.events) == 120 and a.events != f.events
+    assert len(f.events) == 120 and 60 <= len(a.events) <= 200 and a.events != f.events
     assert a.self_repeated > f.self_repeated
 
 
@@ -190,3 +194,53 @@ def test_panel_offers_and_remembers_the_form(qtbot, tmp_path):
     finally:
         for svc in ctx.services:
             svc.shutdown()
+
+
+def test_strains_close_on_a_held_tonic_and_the_tune_ends_on_a_bar_line():
+    """Asked for D major in 6/8, every strain of fiddle's tunes ends on a held D (a quarter or
+    more), the last one on the bar line; without cadences they do not."""
+    from musiclab.composer.generate import events_to_notes, generate
+    from musiclab.composer.model import load_composer
+
+    m = load_composer("fiddle")
+    asked = {"style": "nottingham", "key": "D", "mode": "major", "metre": "6/8"}
+    closed, open_ = [], []
+    for seed in (1, 2, 3):
+        for cadence, into in ((True, closed), (False, open_)):
+            ev = generate(m, [], 120, temperature=0.9, top_p=0.95, seed=seed, form="aabb", condition=asked,
+                          cadence=cadence)
+            notes = events_to_notes(ev)
+            melody = [(s, d, p) for (s, d, p), e in zip(notes, [e for e in ev for _ in e[0]]) if len(e[0]) == 1]
+            first = min(s for s, _, _ in melody)
+            L = 8 * 3.0  # 8 bars of 6/8
+            end = max(s + d for s, d, _ in melody)
+            assert abs(end / 3.0 - round(end / 3.0)) < 1e-6  # on a bar line
+            k = 1
+            while first + k * L <= end - 3.0 + 1e-9:  # every strain's end (the last: held to the bar line)
+                t = first + k * L
+                last = max((n for n in melody if n[0] < t - 1e-9), key=lambda n: n[0])
+                into.append((last[2] % 12 == 2, last[0] + last[1] >= t - 1e-9 and last[1] >= 1.0 - 1e-9))
+                k += 1
+            last = max(melody, key=lambda n: n[0])
+            into.append((last[2] % 12 == 2, last[1] >= 1.0 - 1e-9))
+    assert closed and all(a and b for a, b in closed), closed
+    assert not all(a and b for a, b in open_), open_
+
+
+def test_a_rewound_sampler_is_where_it_was():
+    from musiclab.composer.generate import _EventSampler
+    from musiclab.composer.model import load_composer
+
+    m = load_composer("folk")
+    s = _EventSampler(m, [], 0.9, 0, 0.95, seed=5)
+    for _ in range(20):
+        s.sample()
+    cp = s.checkpoint()
+    before = (s.now(), s.clock.cursor, len(s.tracker), s.pos, s.logits.copy())
+    ahead = [s.sample() for _ in range(15)]
+    assert s.now() > before[0]
+    s.rewind(cp)
+    assert (s.now(), s.clock.cursor, len(s.tracker), s.pos) == before[:4]
+    assert (s.logits == before[4]).all()
+    again = [s.sample() for _ in range(15)]
+    assert s.now() > before[0] and len(again) == len(ahead)

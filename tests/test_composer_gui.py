@@ -55,7 +55,7 @@ def test_generate_at_once_with_shipped_model(tab, qtbot, tmp_path):
     g.keep_seed.setChecked(True)
     tab.generate()
     qtbot.waitUntil(lambda: tab.result is not None and tab.audio is not None, timeout=SLOW)
-    assert len(tab.result.events) == 40 and tab.result.seed == 1234
+    assert 20 <= len(tab.result.events) <= 200 and tab.result.seed == 1234  # AABB: the strain end nearest 40
     assert view.roll.n_notes > 0
     assert "Copied" in view.result_label.text() and "repeats itself" in view.result_label.text()
     assert "LUFS" in view.result_label.text()

@@ -293,3 +293,16 @@ def test_judge_result_against_the_models_corpus_and_without_one(tmp_path):
     assert judge_result({"sources": [str(corpus)]}, one_note)["mean_oa"] < rep["mean_oa"]
     missing = judge_result({"sources": [str(tmp_path / "gone")]}, notes)
     assert missing["mean_oa"] is None and "not on this machine" in missing["reason"]
+
+
+def test_ending_features_read_how_a_tune_closes():
+    from musiclab.composer.judge import ending_features, tune_from_notes
+
+    arpeggio = [0, 4, 7, 12, 7, 4, 0, 7, 4, 0, 2, 4, 7, 4]
+    body = [(0.5 * i, 0.5, 60 + p) for i, p in enumerate(arpeggio)]  # 7 quarters of C major
+    closed = ending_features(tune_from_notes(body + [(7.0, 1.0, 60)]))  # a held C on the bar line (8)
+    assert closed == {"final_tonic": 1.0, "final_in_tonic_chord": 1.0, "final_length": 1.0, "final_held": 1.0,
+                      "ends_on_bar": 1.0}
+    open_ = ending_features(tune_from_notes(body + [(7.0, 0.5, 62)]))  # a short D, off the bar line
+    assert open_["final_tonic"] == 0.0 and open_["final_in_tonic_chord"] == 0.0
+    assert open_["final_held"] == 0.0 and open_["ends_on_bar"] == 0.0 and open_["final_length"] == 0.5

@@ -122,7 +122,8 @@ def test_generate_render_export(folk, tmp_path):
     seen = []
     a = S.compose(folk, primer, settings, on_progress=lambda d, t, m: seen.append((d, t)))
     b = S.compose(folk, primer, settings)
-    assert a.events == b.events and len(a.events) == 60 and a.primer == primer  # same seed, same music
+    assert a.events == b.events and a.primer == primer  # same seed, same music
+    assert 30 <= len(a.events) <= 180  # AABB: the strain end nearest 60 events
     assert a.audio is None and a.model_name == "folk" and seen[-1] == (60, 60)
     assert a.copied is None or 0 <= a.copied <= 1
 
@@ -163,7 +164,7 @@ def test_cli_generate_writes_normalised_audio(folk, tmp_path, capsys):
     wav = tmp_path / "g.wav"
     rc = main(["composer", "generate", "--model", "folk", "--length", "40", "--seed", "3", "--out", str(wav)])
     out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
-    assert rc == 0 and out["seed"] == 3 and out["events"] == 40
+    assert rc == 0 and out["seed"] == 3 and 20 <= out["events"] <= 160  # AABB: the strain end nearest 40
     assert abs(out["lufs"] + 14) < 0.5 and out["true_peak_dbfs"] <= -1.0
     y, sr = sf.read(str(wav), dtype="float32")
     assert abs(integrated_lufs(y, sr) - out["lufs"]) < 0.1

@@ -56,7 +56,7 @@ def test_dropped_recording_primes_and_is_continued(tab, qtbot, tmp_path):
     tab.generate()
     qtbot.waitUntil(lambda: tab.result is not None and tab.audio is not None, timeout=SLOW)
     res = tab.result
-    assert res.primer == tr.events and len(res.events) == 24
+    assert res.primer == tr.events and 12 <= len(res.events) <= 150  # AABB: the strain end nearest 24
     assert view.showing == "result" and view.roll.n_notes > len(TUNE)
     assert any("transcribed" in t and "primer" in t for t in legend(view.roll))
     # Play: the recording up to where the continuation starts, then the continuation

@@ -123,6 +123,8 @@ def add_parser(subparsers) -> None:
                    help="auto (default): the model's own (free for bach, aabb otherwise); aabb: 8-bar strains, each "
                         "played twice (A A B B ...); free: one event after another")
     g.add_argument("--strain-bars", type=int, default=8, help="bars per strain with --form aabb")
+    g.add_argument("--no-cadence", action="store_true",
+                   help="with --form aabb: do not close every strain on the tonic (melody models: folk, fiddle)")
     g.add_argument("--mood", default=None, metavar="Q",
                    help="requested mood for models with a mood input (emopia): Q1 happy, Q2 tense, Q3 sad, Q4 calm")
     g.add_argument("--guidance", type=float, default=None,
@@ -385,7 +387,8 @@ def _generate(args) -> int:
                                   top_p=args.top_p, seed=seed, repeat=args.repeat, form=args.form,
                                   strain_bars=args.strain_bars, tempo=args.tempo,
                                   time_signature=primer_meta.get("time_signature"), key=primer_meta.get("key"),
-                                  program=args.program, mood=S.normalize_mood(args.mood), guidance=args.guidance)
+                                  program=args.program, mood=S.normalize_mood(args.mood), guidance=args.guidance,
+                                  cadence=not args.no_cadence)
     from .labels import key_request
 
     try:

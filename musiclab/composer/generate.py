@@ -37,6 +37,7 @@ and played again (:func:`_strains`); ``"free"`` writes one event after another.
 
 from __future__ import annotations
 
+import copy
 import io
 from fractions import Fraction
 from pathlib import Path
@@ -90,8 +91,10 @@ def generate(
     condition: Optional[str] = None,
     guidance: float = 1.0,
     pointer: Optional[float] = None,
+    cadence: bool = True,
 ) -> list:
-    """``length`` new events after ``primer`` (a list of events; may be empty).
+    """``length`` new events after ``primer`` (a list of events; may be empty; form "aabb":
+    about that many, see below).
 
     ``pointer`` (pointer nets, ``event-lstm-ptr``): the weight of the net's own pointer vote in
     sampling (1 = as trained and scored by eval, 0 = its LSTM part alone); None = the model's
@@ -108,8 +111,11 @@ def generate(
     ``form``: ``"free"`` (one event after another) or ``"aabb"``: the tune is built from
     strains of ``strain_bars`` bars, each written once and then played again (A A B B C C …,
     as folk tunes are), every strain primed by everything before it; the bar is the metre the
-    first strain (or the primer) shows (4/4, 3/4, 6/8), events of a strain end within it.
-    Event models only (the seed's LSTM ignores it).
+    first strain (or the primer) shows (4/4, 3/4, 6/8), events of a strain end within it. An
+    AABB tune ends where a strain or its repeat ends, the one nearest ``length`` events (at
+    least one strain), on a bar line; with ``cadence`` (melody models: folk, fiddle) every
+    strain's last bar closes on a held tonic (:func:`_strains`). Event models only (the seed's
+    LSTM ignores it).
 
     ``voices`` (sequential event models): return the events with onsets (``dt``) that keep
     their time (:class:`_Voices`): ``"melody"`` (a chord sounds with the melody note before
@@ -143,7 +149,7 @@ def generate(
                                      voices=_check_voices(model, voices), condition=cond,
                                      guidance=float(guidance),
                                      pointer=model_pointer(model) if pointer is None else pointer,
-                                     bar=requested_bar(condition))
+                                     bar=requested_bar(condition), cadence=bool(cadence))
         else:
             index = {t: i + 2 for i, t in enumerate(model.seed_vocab)}
             ids = [0] + [index.get(seed_token(e), 1) for e in primer]
@@ -437,6 +443,8 @@ class _Silence:
         self.cursor = 0.0
         self.sound_end = 0.0
         self.rests = 0  # consecutive rest events at the end
+        self.chord = False  # the last event was a chord (two or more pitches)
+        self.pitch: Optional[int] = None  # the last single note's pitch (the melody's, with chords)
         for ev in primer:
             self.push(ev)
 
@@ -450,6 +458,9 @@ class _Silence:
     def push(self, ev) -> None:
         t = onsets([ev], start=self.last, cursor=self.cursor)[0]
         d = float(Fraction(ev[2]))
+        self.chord = len(ev[0]) >= 2
+        if len(ev[0]) == 1:
+            self.pitch = int(ev[0][0])
         if ev[0]:
             self.sound_end = max(self.sound_end, t + max(d, 1 / 12))
             self.rests = 0
@@ -708,6 +719,26 @@ class _EventSampler:
     def _restore(self, snap) -> None:
         self.logits, self.state, self.pos, self.ustate = snap
 
+    def checkpoint(self):
+        """Everything a later :meth:`rewind` needs to go back here (the random generator goes
+        on: a passage written again from a checkpoint comes out different)."""
+        tr = self.tracker
+        if tr is not None:
+            t2 = copy.copy(tr)
+            t2._ids, t2.keys = dict(tr._ids), list(tr.keys)
+            tr = t2
+        return self._snapshot(), copy.copy(self.clock), copy.copy(self.voices), tr
+
+    def rewind(self, cp) -> None:
+        snap, clock, voices, tr = cp
+        self._restore(snap)
+        self.clock, self.voices = copy.copy(clock), copy.copy(voices)
+        if tr is not None:
+            t2 = copy.copy(tr)
+            t2._ids, t2.keys = dict(tr._ids), list(tr.keys)
+            tr = t2
+        self.tracker = tr
+
     def now(self) -> float:
         """Where the next event of the tune starts (quarters; the melody's time with voices)."""
         if self.voices is not None:
@@ -741,13 +772,17 @@ class _EventSampler:
             ev = ev + (enc.dur_string(dt_steps or 0),)
         return ev
 
-    def sample(self, boundary: Optional[float] = None, at: Optional[float] = None):
+    def sample(self, boundary: Optional[float] = None, at: Optional[float] = None,
+               close: Optional[int] = None):
         """The next event (appended to the model's context), or None when ``boundary``
         (quarters from the start, in :meth:`now`'s time) is given and the next event would
-        start at or after it (the model's context is then left as it was; with voices a chord
-        under the last melody note still comes). With a boundary, notes and rests of the
+        start at or after it (the model's context is then left as it was; with voices one chord
+        under the last melody note may still come). With a boundary, notes and rests of the
         melody end within it (a strain ends exactly there). ``at`` (timed models): the event
-        starts there (its onset step is not sampled), e.g. a new strain on its first beat."""
+        starts there (its onset step is not sampled), e.g. a new strain on its first beat.
+        ``close`` (a pitch class; sequential models with a boundary): the event is one note of
+        that pitch class, the one nearest the melody's last note, held to the boundary, not
+        copied."""
         eps = 1e-9
         clock, timed, voices = self.clock, self.timed, self.voices
         chord_only = False  # voices at the boundary: only the last note's chord may still come
@@ -756,10 +791,12 @@ class _EventSampler:
                 if voices is None:
                     return None
                 chord_only = True
-        if chord_only and self.melody_only:
-            return None  # only a chord under the last note could still come
+        if chord_only and (self.melody_only or self.clock.chord):
+            return None  # only a chord under the last note could still come (one: it has come)
         tracker = self.tracker
-        if tracker is not None and not (timed and at is not None):
+        if close is not None and (timed or boundary is None or chord_only):
+            close = None
+        if tracker is not None and not (timed and at is not None) and close is None:
             L, ids, p = tracker.distribution(self.copy.beta, originals_only=True)
             lam = self.strength * self.copy.lam_for(L)
             temperature = self.temperature
@@ -811,6 +848,22 @@ class _EventSampler:
                 if room >= 1:  # and move on: a line of zero-length notes would never reach the end
                     lg = lg.copy()
                     lg[enc.D0] = -1e9
+            if close is not None:  # the strain's last note: the pitch class given, held to the end
+                room = int(round((boundary - onset) * enc.DUR_STEPS))
+                lg = lg.copy()
+                if not cur:  # the tonic nearest the melody's last note (the net's choice when two are)
+                    pc = (np.arange(128) - int(close)) % 12
+                    bad = pc != 0
+                    if clock.pitch is not None:
+                        dist = np.abs(np.arange(128) - clock.pitch)
+                        bad |= dist > dist[~bad].min()
+                    lg[enc.P0 : enc.P0 + 128][bad] = -1e9
+                    lg[: enc.P0] = -1e9
+                    lg[enc.REST :] = -1e9
+                elif 1 <= room <= enc.MAX_DUR_K:
+                    keep = lg[enc.D0 + room]
+                    lg[:] = -1e9
+                    lg[enc.D0 + room] = keep
             if timed and not cur and at is not None:
                 tok = enc.DT0 + int(min(max(round((at - clock.last) * enc.DUR_STEPS), 0), enc.MAX_DUR_K))
             else:
@@ -866,7 +919,8 @@ def _bar_quarters(events) -> float:
 def _generate_event_np(model, primer, length, temperature, top_k, top_p, seed, should_stop, on_progress,
                        repeat: float = 1.0, limit: Optional[float] = None, form: str = "free",
                        strain_bars: int = 8, voices: Optional[str] = "melody", condition: int = 0,
-                       guidance: float = 1.0, pointer: float = 1.0, bar: Optional[float] = None):
+                       guidance: float = 1.0, pointer: float = 1.0, bar: Optional[float] = None,
+                       cadence: bool = True):
     s = _EventSampler(model, primer, temperature, top_k, top_p, seed, repeat, limit, voices=voices,
                       condition=condition, guidance=guidance, pointer=pointer)
     out: list = []
@@ -881,24 +935,161 @@ def _generate_event_np(model, primer, length, temperature, top_k, top_p, seed, s
         while len(out) < length:
             push(s.sample())
         return out
-    _strains(s, primer, out, push, length, strain_bars, bar)
-    return out[:length]
+    tonic = None
+    if s.voices is not None and s.voices.mode == "melody":  # a tune: its strains close on the tonic
+        def tonic(events):
+            return tune_tonic(model, s.cond, events)
+    ended = _strains(s, primer, out, push, length, strain_bars, bar, tonic=tonic if cadence else None)
+    if ended is None or s.voices is None:
+        return out
+    # the bar line the MIDI writer will draw: the metre asked for, else its estimate of the whole
+    # tune (which may differ from the first strain's: 8 bars of 3/4 are 6 of 4/4)
+    written = bar or _bar_quarters(list(primer) + out)
+    return _end_tune(out, primer, ended[0], written, hold=s.voices.mode == "melody")
+
+
+def _end_tune(out: list, primer, end: float, bar: float, hold: bool = True) -> list:
+    """``out`` (placed events after ``primer``) ending on a bar line: with ``hold`` (a melody
+    with chords), the last melody note (and the chord under it) held to the first bar line at
+    or after ``end`` (a tune that began with a pickup ends with a bar that the pickup did not
+    fill, so its last note is held through it, as the corpus's tunes are written); every note
+    cut there (a chord would ring on)."""
+    times = onsets(list(primer) + out)[len(primer):]
+    stop = float(np.ceil((end - 1e-9) / bar) * bar) if bar > 0 else end
+    last = next((i for i in range(len(out) - 1, -1, -1) if len(out[i][0]) == 1), None) if hold else None
+    if last is not None and any(not ev[0] for ev in out[last + 1:]):
+        last = None  # the tune ends with a rest: nothing is held
+    res = []
+    for t, ev in zip(times, out):
+        k = int(round(float(Fraction(ev[2])) * enc.DUR_STEPS))
+        room = int(round((stop - t) * enc.DUR_STEPS))
+        if ev[0] and room > 0 and (room < k or (last is not None and abs(t - times[last]) < 1e-9)):
+            ev = _make_event(tuple(ev[0]), min(room, enc.MAX_DUR_K)) + tuple(ev[3:])
+        res.append(ev)
+    return res
+
+
+CADENCE_TRIES = 8  # a strain's last bar drawn again at most this often to end on a held tonic
+
+
+def tune_tonic(model, cond, events) -> tuple[int, str]:
+    """(tonic pitch class, mode) of a tune so far: the key asked for (``cond``, score
+    conditions), the key signature's two keys told apart by the notes when only the signature
+    is asked, else the Krumhansl-Schmuckler estimate of ``events``' notes (duration-weighted)."""
+    from .judge import estimate_key
+    from .labels import tonic_pc
+
+    key, mode = asked_value(model, cond, "key"), asked_value(model, cond, "mode")
+    modes = (mode,) if mode in ("major", "minor") else ("major", "minor")
+    if key is not None:
+        cands = [(tonic_pc(key, m), m) for m in modes]
+    else:
+        cands = [(t, m) for m in modes for t in range(12)]
+    if len(cands) == 1:
+        return cands[0]
+    notes = events_to_notes(events)
+    if not notes:
+        return cands[0]
+    t, m, _ = estimate_key(np.array([n[2] for n in notes]), np.array([n[1] for n in notes]), cands)
+    return t, m
+
+
+CADENCE_BEST = 5  # cadence_score of a strain that closes on a held tonic
+
+
+def cadence_score(strain, tonic: tuple[int, str]) -> int:
+    """How a strain (its events) ends, from its last melody note (the last event of one pitch):
+    2 × (2 = the tonic, 1 = the third or fifth of the tonic chord, 0 = another note) + 1 when
+    it lasts a beat (a quarter) or more, as 92 % of the Nottingham tunes' last notes do; 0 when
+    the strain has no such note. :data:`CADENCE_BEST` = a held tonic."""
+    t, mode = tonic
+    for ev in reversed(strain):
+        if len(ev[0]) == 1:
+            d = (int(ev[0][0]) - t) % 12
+            pitch = 2 if d == 0 else (1 if d in ((4 if mode == "major" else 3), 7) else 0)
+            return 2 * pitch + (float(Fraction(ev[2])) >= 1.0 - 1e-9)
+    return 0
+
+
+def _write_strain(s: _EventSampler, primer, out, strain, push, start, end, bar, cap, tonic) -> Optional[float]:
+    """Write the rest of a strain that ends at ``end`` (appending to ``out`` and ``strain``);
+    with ``tonic`` (see :func:`_strains`), its last bar closes on the tonic. Returns where the
+    strain's first event starts (the model's time) when it was written here, else None."""
+    eps = 1e-9
+    t_first = None
+    cp, key, tries, best, marks = None, None, 0, None, []
+    while len(out) < cap:
+        if tonic is not None and strain:
+            if cp is None and s.now() >= end - bar - eps:
+                key = tonic(list(primer) + out)  # the last bar starts: where a retry goes back to
+                cp = (s.checkpoint(), len(out), len(strain))
+            if cp is not None:
+                marks.append((s.now(), s.checkpoint(), len(out), len(strain)))
+        ev = s.sample(boundary=end, at=start if (s.timed and not strain and out) else None)
+        if ev is None:
+            if cp is None:
+                break
+            score = cadence_score(strain, key)
+            if score < CADENCE_BEST and (best is None or score > best[0]):
+                best = (score, s.checkpoint(), out[cp[1]:], strain[cp[2]:], marks)
+            if score < CADENCE_BEST and tries < CADENCE_TRIES:  # the last bar again, from where it began
+                s.rewind(cp[0])
+                del out[cp[1]:], strain[cp[2]:]
+                tries, marks = tries + 1, []
+                continue
+            if score < CADENCE_BEST:  # no draw closed on a held tonic: the best one, closed by hand
+                s.rewind(best[1])
+                del out[cp[1]:], strain[cp[2]:]
+                out.extend(best[2])
+                strain.extend(best[3])
+                held = [m for m in best[4] if end - m[0] >= 1.0 - eps]  # a note that can last a beat
+                if held:
+                    _, mcp, n_out, n_str = held[-1]
+                    s.rewind(mcp)
+                    del out[n_out:], strain[n_str:]
+                    ev = s.sample(boundary=end, close=key[0])
+                    while ev is not None and len(out) < cap:  # the tonic, then a chord under it
+                        strain.append(ev)
+                        push(ev)
+                        ev = s.sample(boundary=end)
+            break
+        if not strain:
+            t_first = s.last_onset()
+        strain.append(ev)
+        push(ev)
+    return t_first
 
 
 def _strains(s: _EventSampler, primer, out, push, length: int, strain_bars: int,
-             bar_hint: Optional[float] = None) -> None:
+             bar_hint: Optional[float] = None, tonic=None) -> Optional[tuple[float, float]]:
     """Form "AABB": strains of ``strain_bars`` bars, each written and then played again
     (A A B B C C …), every new strain primed by all that came before. The bar length is the
     metre asked for (``bar_hint``, quarters), else the one the first strain (or the primer)
     shows; a primed generation first completes the
     primer's bar, then the strains start on the bar grid. From scratch, the first strain starts
-    with the first note (rests before it, a pickup, are played once)."""
+    with the first note (rests before it, a pickup, are played once).
+
+    The tune ends where a strain (or its repeat) ends, at the one nearest ``length`` events (at
+    least one strain), never in the middle of a phrase. ``tonic`` (a callable: events
+    so far -> (tonic pitch class, mode), see :func:`tune_tonic`; None = no cadences): a
+    strain's last bar is drawn again, up to :data:`CADENCE_TRIES` times, until its last melody
+    note is the tonic held a beat or more (:func:`cadence_score`); when no draw does, the best
+    one is closed by hand: its last note that starts a beat or more before the strain's end
+    becomes the tonic nearest the note before it, held to the end. So every strain closes as
+    the tunes of the corpus do (the network still writes the bar's approach). Returns where the tune ends (the last
+    strain's end, in :meth:`_EventSampler.now`'s time) and the bar, None when it stopped
+    elsewhere (the event cap)."""
     bars = max(1, int(strain_bars))
+    cap = max(2 * length, length + 256)  # events: chords take no time, so a strain's events are capped
+    eps = 1e-9
     strain: list = []
+    t0 = 0.0
+    if length <= 0:
+        return None
     if primer:
         bar = bar_hint or _bar_quarters(primer)
-        start = float(np.ceil((s.now() - 1e-9) / bar) * bar)
-        while len(out) < length:  # the rest of the primer's bar
+        start = float(np.ceil((s.now() - eps) / bar) * bar)
+        while len(out) < cap:  # the rest of the primer's bar
             ev = s.sample(boundary=start)
             if ev is None:
                 break
@@ -913,9 +1104,10 @@ def _strains(s: _EventSampler, primer, out, push, length: int, strain_bars: int,
         start = t0 = s.last_onset()
         strain.append(ev)
         push(ev)
-    while len(out) < length:
+    n0, strains = len(out) - len(strain), 0  # events before the strains; strains played (repeats too)
+    while len(out) < cap:
         if bar is None:  # the first strain: written up to 3 bars of 4/4, then its metre decides
-            while len(out) < length:
+            while len(out) < cap:
                 ev = s.sample(boundary=start + 12.0)
                 if ev is None:
                     break
@@ -925,28 +1117,31 @@ def _strains(s: _EventSampler, primer, out, push, length: int, strain_bars: int,
                 push(ev)
             bar = _bar_quarters(strain)
         end = start + bars * bar
-        while len(out) < length:
-            ev = s.sample(boundary=end, at=start if (s.timed and not strain and out) else None)
-            if ev is None:
-                break
-            if not strain:
-                t0 = s.last_onset()  # where the strain's first event starts (the model's time)
-            strain.append(ev)
-            push(ev)
-        if not strain or len(out) >= length:
-            if not strain:  # nothing fits (cannot happen with a working model): go on freely
-                while len(out) < length:
-                    push(s.sample())
-            return
+        t_first = _write_strain(s, primer, out, strain, push, start, end, bar, cap, tonic)
+        t0 = t0 if t_first is None else t_first
+        if not strain:  # nothing fits (cannot happen with a working model): go on freely
+            while len(out) < length:
+                push(s.sample())
+            return None
+        strains += 1
+        n = len(out)
+        if n >= length or n + len(strain) - length > length - n:  # ending here is nearer to length
+            return end, bar
         for i, ev in enumerate(strain):  # the repeat, a strain later
-            if len(out) >= length:
-                return
+            if len(out) >= cap:
+                return None
             if s.timed and i == 0:
                 t = t0 + (end - start)
                 ev = ev[:3] + (enc.dur_string(max(0, int(round((t - s.clock.last) * enc.DUR_STEPS)))),)
             push(s.feed(ev, original=False))
+        strains += 1
+        n = len(out)
+        per_strain = (n - n0) / strains
+        if n >= length or n + per_strain - length > length - n:  # ending here is nearer to length
+            return end + bars * bar, bar
         start = end + bars * bar
         strain = []
+    return None
 
 
 def _mask_silence(lg, cur, clock, limit, timed, dt_steps, steps, eps):

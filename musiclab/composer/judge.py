@@ -177,17 +177,21 @@ def read_midi(path) -> Tune:
 
 
 # --------------------------------------------------------------------------- features
-def estimate_key(pitch: np.ndarray, weight: Optional[np.ndarray] = None) -> tuple[int, str, float]:
-    """(tonic pitch class, "major"/"minor", correlation) by the Krumhansl-Schmuckler method."""
+def estimate_key(pitch: np.ndarray, weight: Optional[np.ndarray] = None,
+                 candidates: Optional[Iterable[tuple[int, str]]] = None) -> tuple[int, str, float]:
+    """(tonic pitch class, "major"/"minor", correlation) by the Krumhansl-Schmuckler method;
+    ``candidates``: only these (tonic, mode) pairs (e.g. the two keys of a key signature)."""
     hist = np.bincount(np.asarray(pitch, dtype=np.int64) % 12, weights=weight, minlength=12).astype(np.float64)
+    cands = list(candidates) if candidates is not None else \
+        [(t, m) for m in ("major", "minor") for t in range(12)]
     if hist.sum() <= 0 or np.allclose(hist, hist[0]):
-        return 0, "major", 0.0
+        return (cands[0][0], cands[0][1], 0.0) if cands else (0, "major", 0.0)
     best = (-2.0, 0, "major")
-    for mode, prof in (("major", _KK_MAJOR), ("minor", _KK_MINOR)):
-        for tonic in range(12):
-            r = float(np.corrcoef(hist, np.roll(prof, tonic))[0, 1])
-            if r > best[0]:
-                best = (r, tonic, mode)
+    profiles = {"major": _KK_MAJOR, "minor": _KK_MINOR}
+    for tonic, mode in cands:
+        r = float(np.corrcoef(hist, np.roll(profiles[mode], tonic))[0, 1])
+        if r > best[0]:
+            best = (r, tonic, mode)
     return best[1], best[2], best[0]
 
 
@@ -225,6 +229,27 @@ def _melody(t: Tune) -> tuple[np.ndarray, np.ndarray]:
     first = np.ones(qs.size, dtype=bool)
     first[1:] = qs[1:] != qs[:-1]
     return qs[first], ps[first]
+
+
+def ending_features(t: Tune) -> dict:
+    """How a tune ends (not part of the OA features): ``final_tonic`` (1 when its last melody
+    note is the tonic of its Krumhansl-Schmuckler key), ``final_in_tonic_chord`` (the tonic,
+    third or fifth), ``final_length`` (quarters; the longest note at the last melody onset),
+    ``final_held`` (1 when that lasts a quarter or more) and ``ends_on_bar`` (1 when the last
+    note ends on a bar line of the file's metre). Raises :class:`JudgeError` without notes."""
+    if t.n == 0:
+        raise JudgeError("no notes")
+    tonic, mode, _ = estimate_key(t.pitch, t.dur)
+    q, p = _melody(t)
+    d = int(p[-1] - tonic) % 12
+    at = np.abs(t.onset - q[-1] / GRID) < 0.5 / GRID  # the notes struck with the last melody note
+    length = float(t.dur[at].max()) if at.any() else 0.0
+    end = float((t.onset + t.dur).max())
+    start, bar = next(((s0, L) for s0, L in reversed(t.bars) if s0 <= end + 1e-9), t.bars[0])
+    k = (end - start) / bar if bar > 0 else 0.0
+    return {"final_tonic": float(d == 0), "final_in_tonic_chord": float(d in (0, 4 if mode == "major" else 3, 7)),
+            "final_length": length, "final_held": float(length >= 1.0 - 1e-6),
+            "ends_on_bar": float(abs(k - round(k)) < 1e-3)}
 
 
 def piece_features(t: Tune) -> dict:

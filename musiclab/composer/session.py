@@ -71,6 +71,8 @@ class GenerateSettings:
     # pointer nets: the weight of the net's own pointer in sampling (0..1); None = the model's own
     # (``generate.model_pointer``, chosen by musicality)
     pointer: Optional[float] = None
+    # form "aabb", melody models: every strain's last bar closes on the tonic (generate.py: cadence)
+    cadence: bool = True
 
 
 @dataclass
@@ -196,7 +198,7 @@ def compose(model, primer: list, settings: GenerateSettings, should_stop: Should
                       seed=int(s.seed), should_stop=should_stop, on_progress=on_progress, repeat=s.repeat,
                       form=form, strain_bars=int(s.strain_bars), condition=mood if score is None else score,
                       guidance=model_guidance(model) if s.guidance is None else float(s.guidance),
-                      pointer=s.pointer)
+                      pointer=s.pointer, cadence=bool(getattr(s, "cadence", True)))
     return Result(events=events, primer=list(primer), seed=int(s.seed), model_name=model.name, tempo=s.tempo,
                   program=s.program, copied=copied_share(events, model.ngram_hashes),
                   self_repeated=self_repeated_share(events), time_signature=ts, key=key,

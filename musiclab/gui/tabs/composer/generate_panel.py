@@ -33,6 +33,12 @@ FORM_TIP = ("The model's own: what its card recommends (free form for the choral
             "Free: one event after another, only the repetition above brings phrases back.")
 
 
+CADENCE_TIP = ("AABB, tunes with a melody (folk, fiddle): every strain's last bar is written again until its\n"
+               "last note is the key's tonic, held a beat or more, as real tunes close (otherwise that note\n"
+               "is made the tonic); the tune ends at the end of a strain's repeat, on a bar line, so the\n"
+               "length is about the number of events asked for.")
+
+
 MOOD_TIP = ("The mood the piece should have: EMOPIA's four quadrants of the valence/arousal plane.\n"
             "Only models trained with a mood input offer it (emopia); 'none' = the model unconditioned.")
 
@@ -95,6 +101,8 @@ class GeneratePanel(QGroupBox):
         self.primer_len.setToolTip("How many events of the piece's opening prime the model")
         f.addRow("Primer length", self.primer_len)
         self.length_spin = _spin(1, 5000, 200, " events")
+        self.length_spin.setToolTip("Free form: exactly this many events. AABB: the tune ends where the strain "
+                                    "repeat nearest this length ends.")
         f.addRow("Length", self.length_spin)
         self.temp_spin = _spin(0.0, 3.0, 0.9, step=0.05, double=True)
         self.temp_spin.setToolTip("0 = always the most likely sub-token; higher = more adventurous")
@@ -113,6 +121,10 @@ class GeneratePanel(QGroupBox):
             self.form_combo.addItem(text, key)
         self.form_combo.setToolTip(FORM_TIP)
         f.addRow("Form", self.form_combo)
+        self.cadence_check = QCheckBox("every strain ends on the tonic")
+        self.cadence_check.setChecked(True)
+        self.cadence_check.setToolTip(CADENCE_TIP)
+        f.addRow("Cadences", self.cadence_check)
         self.mood_combo = QComboBox()
         self.mood_combo.addItem("none", "")
         for q, word in MOODS.items():
@@ -295,7 +307,7 @@ class GeneratePanel(QGroupBox):
                                 repeat=self.repeat_spin.value() / 100.0, form=self.form(),
                                 tempo=self.tempo_spin.value(),
                                 program=int(self.instr_combo.currentData() or 0), mood=self.mood(),
-                                score=self.score())
+                                score=self.score(), cadence=self.cadence_check.isChecked())
 
     # -- the chain -------------------------------------------------------------------------
     def generate(self) -> None:

@@ -402,7 +402,7 @@ class ComposerTab(WorkbenchTab):
         g, t = self.gen_box, self.train_box
         return {"model": g.model_combo, "length": g.length_spin, "primer_len": g.primer_len,
                 "temperature": g.temp_spin, "topk": g.topk_spin, "topp": g.topp_spin, "repeat": g.repeat_spin,
-                "form": g.form_combo, "mood": g.mood_combo,
+                "form": g.form_combo, "cadence": g.cadence_check, "mood": g.mood_combo,
                 "style": g.style_combo, "key": g.key_combo, "metre": g.metre_combo,
                 "seed": g.seed_spin, "keep_seed": g.keep_seed, "tempo": g.tempo_spin, "instrument": g.instr_combo,
                 "transcribe_melody": self.transcribe_box.melody_check,
