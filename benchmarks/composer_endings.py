@@ -12,7 +12,9 @@ reads, through the MIDI writer and the judge's MIDI reader, :func:`musiclab.comp
 ending_features` of every tune: the last melody note the tonic of the tune's own
 Krumhansl-Schmuckler key (a key estimated from the notes, as for the real tunes; not the key
 the generator aimed at), in the tonic chord, held a beat or more, the tune ending on a bar line;
-and the longest silence before a tune's first note (``lead_in_max``, quarters). The real tunes are the model's validation tunes (its ``val_piece_names``; never trained on, but
+for tunes whose key is known, the last note the tonic of that key (``final_on_key_tonic``: a
+real tune's labelled key, a generated tune's asked key or the one drawn for it from the style's
+keys); and the longest silence before a tune's first note (``lead_in_max``, quarters). The real tunes are the model's validation tunes (its ``val_piece_names``; never trained on, but
 chosen on), read the same way. Prints JSON as its last line.
 
 Result (2026-12-02, 1 thread; seeds 0-19, measured once after the choices, which were made on
@@ -42,14 +44,25 @@ def summary(rows: list) -> dict:
         return {}
     out = {k: round(float(np.mean([r[k] for r in rows])), 3) for k in KEYS}
     out["lead_in_max"] = round(max(r["lead_in"] for r in rows), 3)  # quarters of silence before the first note
+    keyed = [r["final_on_key_tonic"] for r in rows if "final_on_key_tonic" in r]
+    if keyed:  # tunes whose key is known (labelled, or asked for / drawn from the style's keys)
+        out["final_on_key_tonic"] = round(float(np.mean(keyed)), 3)
+        out["keyed_tunes"] = len(keyed)
     return out
 
 
-def features(path) -> dict:
-    from musiclab.composer.judge import ending_features, read_midi
+def features(path, key=None) -> dict:
+    """:func:`ending_features` of a MIDI file, its lead-in and, when ``key`` (``{"key", "mode"}``,
+    a file's labels or what a tune was asked for) names one, whether the last melody note is
+    that key's tonic (``final_on_key_tonic``)."""
+    from musiclab.composer.judge import _melody, ending_features, read_midi
+    from musiclab.composer.labels import tonic_pc
 
     t = read_midi(path)
-    return {**ending_features(t), "lead_in": float(t.onset.min())}
+    out = {**ending_features(t), "lead_in": float(t.onset.min())}
+    if key and key.get("key") and key.get("mode"):
+        out["final_on_key_tonic"] = float(int(_melody(t)[1][-1]) % 12 == tonic_pc(key["key"], key["mode"]))
+    return out
 
 
 def main() -> int:
@@ -67,6 +80,7 @@ def main() -> int:
     from musiclab.composer import session as S
     from musiclab.composer.generate import events_to_midi_bytes
     from musiclab.composer.judge import JudgeError
+    from musiclab.composer.labels import piece_labels
     from musiclab.composer.model import load_composer
 
     model = load_composer(args.model)
@@ -74,7 +88,7 @@ def main() -> int:
     real = []
     for f in val:
         try:
-            real.append(features(f))
+            real.append(features(f, piece_labels(f, Path(f).name)))
         except JudgeError:
             pass
     out = {"model": args.model, "real_validation_tunes": len(real), "real": summary(real)}
@@ -91,8 +105,9 @@ def main() -> int:
                 secs.append(time.perf_counter() - t)
                 events.append(len(res.events))
                 p = Path(td) / f"{label}{i:02d}.mid"
-                p.write_bytes(events_to_midi_bytes(res.all_events, tempo=120.0))
-                rows.append(features(p))
+                p.write_bytes(events_to_midi_bytes(res.all_events, tempo=120.0, time_signature=res.time_signature,
+                                                   key=res.key))  # as the app exports it
+                rows.append(features(p, (res.settings.score if res.settings is not None else None)))
             out[label] = summary(rows)
             out[label]["events_mean"] = round(sum(events) / len(events), 1)
             out[label]["events_range"] = [min(events), max(events)]
