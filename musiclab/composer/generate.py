@@ -722,22 +722,15 @@ class _EventSampler:
     def checkpoint(self):
         """Everything a later :meth:`rewind` needs to go back here (the random generator goes
         on: a passage written again from a checkpoint comes out different)."""
-        tr = self.tracker
-        if tr is not None:
-            t2 = copy.copy(tr)
-            t2._ids, t2.keys = dict(tr._ids), list(tr.keys)
-            tr = t2
+        tr = self.tracker.copy() if self.tracker is not None else None
         return self._snapshot(), copy.copy(self.clock), copy.copy(self.voices), tr
 
     def rewind(self, cp) -> None:
+        """Back to checkpoint ``cp``, which stays valid (its parts are copied, not taken)."""
         snap, clock, voices, tr = cp
         self._restore(snap)
         self.clock, self.voices = copy.copy(clock), copy.copy(voices)
-        if tr is not None:
-            t2 = copy.copy(tr)
-            t2._ids, t2.keys = dict(tr._ids), list(tr.keys)
-            tr = t2
-        self.tracker = tr
+        self.tracker = tr.copy() if tr is not None else None
 
     def now(self) -> float:
         """Where the next event of the tune starts (quarters; the melody's time with voices)."""
@@ -1060,6 +1053,12 @@ def _write_strain(s: _EventSampler, primer, out, strain, push, start, end, bar, 
     return t_first
 
 
+def _end_here(n: int, more: float, length: int) -> bool:
+    """Whether a tune of ``n`` events should end here rather than after ``more`` events more:
+    ``length`` reached, or ending here is nearer to it."""
+    return n >= length or n + more - length > length - n
+
+
 def _strains(s: _EventSampler, primer, out, push, length: int, strain_bars: int,
              bar_hint: Optional[float] = None, tonic=None) -> Optional[tuple[float, float]]:
     """Form "AABB": strains of ``strain_bars`` bars, each written and then played again
@@ -1124,8 +1123,7 @@ def _strains(s: _EventSampler, primer, out, push, length: int, strain_bars: int,
                 push(s.sample())
             return None
         strains += 1
-        n = len(out)
-        if n >= length or n + len(strain) - length > length - n:  # ending here is nearer to length
+        if _end_here(len(out), len(strain), length):
             return end, bar
         for i, ev in enumerate(strain):  # the repeat, a strain later
             if len(out) >= cap:
@@ -1135,9 +1133,7 @@ def _strains(s: _EventSampler, primer, out, push, length: int, strain_bars: int,
                 ev = ev[:3] + (enc.dur_string(max(0, int(round((t - s.clock.last) * enc.DUR_STEPS)))),)
             push(s.feed(ev, original=False))
         strains += 1
-        n = len(out)
-        per_strain = (n - n0) / strains
-        if n >= length or n + per_strain - length > length - n:  # ending here is nearer to length
+        if _end_here(len(out), (len(out) - n0) / strains, length):  # the next strain: as long as the average
             return end + bars * bar, bar
         start = end + bars * bar
         strain = []

@@ -103,6 +103,14 @@ class Tracker:
         self.original = np.append(self.original, bool(original))
         self.M = newM
 
+    def copy(self) -> "Tracker":
+        """An independent tracker in the same state (its arrays are replaced, never written in
+        place, so only the key index is copied)."""
+        t = Tracker()
+        t._ids, t.keys = dict(self._ids), list(self.keys)
+        t.seq, t.original, t.M = self.seq, self.original, self.M
+        return t
+
     def longest(self) -> int:
         """Longest match for the next event (0 = none). Only positions with a known
         continuation count, i.e. j < len(seq)."""
