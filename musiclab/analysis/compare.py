@@ -91,7 +91,8 @@ def spectrograms(items: list, should_stop: ShouldStop = None, on_progress: OnPro
     bands = librosa.mel_frequencies(n_mels=SPEC_MELS + 2, fmax=SPEC_SR / 2)[1:-1]
     out = []
     for it, p in zip(items, powers):
-        db = 10.0 * np.log10(np.maximum(p, ref * 10 ** (FLOOR_DB / 10)) / ref)
+        # clipped: float32 powers at the floor can round to a hair below it (-80.00001)
+        db = np.clip(10.0 * np.log10(np.maximum(p, ref * 10 ** (FLOOR_DB / 10)) / ref), FLOOR_DB, 0.0)
         out.append(Spectrogram(np.ascontiguousarray(db, dtype=np.float32), SPEC_HOP / SPEC_SR, bands,
                                it.duration))
     report(on_progress, len(items), len(items), "spectrograms")
