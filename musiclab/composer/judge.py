@@ -59,6 +59,7 @@ from typing import Iterable, Optional, Sequence
 
 import numpy as np
 
+from ..analysis.keys import best_key
 from ..errors import MusiclabError
 from ..jobs import OnProgress, ShouldStop, check_stop, report
 
@@ -73,9 +74,6 @@ MAX_KDE_SAMPLES = 4000  # distances per distribution given to the KDE (a seeded 
 KDE_GRID = 512
 MAX_NOTES = 200_000  # a longer file is judged on its first MAX_NOTES notes
 
-# Krumhansl-Kessler key profiles (C major / C minor)
-_KK_MAJOR = np.array([6.35, 2.23, 3.48, 2.33, 4.38, 4.09, 2.52, 5.19, 2.39, 3.66, 2.29, 2.88])
-_KK_MINOR = np.array([6.33, 2.68, 3.52, 5.38, 2.60, 3.53, 2.54, 4.75, 3.98, 2.69, 3.34, 3.17])
 _MAJOR_SCALE = (0, 2, 4, 5, 7, 9, 11)
 _MINOR_SCALE = (0, 2, 3, 5, 7, 8, 10, 11)  # natural minor plus the raised leading note
 PC_NAMES = ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")
@@ -179,20 +177,11 @@ def read_midi(path) -> Tune:
 # --------------------------------------------------------------------------- features
 def estimate_key(pitch: np.ndarray, weight: Optional[np.ndarray] = None,
                  candidates: Optional[Iterable[tuple[int, str]]] = None) -> tuple[int, str, float]:
-    """(tonic pitch class, "major"/"minor", correlation) by the Krumhansl-Schmuckler method;
-    ``candidates``: only these (tonic, mode) pairs (e.g. the two keys of a key signature)."""
+    """(tonic pitch class, "major"/"minor", correlation) by the Krumhansl-Schmuckler method
+    (:func:`musiclab.analysis.keys.best_key`) over the pitch classes of ``pitch`` weighted by
+    ``weight``; ``candidates``: only these (tonic, mode) pairs (e.g. the two keys of a key signature)."""
     hist = np.bincount(np.asarray(pitch, dtype=np.int64) % 12, weights=weight, minlength=12).astype(np.float64)
-    cands = list(candidates) if candidates is not None else \
-        [(t, m) for m in ("major", "minor") for t in range(12)]
-    if hist.sum() <= 0 or np.allclose(hist, hist[0]):
-        return (cands[0][0], cands[0][1], 0.0) if cands else (0, "major", 0.0)
-    best = (-2.0, 0, "major")
-    profiles = {"major": _KK_MAJOR, "minor": _KK_MINOR}
-    for tonic, mode in cands:
-        r = float(np.corrcoef(hist, np.roll(profiles[mode], tonic))[0, 1])
-        if r > best[0]:
-            best = (r, tonic, mode)
-    return best[1], best[2], best[0]
+    return best_key(hist, candidates)
 
 
 def _length_hist(lengths: np.ndarray) -> np.ndarray:

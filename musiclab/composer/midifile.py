@@ -21,11 +21,11 @@
 from __future__ import annotations
 
 import io
-import math
 from fractions import Fraction
 from pathlib import Path
 from typing import Optional, Sequence
 
+from ..analysis.keys import best_key
 from ..errors import MusiclabError
 from .events import onsets
 
@@ -34,9 +34,6 @@ PRIMER_NAME = "primer"
 CONTINUATION_NAME = "continuation"
 
 # --------------------------------------------------------------------------- key
-# Krumhansl & Kessler (1982) probe-tone profiles, C major / C minor
-_KK_MAJOR = (6.35, 2.23, 3.48, 2.33, 4.38, 4.09, 2.52, 5.19, 2.39, 3.66, 2.29, 2.88)
-_KK_MINOR = (6.33, 2.68, 3.52, 5.38, 2.60, 3.53, 2.54, 4.75, 3.98, 2.69, 3.34, 3.17)
 #: key names as mido writes them, by tonic pitch class (the spelling with fewer accidentals)
 MAJOR_KEYS = ("C", "Db", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")
 MINOR_KEYS = ("Cm", "C#m", "Dm", "Ebm", "Em", "Fm", "F#m", "Gm", "G#m", "Am", "Bbm", "Bm")
@@ -56,31 +53,22 @@ def key_tonic(key: str) -> tuple[int, bool]:
     return pc, minor
 
 
-def _corr(a, b) -> float:
-    ma, mb = sum(a) / 12, sum(b) / 12
-    num = sum((x - ma) * (y - mb) for x, y in zip(a, b))
-    den = math.sqrt(sum((x - ma) ** 2 for x in a) * sum((y - mb) ** 2 for y in b))
-    return num / den if den > 0 else 0.0
+#: tonic by tonic, major before minor: the order a tie between two keys is settled in
+_KEY_ORDER = tuple((t, m) for t in range(12) for m in ("major", "minor"))
 
 
 def estimate_key(notes: Sequence) -> Optional[str]:
     """The key of ``notes`` ((start, length, pitch) in quarters) by the Krumhansl-Schmuckler
-    method: the major/minor profile, rotated to each tonic, best correlated with the pitch-class
-    durations. Returns a mido key name (``"G"``, ``"Em"``), or None without notes."""
+    method (:func:`musiclab.analysis.keys.best_key`) over the pitch-class durations (a note
+    counts at least 1/12 quarter). Returns a mido key name (``"G"``, ``"Em"``), or None
+    without notes."""
     hist = [0.0] * 12
     for _, length, p in notes:
         hist[int(p) % 12] += max(float(length), 1 / 12)
     if not any(hist):
         return None
-    best = None
-    for tonic in range(12):
-        for minor, prof in ((False, _KK_MAJOR), (True, _KK_MINOR)):
-            rot = [prof[(pc - tonic) % 12] for pc in range(12)]
-            r = _corr(hist, rot)
-            if best is None or r > best[0] + 1e-12:
-                best = (r, tonic, minor)
-    _, tonic, minor = best
-    return MINOR_KEYS[tonic] if minor else MAJOR_KEYS[tonic]
+    tonic, mode, _ = best_key(hist, _KEY_ORDER)
+    return MINOR_KEYS[tonic] if mode == "minor" else MAJOR_KEYS[tonic]
 
 
 # --------------------------------------------------------------------------- metre

@@ -24,6 +24,7 @@ from typing import Optional, Sequence
 
 import numpy as np
 
+from ..analysis.keys import best_key
 from ..audio.io import is_audio_file, load_audio
 from ..errors import AudioFileError, MusiclabError
 from ..jobs import OnProgress, ShouldStop, check_stop, report
@@ -257,21 +258,14 @@ def ensure_beats(song: Song, use_cache: bool = True) -> np.ndarray:
     return beats
 
 
-_MAJOR = np.array([6.35, 2.23, 3.48, 2.33, 4.38, 4.09, 2.52, 5.19, 2.39, 3.66, 2.29, 2.88])
-_MINOR = np.array([6.33, 2.68, 3.52, 5.38, 2.60, 3.53, 2.54, 4.75, 3.98, 2.69, 3.34, 3.17])
 KEY_NAMES = [n + m for m in ("", "m") for n in ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")]
 
 
 def estimate_key(chroma_mean: np.ndarray) -> int:
-    """Krumhansl-Schmuckler key from a 12-bin chroma profile (0-11 major, 12-23 minor)."""
-    c = np.asarray(chroma_mean, dtype=np.float64)
-    best, arg = -np.inf, 0
-    for mode, prof in enumerate((_MAJOR, _MINOR)):
-        for k in range(12):
-            r = np.corrcoef(c, np.roll(prof, k))[0, 1] if c.std() > 0 else 0.0
-            if r > best:
-                best, arg = r, k + 12 * mode
-    return arg
+    """Krumhansl-Schmuckler key from a 12-bin chroma profile (0-11 major, 12-23 minor;
+    :func:`musiclab.analysis.keys.best_key`)."""
+    tonic, mode, _ = best_key(chroma_mean)
+    return tonic + 12 * (mode == "minor")
 
 
 # -- chunking ------------------------------------------------------------------------------
