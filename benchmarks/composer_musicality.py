@@ -16,7 +16,10 @@ Protocols (say which one a figure comes from):
 ``--only mode=minor`` keeps, of the reference and the ceiling, the real tunes whose files are
 labelled so (e.g. tunes asked for a minor key judged against real minor tunes).
 
-Tunes go through the MIDI writer and the judge's MIDI reader, as with the CLI. Prints JSON as
+Tunes go through the MIDI writer and the judge's MIDI reader, as with the CLI; they are written
+as the app exports them, with the metre and key the tune was asked for (or drew from the
+style's), so bar-based features read a 6/8 jig in 6/8 (before 2026-12-02 the writer estimated
+the metre of every tune). Prints JSON as
 its last line: mean OA, ceiling, ratio, per-feature OA of both, silent/one-note tunes, and the
 generation time per tune.
 """
@@ -138,7 +141,8 @@ def main() -> int:
             res = S.compose(model, [], st)
             times.append(time.perf_counter() - t)
             pitches_per_tune.append(len({p for e in res.events for p in e[0]}))
-            (out_dir / f"gen{i:02d}.mid").write_bytes(events_to_midi_bytes(res.all_events, tempo=120.0))
+            (out_dir / f"gen{i:02d}.mid").write_bytes(events_to_midi_bytes(  # as the app exports it
+                res.all_events, tempo=120.0, time_signature=res.time_signature, key=res.key))
         gn, gf, gs = load_features([out_dir])
     if args.ceiling:
         cn, cf = only(*load_features(args.ceiling)[:2])
