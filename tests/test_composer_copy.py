@@ -215,3 +215,25 @@ def test_self_repeated_share_and_the_generate_report(tmp_path, capsys):
     g1 = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert rc == rc1 == 0 and g0["repeat"] == 0 and g1["repeat"] == 1
     assert 0 <= g0["self_repeated"] <= 1 and 0 <= g1["self_repeated"] <= 1
+
+
+def test_per_event_hits_add_up_and_repeats_are_where_the_copy_wins():
+    """``combine(..., hits=)`` gives one top-1 flag per representable event, summing to the
+    reported hits; split by the copy's match length (what benchmarks/composer_lead.py reports),
+    the untrained LSTM's hits with the copy lie in the repeats."""
+    from musiclab.composer.evaluate import combine, event_records, fit_copy
+    from musiclab.composer.model import new_model
+    from musiclab.composer.selfcopy import piece_copy_stats
+
+    torch.manual_seed(0)
+    m = new_model("small")
+    m.net.eval()
+    params, _ = fit_copy(event_records(m, [repetitive_piece(f"f{i}", seed=i) for i in range(3)]))
+    recs = event_records(m, [repetitive_piece(f"t{i}", seed=10 + i) for i in range(2)])
+    hits: dict = {}
+    _, nr, h1, _, _ = combine(recs, params, hits)
+    assert len(hits) == nr == 192 and sum(hits.values()) == h1
+    long_rep = [hit for (ri, ei), hit in hits.items() if piece_copy_stats(recs[ri]["keys"], 1.0)[0][ei] >= 8]
+    novel = [hit for (ri, ei), hit in hits.items() if piece_copy_stats(recs[ri]["keys"], 1.0)[0][ei] == 0]
+    assert long_rep and novel
+    assert sum(long_rep) / len(long_rep) > 0.9 > 0.3 > sum(novel) / len(novel)

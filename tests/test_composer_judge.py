@@ -226,6 +226,10 @@ def test_trigram_with_the_copy_predicts_a_repeated_strain():
     assert copy["top1"] > alone["top1"] + 0.2
     assert alone["events"] == mixed["events"] == sum(len(p.events) for p in test)
     assert all(math.isfinite(r["nll_per_event"]) for r in (alone, mixed, copy))
+    hits: dict = {}
+    again = score_base(model, test, "trigram", cp, hits)  # one top-1 flag per event, adding up
+    assert again == mixed and len(hits) == mixed["events"]
+    assert sum(hits.values()) == round(mixed["top1"] * mixed["events"])
 
 
 def test_eval_counts_in_sample_pieces_and_reports_the_unseen_part(tmp_path, capsys):

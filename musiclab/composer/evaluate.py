@@ -10,6 +10,8 @@ Seed model: softmax over its tokens; tokens it never saw are misses (OOV).
 
 from __future__ import annotations
 
+from typing import Optional
+
 from ..errors import MusiclabError
 from ..jobs import OnProgress, ShouldStop, check_stop, report
 from . import encoding as enc
@@ -376,17 +378,18 @@ def onset_summary(records) -> dict:
             "dt_mass": sum(v[3] for v in vals) / n}
 
 
-def combine(records, copy=None) -> tuple[int, int, int, int, float]:
+def combine(records, copy=None, hits: Optional[dict] = None) -> tuple[int, int, int, int, float]:
     """(events, representable, top-1 hits, top-5 hits, NLL sum) of ``records``
     (:func:`event_records`), with the copy mixture ``copy`` (:class:`.selfcopy.CopyParams`)
-    or the LSTM alone (None)."""
+    or the LSTM alone (None). ``hits``: filled with ``(record index, event index) -> top-1 hit``
+    for every representable event (what :mod:`benchmarks.composer_lead` buckets)."""
     import math
 
     from .selfcopy import piece_copy_stats
 
     n = n_repr = h1 = h5 = 0
     nll = 0.0
-    for rec in records:
+    for ri, rec in enumerate(records):
         keys = rec["keys"]
         n += len(keys)
         dists = ptrue = Ls = None
@@ -407,6 +410,8 @@ def combine(records, copy=None) -> tuple[int, int, int, int, float]:
             top = [k for k, _ in ranked[:5]]
             if top and top[0] == key:
                 h1 += 1
+            if hits is not None:
+                hits[(ri, ei)] = bool(top and top[0] == key)
             if key in top:
                 h5 += 1
     return n, n_repr, h1, h5, nll
@@ -597,10 +602,11 @@ def fit_base_copy(model, pieces, base: str, betas=(0.25, 0.5, 1.0, 2.0, 4.0)):
     return CopyParams(best[0], best[1])
 
 
-def score_base(model, pieces, base: str = "trigram", copy=None) -> dict:
+def score_base(model, pieces, base: str = "trigram", copy=None, hits: Optional[dict] = None) -> dict:
     """top-1 / top-5 (over all events; an event outside the training vocabulary is a miss unless
     the copy proposes it) and NLL per event (over the events the baseline knows) of the stored
-    trigram or unigram of the model's training pieces, alone or with the copy mixture ``copy``."""
+    trigram or unigram of the model's training pieces, alone or with the copy mixture ``copy``.
+    ``hits``: filled with ``(piece index, event index) -> top-1 hit`` for every event."""
     import math
 
     import numpy as np
@@ -610,7 +616,7 @@ def score_base(model, pieces, base: str = "trigram", copy=None) -> dict:
     tg, toks = _base_tokens(model, pieces)
     n = known = h1 = h5 = 0
     nll = 0.0
-    for keys, ids in toks:
+    for pi, (keys, ids) in enumerate(toks):
         if copy is not None:
             Ls, dists, ptrue = piece_copy_stats(keys, copy.beta)
         for i, (d, w) in enumerate(zip(_base_dists(tg, ids, base), ids)):
@@ -636,6 +642,8 @@ def score_base(model, pieces, base: str = "trigram", copy=None) -> dict:
             ranked = [k for _, k in cand[:5]]
             if ranked and ranked[0] == keys[i]:
                 h1 += 1
+            if hits is not None:
+                hits[(pi, i)] = bool(ranked and ranked[0] == keys[i])
             if keys[i] in ranked:
                 h5 += 1
             if w:
