@@ -13,6 +13,7 @@ events or more: a repeated strain). The baselines are scored on the seed's token
 pitch classes), as in ``composer eval``; for Nottingham this gives the same figures as the
 model's exact events (checked 2026-12-02: trigram + copy 0.7111 vs 0.7112).
 
+``composer_context.py`` splits the network alone finer (match length and how far back it lies).
 Prints JSON as its last line: the overall top-1 of each contender, and per bucket its share of
 the events and each contender's top-1.
 
