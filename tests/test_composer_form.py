@@ -274,6 +274,9 @@ def test_an_asked_metre_keeps_every_note_within_its_bar():
         a = {(s, p) for s, _, p in _notes_by_onset(ev, start, start + L)}
         a2 = {(s, p) for s, _, p in _notes_by_onset(ev, start + L, start + 2 * L)}
         assert len(a) >= 8 and a == a2, seed  # the repeat, on the same grid
+        loose = generate(m, [], 150, temperature=0.9, top_p=0.95, seed=seed, form="free",
+                         condition={"style": "nottingham", "metre": "3/4"})  # free form keeps the bars too
+        assert all(s + d <= (int((s + 1e-9) // bar) + 1) * bar + 1e-6 for s, d, _ in events_to_notes(loose))
         free = generate(m, [], 150, temperature=0.9, top_p=0.95, seed=seed, form="aabb",
                         condition={"style": "nottingham"})
         crossing += [s + d > (int((s + 1e-9) // bar) + 1) * bar + 1e-6 for s, d, _ in events_to_notes(free)]

@@ -948,8 +948,11 @@ def _generate_event_np(model, primer, length, temperature, top_k, top_p, seed, s
             report(on_progress, len(out), length, "generating")
 
     if form == "free":
+        grid = np.inf if (bar and not s.timed) else None
+        if grid is not None:  # the metre asked for: no note, rest or chord across its bar lines
+            s.bar_lines = (0.0, float(bar))
         while len(out) < length:
-            push(s.sample())
+            push(s.sample(boundary=grid))
         return out
     tonic = None
     if s.voices is not None and s.voices.mode == "melody":  # a tune: its strains close on the tonic
