@@ -50,8 +50,7 @@ def lead_report(model, pieces) -> dict:
         raise SystemExit("composer_lead: need at least 2 pieces (the mixtures are cross-fitted)")
     records = ev.event_records(model, pieces)
     hits: dict = {r: {} for r in ROWS}
-    halves = ([i for i in range(len(pieces)) if i % 2 == 0], [i for i in range(len(pieces)) if i % 2 == 1])
-    for a, b in (halves, halves[::-1]):
+    for a, b in ev.cross_fit_halves(len(pieces)):  # as composer eval --cross-fit splits them
         lc = ev.fit_copy([records[i] for i in a])[0]
         bc = ev.fit_base_copy(model, [pieces[i] for i in a], "trigram")
         rb, pb = [records[i] for i in b], [pieces[i] for i in b]

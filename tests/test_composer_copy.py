@@ -233,7 +233,8 @@ def test_per_event_hits_add_up_and_repeats_are_where_the_copy_wins():
     hits: dict = {}
     _, nr, h1, _, _ = combine(recs, params, hits)
     assert len(hits) == nr == 192 and sum(hits.values()) == h1
-    long_rep = [hit for (ri, ei), hit in hits.items() if piece_copy_stats(recs[ri]["keys"], 1.0)[0][ei] >= 8]
-    novel = [hit for (ri, ei), hit in hits.items() if piece_copy_stats(recs[ri]["keys"], 1.0)[0][ei] == 0]
+    match = [piece_copy_stats(r["keys"], 1.0)[0] for r in recs]  # the copy's longest match, per event
+    long_rep = [hit for (ri, ei), hit in hits.items() if match[ri][ei] >= 8]
+    novel = [hit for (ri, ei), hit in hits.items() if match[ri][ei] == 0]
     assert long_rep and novel
     assert sum(long_rep) / len(long_rep) > 0.9 > 0.3 > sum(novel) / len(novel)

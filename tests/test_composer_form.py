@@ -251,6 +251,7 @@ def test_an_asked_metre_keeps_every_note_within_its_bar():
     the written 3/4 (real 3/4 tunes: 2 % of notes; before, 23 %, chords of 4/4 among them), a
     pickup comes before the first strain, and each strain repeats exactly 8 bars later. Asked
     nothing, the same model's notes do cross the 3/4 grid."""
+    from musiclab.composer.events import onsets
     from musiclab.composer.generate import events_to_notes, generate
     from musiclab.composer.model import load_composer
 
@@ -265,7 +266,7 @@ def test_an_asked_metre_keeps_every_note_within_its_bar():
             nxt = (int((s + 1e-9) // bar) + 1) * bar
             assert s + d <= nxt + 1e-6, (seed, s, d)
         sounding = next(i for i, e in enumerate(ev) if e[0])  # leading rests after the first take no time
-        rests = [(t, float(Fraction(e[2]))) for t, e in list(zip(_onsets(ev), ev))[sounding:] if not e[0]]
+        rests = [(t, float(Fraction(e[2]))) for t, e in list(zip(onsets(ev), ev))[sounding:] if not e[0]]
         assert all(t + d <= (int((t + 1e-9) // bar) + 1) * bar + 1e-6 for t, d in rests if d > 0)
         end = max(s + d for s, d, _ in notes)
         assert abs(end / bar - round(end / bar)) < 1e-6
@@ -282,10 +283,3 @@ def test_an_asked_metre_keeps_every_note_within_its_bar():
         crossing += [s + d > (int((s + 1e-9) // bar) + 1) * bar + 1e-6 for s, d, _ in events_to_notes(free)]
     assert sum(crossing) / len(crossing) > 0.05
 
-
-def _onsets(events):
-    t, out = 0.0, []
-    for e in events:
-        t += float(Fraction(e[3]))
-        out.append(t)
-    return out

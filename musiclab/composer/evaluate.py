@@ -767,6 +767,13 @@ def _validation_pieces(model, pieces, should_stop=None):
     return got
 
 
+def cross_fit_halves(n: int) -> tuple:
+    """The two (fit, score) splits of ``n`` pieces the cross-fitted figures use: even-indexed
+    pieces fit and odd ones are scored, then the other way round."""
+    halves = ([i for i in range(n) if i % 2 == 0], [i for i in range(n) if i % 2 == 1])
+    return halves, halves[::-1]
+
+
 def fair_fight(model, corpus, records=None, cross_fit: bool = False, should_stop: ShouldStop = None) -> tuple:
     """``composer eval``'s fair fight: beside the LSTM, the trigram with the same kind of copy
     mixture and the copy alone, all from the model's own training data (the trigram/unigram
@@ -810,9 +817,8 @@ def fair_fight(model, corpus, records=None, cross_fit: bool = False, should_stop
     else:
         out["unseen"] = None  # every piece is in-sample
     if cross_fit and len(pieces) >= 2:
-        halves = ([i for i in range(len(pieces)) if i % 2 == 0], [i for i in range(len(pieces)) if i % 2 == 1])
         tot: dict = {}
-        for a, b in (halves, halves[::-1]):
+        for a, b in cross_fit_halves(len(pieces)):
             pa, pb = [pieces[i] for i in a], [pieces[i] for i in b]
             lc = fit_copy([records[i] for i in a])[0] if records is not None else None
             bc = {k: fit_base_copy(model, pa, k) for k in ("trigram", "unigram")}

@@ -852,7 +852,7 @@ class _EventSampler:
                 lg = _mask_silence(lg, cur, clock, self.limit, timed, dt_steps, self.steps, eps)
             if boundary is not None and cur and (not timed or len(cur) >= 2) and not chord_only \
                     and (voices is None or voices.is_melody(n_pitch)):
-                room = int(round(((boundary if timed else self._limit(onset, boundary)) - onset) * enc.DUR_STEPS))
+                room = int(round((self._limit(onset, boundary) - onset) * enc.DUR_STEPS))  # no bar lines when timed
                 if 1 <= room < enc.MAX_DUR_K:  # melody durations that end within the strain (and bar)
                     lg = _cap_duration(lg, room, hold=self.bar_lines is not None)
                 if room >= 1:  # and move on: a line of zero-length notes would never reach the end
